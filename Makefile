@@ -1,0 +1,39 @@
+# The two set-up commands are `make run` and `make test`; everything else is for developers.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test headless bench package package-test clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/faultwatch --demo
+
+headless: $(STAMP)
+	$(BIN)/faultwatch --demo --headless
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/throughput.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui_lag.py
+
+$(VENV)/.package-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[package]'
+	touch $@
+
+package: $(VENV)/.package-installed
+	$(BIN)/python packaging/build.py
+
+package-test: package
+	$(BIN)/python packaging/build.py --test-only
+
+clean:
+	rm -rf build dist $(VENV)

@@ -1,0 +1,113 @@
+"""Snapshots: plain, frozen views of a service's state, safe to hand across threads.
+
+The engine produces them; the GUI, the HTTP API and `--headless` status lines only read them.
+`EngineControl` is the command surface everything outside the core uses: commands in, events out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from core.events import BreakerState, Event, ServiceStatus
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerView:
+    state: BreakerState
+    consecutive_failures: int
+    half_open_in_flight: int
+    half_open_max_calls: int
+    half_open_successes: int
+    success_threshold: int
+    failure_threshold: int
+    reopen_in_s: float | None  # while open: seconds until half-open
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryView:
+    recovery_id: str
+    strategy: str  # restart | failover | failback
+    state: str  # in_progress | waiting | verifying | succeeded | failed | gave_up
+    attempt: int
+    max_attempts: int
+    next_attempt_wall: float | None  # when the next attempt fires (countdown in the GUI)
+    detail: str  # e.g. "backoff reset after 600 s healthy"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSnapshot:
+    """Everything a row, a tile or a detail panel shows about one service.
+
+    Attributes:
+        status: the current verdict (unknown before the first check or while paused).
+        failed: `max_failures` consecutive failures reached.
+        last_ok_wall: wall time of the last healthy/degraded check (last-known-good).
+        stale: the numbers shown are last-known-good, not current (failed or breaker open).
+        latencies_ms: the last few latencies (newest last), for sparklines.
+    """
+
+    id: str
+    name: str
+    group: str
+    endpoint: str
+    active_endpoint: str
+    active_endpoint_index: int  # 0 = primary, n = backup_endpoints[n-1]
+    status: ServiceStatus
+    failed: bool
+    consecutive_failures: int
+    last_latency_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    last_check_wall: float | None
+    last_ok_wall: float | None
+    last_error: str | None
+    stale: bool
+    breaker: BreakerView
+    recovery: RecoveryView | None
+    paused: bool
+    maintenance: bool
+    maintenance_until_wall: float | None
+    heartbeat: str  # "" (not configured) | ok | missed | waiting
+    storm_tripped: bool
+    slow_threshold_ms: float
+    timeout_ms: float
+    check_interval_s: float
+    restart_action: str  # "" when none; "POST http://..." or "command: argv..."
+    checks_total: int
+    restarts_total: int
+    latencies_ms: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    checks_total: int
+    checks_per_second: float
+    loop_lag_ms: float  # p99 of the engine loop's recent lag
+    services: int
+    events_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    ok: bool
+    message: str
+
+
+class EngineControl(Protocol):
+    """Commands into the engine. Every command is journaled with its origin."""
+
+    async def force_open(self, service_ids: Sequence[str], origin: str) -> CommandResult: ...
+    async def force_close(self, service_ids: Sequence[str], origin: str) -> CommandResult: ...
+    async def reset(self, service_ids: Sequence[str], origin: str) -> CommandResult: ...
+    async def restart(self, service_ids: Sequence[str], origin: str) -> CommandResult: ...
+    async def pause(self, service_ids: Sequence[str], origin: str) -> CommandResult: ...
+    async def resume(self, service_ids: Sequence[str], origin: str) -> CommandResult: ...
+    async def acknowledge(self, alert_ids: Sequence[str], origin: str) -> CommandResult: ...
+    async def maintenance(self, targets: Sequence[str], on: bool, origin: str,
+                          until_wall: float | None = None) -> CommandResult: ...
+    async def reload(self, path: str, origin: str) -> CommandResult: ...
+
+    def snapshots(self) -> dict[str, ServiceSnapshot]: ...
+    def stats(self) -> EngineStats: ...
+    def recent_events(self, limit: int = 500) -> list[Event]: ...

@@ -1,0 +1,1 @@
+"""Faultwatch desktop console (PySide6). Presentation only; decisions live in core."""
