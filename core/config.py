@@ -143,7 +143,7 @@ class AlertsConfig:
 @dataclass(frozen=True, slots=True)
 class JournalConfig:
     path: str = opt("", "SQLite journal file (empty: faultwatch.db in the platform's state directory).")
-    raw_retention_hours: float = opt(48.0, "Raw latency samples kept this long.", positive=True)
+    raw_retention_hours: float = opt(6.0, "Raw latency samples kept this long (longer ranges are drawn from rollups).", positive=True)
     rollup_retention_days: float = opt(30.0, "Per-minute latency rollups kept this long.", positive=True)
     event_retention_days: float = opt(90.0, "Events kept this long.", positive=True)
 

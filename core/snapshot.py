@@ -89,6 +89,24 @@ class EngineStats:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertView:
+    """An alert as shown: active or cleared, acknowledged or not (two independent facts)."""
+
+    id: str
+    rule: str
+    service: str
+    group: str
+    severity: str  # info | warning | critical
+    message: str
+    active: bool
+    acknowledged: bool
+    silenced_until_wall: float | None
+    first_wall: float
+    last_wall: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class CommandResult:
     ok: bool
     message: str
@@ -108,6 +126,13 @@ class EngineControl(Protocol):
                           until_wall: float | None = None) -> CommandResult: ...
     async def reload(self, path: str, origin: str) -> CommandResult: ...
 
+    async def silence(self, alert_ids: Sequence[str], seconds: float, origin: str) -> CommandResult: ...
+    async def latency_history(self, service_id: str, since_wall: float,
+                              rollup: bool = False) -> list[tuple[float, float | None]]: ...
+    async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]: ...
+
+    # Thread-safe reads: cheap, never block, callable from any thread.
     def snapshots(self) -> dict[str, ServiceSnapshot]: ...
     def stats(self) -> EngineStats: ...
-    def recent_events(self, limit: int = 500) -> list[Event]: ...
+    def alerts(self) -> list[AlertView]: ...
+    def drain_events(self) -> list[Event]: ...  # events published since the last drain (journaled ones)

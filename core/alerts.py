@@ -1,0 +1,657 @@
+"""Alerts: what needs a person's attention, managed the ISA-18.2 way, and where alerts go.
+
+The manager keeps two layers apart:
+
+* **conditions** — what is true about the fleet right now according to the rules ("svc-1 has been
+  unhealthy for 30 s", "rack-a is flooding"). Events and time set and clear them.
+* **alerts** — what is shown and announced. An alert is active while its condition holds and
+  nothing holds it back (maintenance, or the group alert of a flooding rack). Acknowledgement is a
+  separate fact: a cleared alert that was never acknowledged stays on the list until someone
+  acknowledges it; shelving (silence) flags an alert until its expiry and then lifts by itself.
+
+Keeping conditions separate is what makes "held, not lost" work: when maintenance ends or a group
+alert resolves, every condition that is still true simply fires.
+
+Sinks: `LogSink` writes firing/resolved to the log; `WebhookSink` POSTs events as JSON from its own
+bounded queue so a slow receiver never blocks the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+from dataclasses import dataclass
+from typing import Callable, Mapping
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from core.clock import Clock
+from core.config import AlertsConfig
+from core.events import (
+    AlertEvent,
+    AnomalyEvent,
+    BreakerEvent,
+    BreakerState,
+    Event,
+    HeartbeatEvent,
+    ProbeEvent,
+    RecoveryEvent,
+    RecoveryOutcome,
+    ServiceStatus,
+)
+
+log = logging.getLogger("core.alerts")
+
+SEVERITIES = ("info", "warning", "critical")
+
+RULE_UNHEALTHY = "unhealthy"
+RULE_BREAKER_OPEN = "breaker_open"
+RULE_RECOVERY_GAVE_UP = "recovery_gave_up"
+RULE_HEARTBEAT_MISSED = "heartbeat_missed"
+RULE_ANOMALY = "anomaly"
+RULE_STORM_GUARD = "storm_guard"
+RULE_GROUP_DOWN = "group_down"
+
+# An anomaly is a burst of slow samples, not a state with an explicit end; it counts as over after
+# this long without a new anomaly event for the service.
+ANOMALY_CLEAR_SECONDS = 300.0
+
+# Per-device rules that a group alert stands in for: when a rack loses power, its devices also miss
+# heartbeats, open breakers and exhaust recoveries; all of that is the same one fact. Engine-raised
+# rules (storm_guard) are about the engine's own behaviour and are never folded into a group.
+_FLOOD_HELD_RULES = frozenset(
+    {RULE_UNHEALTHY, RULE_BREAKER_OPEN, RULE_RECOVERY_GAVE_UP, RULE_HEARTBEAT_MISSED, RULE_ANOMALY})
+
+
+def alert_id(rule: str, target: str) -> str:
+    """Stable id of the alert of `rule` for a service (or, for group_down, a group)."""
+    if rule == RULE_GROUP_DOWN:
+        return f"group:{target}"
+    return f"{rule}:{target}"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One row of the alert list, as shown.
+
+    Attributes:
+        id: stable per (rule, target), e.g. "unhealthy:svc-1" or "group:rack-a".
+        service: the service, or "" for a group alert.
+        active: the condition holds (firing); False means cleared.
+        acknowledged: an operator has acknowledged this occurrence.
+        silenced_until_wall: while shelved, when the shelving ends (wall time); else None.
+        first_wall / last_wall: when this occurrence first fired / last fired or re-fired.
+        count: how many times it fired (re-fires of an active or still-shown alert add up).
+    """
+
+    id: str
+    rule: str
+    service: str
+    group: str
+    severity: str
+    message: str
+    active: bool
+    acknowledged: bool
+    silenced_until_wall: float | None
+    first_wall: float
+    last_wall: float
+    count: int
+
+    @property
+    def silenced(self) -> bool:
+        return self.silenced_until_wall is not None
+
+
+@dataclass(slots=True)
+class _Condition:
+    rule: str
+    service: str
+    group: str
+    severity: str
+    message: str
+
+
+@dataclass(slots=True)
+class _Record:
+    id: str
+    rule: str
+    service: str
+    group: str
+    severity: str
+    message: str
+    active: bool
+    acknowledged: bool
+    silenced_until_mono: float | None
+    silenced_until_wall: float | None
+    first_wall: float
+    last_wall: float
+    count: int
+    order: int  # newest-first sort key; wall times tie too easily (and under a FakeClock, always)
+
+    def freeze(self) -> Alert:
+        return Alert(id=self.id, rule=self.rule, service=self.service, group=self.group,
+                     severity=self.severity, message=self.message, active=self.active,
+                     acknowledged=self.acknowledged, silenced_until_wall=self.silenced_until_wall,
+                     first_wall=self.first_wall, last_wall=self.last_wall, count=self.count)
+
+
+class AlertManager:
+    """Turns engine events into alerts, and operator commands into alert state changes.
+
+    Every state change is passed to `emit` as an `AlertEvent` (firing, resolved, acknowledged,
+    silenced, unsilenced). Re-firing an alert that is already active only bumps its count.
+    """
+
+    def __init__(self, config: AlertsConfig, clock: Clock, groups: Mapping[str, str],
+                 emit: Callable[[AlertEvent], None]) -> None:
+        self._config = config
+        self._clock = clock
+        self._emit = emit
+        self._groups: dict[str, str] = {}
+        self._members: dict[str, set[str]] = {}
+        self._conditions: dict[str, _Condition] = {}
+        self._records: dict[str, _Record] = {}
+        self._unhealthy_since: dict[str, float] = {}
+        self._breaker_down_since: dict[str, float] = {}
+        self._anomaly_last: dict[str, float] = {}
+        self._maintenance: set[str] = set()
+        self._order = itertools.count()
+        self._set_group_map(groups)
+
+    # ------------------------------------------------------------------ events in
+
+    def observe(self, event: Event) -> None:
+        """Feed every engine event; kinds without a rule are ignored."""
+        if isinstance(event, ProbeEvent):
+            self._on_probe(event)
+        elif isinstance(event, BreakerEvent):
+            self._on_breaker(event)
+        elif isinstance(event, RecoveryEvent):
+            if event.outcome == RecoveryOutcome.GAVE_UP:
+                detail = f": {event.detail}" if event.detail else ""
+                self._set_condition(
+                    RULE_RECOVERY_GAVE_UP, event.service, "critical",
+                    f"{event.service}: {event.strategy} gave up after {event.attempt} of "
+                    f"{event.max_attempts} attempts{detail}")
+        elif isinstance(event, HeartbeatEvent):
+            if event.status == "missed":
+                age = ("never beat" if event.last_beat_age_s is None
+                       else f"last beat {event.last_beat_age_s:.0f} s ago")
+                self._set_condition(RULE_HEARTBEAT_MISSED, event.service, "warning",
+                                    f"{event.service}: heartbeat missed ({age})")
+            elif event.status == "resumed":
+                self._clear_condition(alert_id(RULE_HEARTBEAT_MISSED, event.service))
+        elif isinstance(event, AnomalyEvent):
+            if self._config.anomaly:
+                self._anomaly_last[event.service] = event.mono
+                self._set_condition(
+                    RULE_ANOMALY, event.service, "warning",
+                    f"{event.service}: response time {event.latency_ms:.0f} ms, "
+                    f"usually {event.baseline_ms:.0f} ms")
+
+    def _on_probe(self, event: ProbeEvent) -> None:
+        service = event.service
+        if event.status == ServiceStatus.UNHEALTHY:
+            if service not in self._unhealthy_since:
+                self._unhealthy_since[service] = event.mono
+                # Group first: if this failure completes a flood, the per-device alert below is
+                # born held instead of firing and being retracted a moment later.
+                self._evaluate_group(self._group_of(service))
+            self._check_unhealthy(service, self._clock.monotonic())
+        elif event.status in (ServiceStatus.HEALTHY, ServiceStatus.DEGRADED):
+            # Degraded answers, so it is not "down"; but gave_up is about being back to healthy.
+            was_down = self._unhealthy_since.pop(service, None) is not None
+            self._clear_condition(alert_id(RULE_UNHEALTHY, service))
+            if event.status == ServiceStatus.HEALTHY:
+                self._clear_condition(alert_id(RULE_RECOVERY_GAVE_UP, service))
+            if was_down:
+                self._evaluate_group(self._group_of(service))
+        # UNKNOWN (not checked yet, paused) says nothing either way: keep what we had.
+
+    def _on_breaker(self, event: BreakerEvent) -> None:
+        service = event.service
+        if event.to_state == BreakerState.OPEN:
+            self._breaker_down_since.setdefault(service, event.mono)
+            self._evaluate_group(self._group_of(service))
+            reason = f" ({event.reason})" if event.reason else ""
+            self._set_condition(RULE_BREAKER_OPEN, service, "warning",
+                                f"{service}: circuit breaker open{reason}")
+        elif event.to_state == BreakerState.HALF_OPEN:
+            pass  # a trial is not a recovery; the alert stays until the breaker closes
+        else:
+            # CLOSED ends it; FORCED_CLOSED is closed too; FORCED_OPEN is an operator's deliberate
+            # suppression, shown as such elsewhere, so it must not read as a fault alert.
+            self._breaker_down_since.pop(service, None)
+            self._clear_condition(alert_id(RULE_BREAKER_OPEN, service))
+            self._evaluate_group(self._group_of(service))
+
+    # ------------------------------------------------------------------ time
+
+    def poll(self) -> None:
+        """Apply the time-based rules; call at `next_deadline()` (or more often, harmlessly)."""
+        now = self._clock.monotonic()
+        for service in list(self._unhealthy_since):
+            self._check_unhealthy(service, now)
+        for service, last in list(self._anomaly_last.items()):
+            if now - last >= ANOMALY_CLEAR_SECONDS:
+                del self._anomaly_last[service]
+                self._clear_condition(alert_id(RULE_ANOMALY, service))
+        for record in list(self._records.values()):
+            if record.silenced_until_mono is not None and record.silenced_until_mono <= now:
+                self._lift_silence(record, "silence expired")
+
+    def next_deadline(self) -> float | None:
+        """Earliest monotonic time at which `poll()` could change something, or None."""
+        deadlines: list[float] = []
+        wait = self._config.unhealthy_for_seconds
+        for service, since in self._unhealthy_since.items():
+            if alert_id(RULE_UNHEALTHY, service) not in self._conditions:
+                deadlines.append(since + wait)
+        deadlines.extend(last + ANOMALY_CLEAR_SECONDS for last in self._anomaly_last.values())
+        deadlines.extend(r.silenced_until_mono for r in self._records.values()
+                         if r.silenced_until_mono is not None)
+        return min(deadlines) if deadlines else None
+
+    def _check_unhealthy(self, service: str, now: float) -> None:
+        since = self._unhealthy_since.get(service)
+        if since is None or alert_id(RULE_UNHEALTHY, service) in self._conditions:
+            return
+        if now - since >= self._config.unhealthy_for_seconds:
+            self._set_condition(RULE_UNHEALTHY, service, "critical",
+                                f"{service}: unhealthy for {now - since:.0f} s")
+
+    # ------------------------------------------------------------------ operator commands
+
+    def acknowledge(self, alert_id: str) -> bool:
+        """Acknowledge an alert; a cleared one then leaves the list. False if there is no such alert."""
+        record = self._records.get(alert_id)
+        if record is None:
+            return False
+        if not record.acknowledged:
+            record.acknowledged = True
+            self._send(record, "acknowledged", record.message)
+            if not record.active:
+                del self._records[alert_id]
+        return True
+
+    def silence(self, alert_id: str, seconds: float) -> bool:
+        """Shelve an alert for `seconds`; it un-shelves by itself. False if unknown or not a duration."""
+        record = self._records.get(alert_id)
+        if record is None or not math.isfinite(seconds) or seconds <= 0:
+            return False
+        record.silenced_until_mono = self._clock.monotonic() + seconds
+        record.silenced_until_wall = self._clock.wall() + seconds
+        self._send(record, "silenced", f"{record.message} (silenced for {seconds:g} s)")
+        return True
+
+    def unsilence(self, alert_id: str) -> bool:
+        """End shelving early. False if the alert is unknown or not silenced."""
+        record = self._records.get(alert_id)
+        if record is None or record.silenced_until_mono is None:
+            return False
+        self._lift_silence(record, "silence lifted")
+        return True
+
+    def raise_alert(self, rule: str, service: str, severity: str, message: str) -> None:
+        """Raise (or re-raise) an alert whose condition the engine decides, e.g. storm_guard."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+        if rule == RULE_GROUP_DOWN:
+            raise ValueError("group_down alerts are raised by the group rule only")
+        self._set_condition(rule, service, severity, message)
+
+    def resolve(self, rule: str, service: str) -> None:
+        """Clear the condition of an engine-raised alert (no-op if it is not raised)."""
+        self._clear_condition(alert_id(rule, service))
+
+    def set_maintenance(self, service_or_group: str, on: bool) -> None:
+        """Hold (on) or release (off) alerts of a service, or of every service of a group."""
+        if on == (service_or_group in self._maintenance):
+            return
+        if on:
+            self._maintenance.add(service_or_group)
+        else:
+            self._maintenance.discard(service_or_group)
+        log.info("maintenance %s for %s", "on" if on else "off", service_or_group)
+        self._evaluate_all_groups()
+        self._reconcile_all()
+
+    def set_groups(self, groups: Mapping[str, str]) -> None:
+        self._set_group_map(groups)
+        for cond in self._conditions.values():
+            if cond.rule != RULE_GROUP_DOWN:
+                cond.group = self._group_of(cond.service)
+        for gid in [i for i, c in self._conditions.items() if c.rule == RULE_GROUP_DOWN]:
+            if self._conditions[gid].group not in self._members:
+                self._clear_condition(gid)
+        self._evaluate_all_groups()
+        self._reconcile_all()
+
+    def set_config(self, config: AlertsConfig) -> None:
+        self._config = config
+        if not config.anomaly:
+            self._anomaly_last.clear()
+            for aid in [i for i, c in self._conditions.items() if c.rule == RULE_ANOMALY]:
+                self._clear_condition(aid)
+        self._evaluate_all_groups()
+        self.poll()
+
+    # ------------------------------------------------------------------ queries
+
+    def alerts(self) -> list[Alert]:
+        """Active alerts and cleared-but-unacknowledged ones, newest first; silenced ones flagged."""
+        return [r.freeze() for r in sorted(self._records.values(), key=lambda r: r.order, reverse=True)]
+
+    def get(self, alert_id: str) -> Alert | None:
+        record = self._records.get(alert_id)
+        return None if record is None else record.freeze()
+
+    def in_maintenance(self, service: str) -> bool:
+        """Whether a service is under maintenance, itself or through its group."""
+        return service in self._maintenance or self._group_of(service) in self._maintenance
+
+    # ------------------------------------------------------------------ conditions -> alerts
+
+    def _set_condition(self, rule: str, service: str, severity: str, message: str,
+                       group: str | None = None) -> None:
+        aid = alert_id(rule, group if rule == RULE_GROUP_DOWN and group is not None else service)
+        cond = self._conditions.get(aid)
+        if cond is None:
+            self._conditions[aid] = _Condition(
+                rule=rule, service=service, group=group if group is not None else self._group_of(service),
+                severity=severity, message=message)
+            self._reconcile(aid)
+            return
+        cond.severity = severity
+        cond.message = message
+        record = self._records.get(aid)
+        if record is not None and record.active:
+            # Dedup: the same fact again is one alert with a higher count, not a new announcement.
+            record.count += 1
+            record.last_wall = self._clock.wall()
+            record.severity = severity
+            record.message = message
+            record.order = next(self._order)
+        else:
+            self._reconcile(aid)
+
+    def _clear_condition(self, aid: str) -> None:
+        if self._conditions.pop(aid, None) is not None:
+            self._reconcile(aid)
+
+    def _held(self, cond: _Condition) -> str | None:
+        """Why an alert whose condition holds must not be active right now, or None."""
+        if cond.rule == RULE_GROUP_DOWN:
+            return "maintenance" if cond.group in self._maintenance else None
+        if cond.service in self._maintenance or (cond.group and cond.group in self._maintenance):
+            return "maintenance"
+        if cond.rule in _FLOOD_HELD_RULES and cond.group:
+            if alert_id(RULE_GROUP_DOWN, cond.group) in self._conditions:
+                return f"covered by group alert {alert_id(RULE_GROUP_DOWN, cond.group)}"
+        return None
+
+    def _reconcile(self, aid: str) -> None:
+        cond = self._conditions.get(aid)
+        record = self._records.get(aid)
+        held = self._held(cond) if cond is not None else None
+        if cond is not None and held is None:
+            wall = self._clock.wall()
+            if record is None:
+                record = _Record(id=aid, rule=cond.rule, service=cond.service, group=cond.group,
+                                 severity=cond.severity, message=cond.message, active=True,
+                                 acknowledged=False, silenced_until_mono=None, silenced_until_wall=None,
+                                 first_wall=wall, last_wall=wall, count=1, order=next(self._order))
+                self._records[aid] = record
+            elif not record.active:
+                # Back while still shown (cleared, unacknowledged): same alert, one more occurrence.
+                record.active = True
+                record.acknowledged = False
+                record.count += 1
+                record.last_wall = wall
+                record.severity = cond.severity
+                record.message = cond.message
+                record.group = cond.group
+                record.order = next(self._order)
+            else:
+                record.message = cond.message
+                record.group = cond.group
+                return
+            self._send(record, "firing", record.message)
+            return
+        if record is None or not record.active:
+            return
+        record.active = False
+        if held is not None:
+            # Held, not cleared: the alert leaves the list (the operator chose maintenance, or the
+            # group alert says it all) and comes back by itself if the condition is still true.
+            self._send(record, "resolved", f"{record.message} (held: {held})")
+            del self._records[aid]
+            return
+        self._send(record, "resolved", record.message)
+        if record.acknowledged:
+            del self._records[aid]
+
+    def _reconcile_all(self) -> None:
+        for aid in list({*self._conditions, *self._records}):
+            self._reconcile(aid)
+
+    def _lift_silence(self, record: _Record, why: str) -> None:
+        record.silenced_until_mono = None
+        record.silenced_until_wall = None
+        self._send(record, "unsilenced", f"{record.message} ({why})")
+
+    def _send(self, record: _Record, state: str, message: str) -> None:
+        log.debug("%s %s: %s", record.id, state, message)
+        self._emit(AlertEvent(service=record.service, mono=self._clock.monotonic(), wall=self._clock.wall(),
+                              alert_id=record.id, severity=record.severity, rule=record.rule,
+                              state=state, message=message, group=record.group))
+
+    # ------------------------------------------------------------------ groups
+
+    def _set_group_map(self, groups: Mapping[str, str]) -> None:
+        self._groups = dict(groups)
+        self._members = {}
+        for service, group in self._groups.items():
+            if group:
+                self._members.setdefault(group, set()).add(service)
+
+    def _group_of(self, service: str) -> str:
+        return self._groups.get(service, "")
+
+    def _down_since(self, service: str) -> float | None:
+        times = [t for t in (self._unhealthy_since.get(service), self._breaker_down_since.get(service))
+                 if t is not None]
+        return min(times) if times else None
+
+    def _evaluate_all_groups(self) -> None:
+        for group in list(self._members):
+            self._evaluate_group(group)
+
+    def _evaluate_group(self, group: str) -> None:
+        """Raise, update or resolve one group's flood alert.
+
+        It fires when at least group_share of the group, and at least group_min_services devices,
+        went down (unhealthy or breaker open) within the last group_window_seconds and are still
+        down: a correlated failure, not a slow trickle of unrelated ones. Once active it stays
+        until the number down (whenever they went down) drops below that share. Devices under
+        maintenance are down on purpose and are not counted.
+        """
+        if not group:
+            return
+        members = self._members.get(group, set())
+        size = len(members)
+        cfg = self._config
+        gid = alert_id(RULE_GROUP_DOWN, group)
+        active = gid in self._conditions
+        down: list[float] = []
+        if size >= cfg.group_min_services:
+            for service in members:
+                since = self._down_since(service)
+                if since is not None and service not in self._maintenance:
+                    down.append(since)
+        needed = max(cfg.group_share * size - 1e-9, float(cfg.group_min_services))
+        if active:
+            want = len(down) >= needed
+        else:
+            horizon = self._clock.monotonic() - cfg.group_window_seconds
+            want = sum(1 for since in down if since >= horizon) >= needed
+        if want:
+            message = f"{group}: {len(down)} of {size} services down"
+            if active:
+                self._conditions[gid].message = message
+                record = self._records.get(gid)
+                if record is not None and record.active:
+                    record.message = message  # a running tally, not a new announcement
+                return
+            log.warning("group flood: %s", message)
+            self._set_condition(RULE_GROUP_DOWN, "", "critical", message, group=group)
+        elif active:
+            self._clear_condition(gid)
+        else:
+            return
+        # The group alert appeared or went: per-device alerts of the group are held or released.
+        for aid, cond in list(self._conditions.items()):
+            if cond.group == group and cond.rule != RULE_GROUP_DOWN:
+                self._reconcile(aid)
+
+
+# ---------------------------------------------------------------------- sinks
+
+class LogSink:
+    """Writes firing alerts at WARNING and resolutions at INFO to the "core.alerts" log."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger if logger is not None else log
+
+    def __call__(self, event: AlertEvent) -> None:
+        if event.state == "firing":
+            self._log.warning("ALERT %s [%s] %s", event.alert_id, event.severity, event.message)
+        elif event.state == "resolved":
+            self._log.info("resolved %s: %s", event.alert_id, event.message)
+        else:
+            self._log.info("alert %s %s: %s", event.alert_id, event.state, event.message)
+
+
+class WebhookSink:
+    """POSTs alert events as JSON (`event.to_record()`), from a bounded queue.
+
+    `submit()` never blocks: when the queue is full the oldest queued event is dropped (and
+    logged), because the newest state is what a receiver needs. `run()` delivers in order; a failed
+    POST (connection error, timeout, HTTP 5xx) is retried `retries` times with backoff 1, 2, 4 s...
+    on the injected clock. The bearer token is sent but never logged; logged URLs lose their query
+    and credentials.
+
+    Attributes:
+        dropped: events dropped because the queue was full.
+    """
+
+    def __init__(self, url: str, session: aiohttp.ClientSession, clock: Clock, retries: int,
+                 token: str | None = None, *, queue_size: int = 1000, timeout_s: float = 10.0,
+                 max_backoff_s: float = 60.0) -> None:
+        if retries < 0:
+            raise ValueError("retries must be >= 0")
+        if token and (urlsplit(url).username or urlsplit(url).password):
+            # aiohttp refuses both at request time; say so at configuration time instead.
+            raise ValueError("webhook URL carries credentials and a bearer token was given too; use one")
+        self._url = url
+        self._session = session
+        self._clock = clock
+        self._retries = retries
+        self._token = token or None
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._max_backoff = max_backoff_s
+        self._queue: asyncio.Queue[AlertEvent | None] = asyncio.Queue(maxsize=max(1, queue_size))
+        self._closed = False
+        self.dropped = 0
+        self._where = _loggable_url(url)
+
+    def submit(self, event: AlertEvent) -> None:
+        """Queue an event for delivery; never waits."""
+        if self._closed:
+            return
+        if self._queue.full():
+            old = self._queue.get_nowait()
+            self.dropped += 1
+            # One line per drop would itself flood the log during a flood; first and every 100th.
+            if self.dropped == 1 or self.dropped % 100 == 0:
+                log.warning("webhook %s: queue full, dropped %s %s (%d dropped so far)", self._where,
+                            old.alert_id if old is not None else "-", old.state if old is not None else "",
+                            self.dropped)
+        self._queue.put_nowait(event)
+
+    async def run(self) -> None:
+        """Deliver queued events until `close()`."""
+        while True:
+            event = await self._queue.get()
+            if event is None or self._closed:
+                return
+            try:
+                await self.send(event)
+            except Exception:  # a bug around one event must not end delivery of all later ones
+                log.exception("webhook %s: unexpected error delivering %s", self._where, event.alert_id)
+
+    def close(self) -> None:
+        """Stop `run()` after the POST in flight (no further retries); queued events are dropped.
+
+        The engine owns (and closes) the HTTP session. Shutdown must not wait out a dead receiver's
+        backoff, so cancel the `run()` task as well if it has to stop immediately.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        pending = 0
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            pending += 1
+        if pending:
+            log.info("webhook %s: closing, %d queued alert events not sent", self._where, pending)
+        self._queue.put_nowait(None)
+
+    async def send(self, event: AlertEvent) -> bool:
+        """POST one event, retrying; True when the receiver accepted it (2xx)."""
+        record = event.to_record()
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        attempt = 0
+        while True:
+            try:
+                async with self._session.post(self._url, json=record, headers=headers,
+                                              timeout=self._timeout, allow_redirects=False) as resp:
+                    status = resp.status
+                    await resp.read()
+                if 200 <= status < 300:
+                    return True
+                if status < 500:
+                    # The receiver understood and refused (auth, schema): retrying would not help.
+                    log.warning("webhook %s: HTTP %d for %s, not retried", self._where, status, event.alert_id)
+                    return False
+                reason = f"HTTP {status}"
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                reason = self._scrub(f"{type(exc).__name__}: {exc}")
+            if attempt >= self._retries or self._closed:
+                log.warning("webhook %s: gave up on %s %s after %d retries (%s)", self._where,
+                            event.alert_id, event.state, attempt, reason)
+                return False
+            delay = min(2.0 ** attempt, self._max_backoff)
+            attempt += 1
+            log.info("webhook %s: %s, retry %d of %d in %g s", self._where, reason, attempt,
+                     self._retries, delay)
+            await self._clock.sleep(delay)
+
+    def _scrub(self, text: str) -> str:
+        # Belt and braces: no exception text we know of carries request headers, but a token must
+        # never reach a log even if one starts to.
+        return text.replace(self._token, "***") if self._token else text
+
+
+def _loggable_url(url: str) -> str:
+    """scheme://host[:port]/path — without credentials or query, which may hold secrets."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"

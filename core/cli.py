@@ -1,0 +1,118 @@
+"""The `faultwatch` command: argument parsing and the choice of GUI, headless or a one-shot task.
+
+This is the composition root. It imports the GUI lazily and only when a window is wanted, so
+`--headless`, `--check-config` and `--self-test` never load Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from core import __version__, paths
+from core.config import ConfigError, load_config, summary
+
+_START = time.perf_counter()
+
+EPILOG = """\
+examples:
+  faultwatch --demo                      open the console on the simulated demo rack
+  faultwatch --config rack.toml --wall   wall display for a rack
+  faultwatch --headless --config rack.toml --events -    JSON lines on stdout
+  faultwatch --check-config rack.toml    validate a config and print a summary
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="faultwatch", description="Fault-tolerance console for fleets of HTTP services and IoT devices.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"faultwatch {__version__}")
+    p.add_argument("--config", metavar="PATH", help="TOML config (default: $FAULTWATCH_CONFIG or the "
+                                                   "platform config dir's faultwatch.toml)")
+    p.add_argument("--demo", action="store_true", help="run on the built-in simulated demo rack")
+    p.add_argument("--demo-devices", type=int, metavar="N", help="demo with a generated fleet of N devices")
+    p.add_argument("--headless", action="store_true", help="no window: stream events to the terminal")
+    p.add_argument("--duration", type=float, metavar="S", help="headless: stop after S seconds")
+    p.add_argument("--events", metavar="PATH|-", help="headless: write events as JSON lines to PATH (- = stdout)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="API/heartbeat listener address (default from config)")
+    p.add_argument("--state-dir", metavar="DIR", help="journal and token directory "
+                                                      "(default: $FAULTWATCH_STATE_DIR or the platform's)")
+    p.add_argument("--wall", action="store_true", help="start in wall-display mode")
+    p.add_argument("--theme", choices=("light", "dark"), help="GUI theme")
+    p.add_argument("--check-config", metavar="PATH", help="validate PATH, print a summary, exit 0 (or 2)")
+    p.add_argument("--self-test", action="store_true",
+                   help="run one full fail/recover cycle on a simulated device; exit 0 if it completed")
+    p.add_argument("--startup-probe", action="store_true", help="GUI: print time to first paint and quit")
+    p.add_argument("--log-level", default=os.environ.get("FAULTWATCH_LOG", "INFO"),
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return p
+
+
+def _display_available() -> tuple[bool, str]:
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True, ""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False, "no display found (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    return True, ""
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.check_config:
+        try:
+            print(summary(load_config(args.check_config)))
+            return 0
+        except ConfigError as exc:
+            print(f"faultwatch: {exc}", file=sys.stderr)
+            return 2
+    _setup_logging(args.log_level)
+    if args.self_test:
+        from core.selftest import run_self_test
+        return run_self_test(args.state_dir)
+    demo = args.demo or args.demo_devices is not None
+    config_path = args.config
+    if not demo and config_path is None:
+        default = paths.default_config_path()
+        if default.exists():
+            config_path = str(default)
+        else:
+            print(f"faultwatch: no config at {default}; running the demo rack (use --config PATH)",
+                  file=sys.stderr)
+            demo = True
+    if config_path is not None and not demo:
+        try:
+            load_config(config_path)
+        except ConfigError as exc:
+            if args.headless or not _display_available()[0]:
+                print(f"faultwatch: {exc}", file=sys.stderr)
+                return 2
+            from gui.app import show_config_error
+            return show_config_error(str(exc))
+    headless = args.headless
+    if not headless:
+        ok, why = _display_available()
+        if not ok:
+            print(f"faultwatch: {why}; running headless (Ctrl+C to stop)", file=sys.stderr)
+            headless = True
+    if headless:
+        from core.headless import headless_main
+        return headless_main(config_path, demo=demo, devices=args.demo_devices, duration=args.duration,
+                             events=args.events, listen=args.listen, state_dir=args.state_dir)
+    from gui.app import run_gui
+    return run_gui(config_path=None if demo else config_path, demo=demo, wall=args.wall, theme=args.theme,
+                   startup_probe=args.startup_probe, state_dir=args.state_dir, demo_devices=args.demo_devices,
+                   process_start=_START)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

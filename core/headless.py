@@ -1,0 +1,118 @@
+"""Headless mode: the engine with no window, for racks and servers.
+
+Events go out as JSON lines (docs/events.md) to a file or stdout, or as readable lines for a person
+at a terminal. SIGINT/SIGTERM stop it cleanly: checks stop, the journal is flushed and closed, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from typing import IO, Callable
+
+from core.clock import iso_utc
+from core.config import ConfigError
+from core.events import (ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, Event, HeartbeatEvent, ProbeEvent,
+                         RecoveryEvent)
+from core.journal import JournalError
+from core.runtime import DemoOptions, Runtime
+
+log = logging.getLogger("core.engine")
+
+
+def describe(event: Event) -> str:
+    """One readable line per event, for a technician watching a terminal."""
+    ts = iso_utc(event.wall)[11:19]
+    who = event.service or "-"
+    if isinstance(event, ProbeEvent):
+        what = f"{event.status.value.upper()}"
+        if event.latency_ms is not None and event.error is None:
+            what += f" {event.latency_ms:.0f} ms"
+        if event.error:
+            what += f" ({event.error}; {event.consecutive_failures} in a row)"
+    elif isinstance(event, BreakerEvent):
+        what = f"breaker {event.from_state.value} -> {event.to_state.value}: {event.reason}"
+    elif isinstance(event, RecoveryEvent):
+        what = f"{event.strategy} attempt {event.attempt}/{event.max_attempts} {event.outcome.value}"
+        if event.delay_s:
+            what += f" after {event.delay_s:g} s backoff"
+        if event.detail:
+            what += f" ({event.detail})"
+    elif isinstance(event, HeartbeatEvent):
+        what = f"heartbeat {event.status}"
+    elif isinstance(event, AnomalyEvent):
+        what = f"latency anomaly {event.latency_ms:.0f} ms vs baseline {event.baseline_ms:.0f} ms (score {event.score:.1f})"
+    elif isinstance(event, AlertEvent):
+        what = f"ALERT {event.state} [{event.severity}] {event.message}"
+    elif isinstance(event, ActionEvent):
+        what = f"action {event.command} by {event.origin}{'' if event.ok else ' FAILED'}"
+        if event.detail:
+            what += f": {event.detail}"
+    else:
+        what = event.KIND
+    return f"{ts} #{event.seq:<6} {who:<16} {what}"
+
+
+def make_writer(stream: IO[str], as_json: bool) -> Callable[[Event], None]:
+    def write(event: Event) -> None:
+        line = json.dumps(event.to_record(), separators=(",", ":")) if as_json else describe(event)
+        stream.write(line + "\n")
+        stream.flush()
+    return write
+
+
+async def run_headless(runtime: Runtime, *, duration: float | None, events: str | None,
+                       status_every: float = 0.0) -> int:
+    """Runs until the duration ends or SIGINT/SIGTERM; returns the exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+    out: IO[str] | None = None
+    if events is None:
+        writer = make_writer(sys.stdout, as_json=False)
+    elif events == "-":
+        writer = make_writer(sys.stdout, as_json=True)
+    else:
+        out = open(events, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+        writer = make_writer(out, as_json=True)
+    try:
+        try:
+            engine = await runtime.start()
+        except (ConfigError, JournalError) as exc:
+            print(f"faultwatch: {exc}", file=sys.stderr)
+            await runtime.stop()
+            return 2
+        engine.listeners.append(writer)
+        if runtime.api is not None:
+            log.info("listening on %s (heartbeats, /metrics, /api)", runtime.api.url)
+        log.info("running headless: %d services", len(engine.monitors))
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=duration)
+        except TimeoutError:
+            pass
+        log.info("stopping")
+        await runtime.stop()
+        log.info("stopped cleanly")
+        return 0
+    finally:
+        if out is not None:
+            out.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover
+                pass
+
+
+def headless_main(config_path: str | None, *, demo: bool, devices: int | None, duration: float | None,
+                  events: str | None, listen: str | None, state_dir: str | None) -> int:
+    runtime = Runtime(config_path, state_dir=state_dir,
+                      demo=DemoOptions(devices=devices) if demo else None, listen=listen)
+    return asyncio.run(run_headless(runtime, duration=duration, events=events))

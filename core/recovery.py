@@ -1,0 +1,368 @@
+"""Recovery: what the engine does about a failed service, and the policy around it.
+
+A registry of strategies, each declaring the failure types it handles (failover for an unreachable
+or unavailable endpoint, restart for a device that answers badly or not at all; nothing automatic for
+a configuration error). One recovery per service at a time, each with a unique id and a status that
+goes to the journal as RecoveryEvents. A restart is judged by the next health checks, not by the
+action's own answer; attempts are spaced by the backoff policy, capped by `max_restart_attempts`,
+rate-limited per service and group, and stopped by the storm guard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Protocol
+
+from core.actions import ActionResult
+from core.backoff import AttemptTracker, delay_for
+from core.clock import Clock
+from core.config import RecoveryConfig
+from core.events import Event, FailureType, RecoveryEvent, RecoveryOutcome
+from core.ratelimit import KeyedLimiter
+from core.snapshot import RecoveryView
+from core.storm import StormGuard
+
+log = logging.getLogger("core.recovery")
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryTarget:
+    """What recovery needs to know about one service (the engine supplies it)."""
+
+    service: str
+    group: str
+    config: RecoveryConfig
+    can_restart: bool
+    can_failover: bool
+    on_primary: bool
+
+
+class RecoveryStrategy(Protocol):
+    name: str
+    handles: frozenset[FailureType]
+
+    def applies(self, target: RecoveryTarget) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FailoverStrategy:
+    name: str = "failover"
+    handles: frozenset[FailureType] = frozenset({
+        FailureType.SERVICE_UNAVAILABLE, FailureType.NETWORK_PARTITION, FailureType.RESOURCE_EXHAUSTION})
+
+    def applies(self, target: RecoveryTarget) -> bool:
+        return target.can_failover and target.on_primary and target.config.failover
+
+
+@dataclass(frozen=True, slots=True)
+class RestartStrategy:
+    name: str = "restart"
+    handles: frozenset[FailureType] = frozenset({
+        FailureType.SERVICE_UNAVAILABLE, FailureType.NETWORK_PARTITION, FailureType.RESOURCE_EXHAUSTION,
+        FailureType.DATA_CORRUPTION})
+
+    def applies(self, target: RecoveryTarget) -> bool:
+        return target.can_restart and target.config.auto_restart and target.config.max_restart_attempts > 0
+
+
+@dataclass(slots=True)
+class _Recovery:
+    recovery_id: str
+    strategy: str
+    max_attempts: int
+    attempt: int = 0
+    state: str = "waiting"
+    next_attempt_wall: float | None = None
+    detail: str = ""
+    manual: bool = False
+    task: asyncio.Task[None] | None = None
+    skip_wait: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def view(self) -> RecoveryView:
+        return RecoveryView(self.recovery_id, self.strategy, self.state, self.attempt, self.max_attempts,
+                            self.next_attempt_wall, self.detail)
+
+
+class _Verifier:
+    """Counts consecutive healthy checks of a service's primary endpoint."""
+
+    def __init__(self) -> None:
+        self.streak = 0
+        self.waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def note(self, healthy: bool) -> None:
+        self.streak = self.streak + 1 if healthy else 0
+        for need, fut in list(self.waiters):
+            if self.streak >= need and not fut.done():
+                fut.set_result(None)
+
+
+RestartRunner = Callable[[str], Awaitable[ActionResult]]
+FailoverRunner = Callable[[str], Awaitable[str | None]]
+
+
+class RecoveryManager:
+    """Decides and runs recoveries. Commands in (on_failed, restart_now, cancel), events out (emit).
+
+    Attributes:
+        storm: the restart-storm guard (persisted by the engine).
+    """
+
+    def __init__(self, clock: Clock, emit: Callable[[Event], None], *, run_restart: RestartRunner,
+                 run_failover: FailoverRunner, target: Callable[[str], RecoveryTarget | None],
+                 restart_limiter: KeyedLimiter, group_limiter: KeyedLimiter,
+                 on_storm: Callable[[str, str], None]) -> None:
+        self._clock = clock
+        self._emit = emit
+        self._run_restart = run_restart
+        self._run_failover = run_failover
+        self._target = target
+        self._limit_service = restart_limiter
+        self._limit_group = group_limiter
+        self._on_storm = on_storm
+        self.storm = StormGuard(clock)
+        self.strategies: list[RecoveryStrategy] = [FailoverStrategy(), RestartStrategy()]
+        self._active: dict[str, _Recovery] = {}
+        self._finished: dict[str, _Recovery] = {}
+        self._trackers: dict[str, AttemptTracker] = {}
+        self._verifiers: dict[str, _Verifier] = {}
+        self._restarts_total: dict[str, int] = {}
+        self._ids = itertools.count(1)
+        self._run = uuid.uuid4().hex[:6]
+
+    # ------------------------------------------------------------------ reads
+
+    def view(self, service: str) -> RecoveryView | None:
+        rec = self._active.get(service) or self._finished.get(service)
+        return rec.view() if rec else None
+
+    def active(self, service: str) -> bool:
+        return service in self._active
+
+    def restarts_total(self, service: str) -> int:
+        return self._restarts_total.get(service, 0)
+
+    def _tracker(self, service: str, cfg: RecoveryConfig) -> AttemptTracker:
+        tracker = self._trackers.get(service)
+        if tracker is None:
+            tracker = self._trackers[service] = AttemptTracker(self._clock, cfg.reset_after_stable_seconds)
+        return tracker
+
+    def _new_id(self, service: str) -> str:
+        # Unique across services and runs (the seed built ids from elapsed time, which collided).
+        return f"{service}#{self._run}-{next(self._ids)}"
+
+    # ------------------------------------------------------------------ inputs from checks
+
+    def on_check(self, service: str, primary_healthy: bool | None) -> None:
+        """Every check result that tells something about the primary endpoint (None: not known)."""
+        if primary_healthy is None:
+            return
+        self._verifiers.setdefault(service, _Verifier()).note(primary_healthy)
+        target = self._target(service)
+        if target is None:
+            return
+        tracker = self._tracker(service, target.config)
+        if primary_healthy:
+            reason = tracker.note_healthy()
+            if reason:
+                fin = self._finished.get(service)
+                if fin is not None:
+                    fin.detail = reason
+                log.info("%s: %s", service, reason)
+            if service not in self._active and service in self._finished:
+                if self._finished[service].state in ("succeeded", "gave_up", "failed"):
+                    self._finished.pop(service, None)
+        else:
+            tracker.note_unhealthy()
+
+    async def on_failed(self, service: str, failure_type: FailureType, held: bool) -> None:
+        """A service reached max_failures. Fail over at once if that applies; start restarts."""
+        target = self._target(service)
+        if target is None or held or service in self._active:
+            return
+        chosen = [s for s in self.strategies if failure_type in s.handles and s.applies(target)]
+        if not chosen:
+            log.info("%s: no automatic recovery for %s", service, failure_type.value)
+            return
+        for strategy in chosen:
+            if strategy.name == "failover":
+                await self._failover(target, failure_type)
+            elif strategy.name == "restart":
+                self._start_restarts(target, failure_type, manual=False)
+
+    async def _failover(self, target: RecoveryTarget, failure_type: FailureType) -> None:
+        rid = self._new_id(target.service)
+        self._event(target.service, rid, "failover", 1, 1, RecoveryOutcome.STARTED, failure_type=failure_type)
+        moved_to = await self._run_failover(target.service)
+        outcome = RecoveryOutcome.SUCCEEDED if moved_to else RecoveryOutcome.FAILED
+        self._event(target.service, rid, "failover", 1, 1, outcome, failure_type=failure_type,
+                    detail=f"now using {moved_to}" if moved_to else "no healthy backup endpoint")
+
+    def note_failback(self, service: str, detail: str) -> None:
+        rid = self._new_id(service)
+        self._event(service, rid, "failback", 1, 1, RecoveryOutcome.SUCCEEDED, detail=detail)
+
+    # ------------------------------------------------------------------ restarts
+
+    def _start_restarts(self, target: RecoveryTarget, failure_type: FailureType | None, manual: bool) -> _Recovery:
+        cfg = target.config
+        max_attempts = 1 if manual else cfg.max_restart_attempts
+        rec = _Recovery(self._new_id(target.service), "restart", max_attempts, manual=manual)
+        self._active[target.service] = rec
+        self._finished.pop(target.service, None)
+        rec.task = asyncio.get_running_loop().create_task(
+            self._restart_loop(target.service, rec, failure_type), name=f"recovery:{target.service}")
+        return rec
+
+    async def restart_now(self, service: str) -> str:
+        """An operator's restart: skip a pending backoff wait, or run one verified attempt now."""
+        target = self._target(service)
+        if target is None:
+            return f"unknown service '{service}'"
+        if not target.can_restart:
+            return f"{service} has no restart action configured"
+        rec = self._active.get(service)
+        if rec is not None and rec.strategy == "restart":
+            rec.skip_wait.set()
+            return f"restart of {service} moved forward (attempt {max(rec.attempt, 1)})"
+        self._start_restarts(target, None, manual=True)
+        return f"restarting {service}"
+
+    def cancel(self, service: str, why: str) -> None:
+        rec = self._active.pop(service, None)
+        if rec is not None and rec.task is not None:
+            rec.task.cancel()
+            rec.state, rec.detail = "failed", why
+            self._finished[service] = rec
+            self._event(service, rec.recovery_id, rec.strategy, rec.attempt, rec.max_attempts,
+                        RecoveryOutcome.FAILED, detail=why)
+
+    def reset(self, service: str, group: str) -> bool:
+        """Operator reset: clears the storm trip (service and its group) and the attempt count."""
+        cleared = self.storm.reset(service)
+        cleared = self.storm.reset(StormGuard.group_key(group)) or cleared
+        tracker = self._trackers.get(service)
+        if tracker is not None:
+            tracker.reset("reset by operator")
+        self._finished.pop(service, None)
+        return cleared
+
+    async def _restart_loop(self, service: str, rec: _Recovery, failure_type: FailureType | None) -> None:
+        try:
+            await self._restart_attempts(service, rec, failure_type)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a bug here must not kill the engine
+            log.exception("%s: recovery %s crashed", service, rec.recovery_id)
+            rec.state, rec.detail = "failed", "internal error"
+        finally:
+            if self._active.get(service) is rec:
+                del self._active[service]
+                self._finished[service] = rec
+
+    async def _restart_attempts(self, service: str, rec: _Recovery, failure_type: FailureType | None) -> None:
+        ftype = failure_type.value if failure_type else ""
+        while True:
+            target = self._target(service)
+            if target is None:
+                return
+            cfg = target.config
+            tracker = self._tracker(service, cfg)
+            if rec.attempt >= rec.max_attempts:
+                rec.state = "gave_up"
+                rec.detail = f"gave up after {rec.attempt} attempts"
+                self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
+                            RecoveryOutcome.GAVE_UP, failure_type=ftype, detail=rec.detail)
+                return
+            attempt = tracker.next_attempt() if not rec.manual else 1
+            rec.attempt += 1
+            delay = 0.0 if rec.manual else delay_for(cfg, attempt)
+            rec.state = "waiting"
+            rec.next_attempt_wall = self._clock.wall() + delay
+            await self._wait(rec, delay)
+            if not rec.manual:
+                storm = self.storm.check(service, target.group, cfg)
+                if storm:
+                    rec.state, rec.detail = "gave_up", f"storm guard: {storm}"
+                    self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
+                                RecoveryOutcome.GAVE_UP, failure_type=ftype, detail=rec.detail)
+                    self._on_storm(service, storm)
+                    return
+            wait = max(self._limit_service.time_until(service), self._limit_group.time_until(target.group))
+            if wait > 0:
+                rec.detail = f"rate limited, {wait:.0f} s"
+                rec.next_attempt_wall = self._clock.wall() + wait
+                await self._wait(rec, wait)
+            self._limit_service.try_acquire(service)
+            self._limit_group.try_acquire(target.group)
+            rec.state, rec.next_attempt_wall, rec.detail = "in_progress", None, ""
+            self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
+                        RecoveryOutcome.STARTED, delay_s=delay, failure_type=ftype)
+            self.storm.record(service, target.group)
+            self._restarts_total[service] = self._restarts_total.get(service, 0) + 1
+            verifier = self._verifiers.setdefault(service, _Verifier())
+            verifier.streak = 0
+            result = await self._run_restart(service)
+            if not result.ok:
+                rec.detail = f"action failed: {result.detail}"
+                self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
+                            RecoveryOutcome.FAILED, failure_type=ftype, detail=rec.detail)
+                continue
+            rec.state, rec.detail = "verifying", f"action ok ({result.detail}); waiting for {cfg.verify_checks} healthy checks"
+            if await self._verified(service, cfg):
+                rec.state, rec.detail = "succeeded", f"healthy after restart ({result.detail})"
+                self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
+                            RecoveryOutcome.SUCCEEDED, failure_type=ftype, detail=rec.detail)
+                return
+            rec.detail = f"not healthy within {cfg.verify_timeout_seconds:g} s of the restart"
+            self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
+                        RecoveryOutcome.FAILED, failure_type=ftype, detail=rec.detail)
+
+    async def _wait(self, rec: _Recovery, seconds: float) -> None:
+        """Sleep on the engine clock, cut short by an operator's "restart now"."""
+        if seconds <= 0:
+            return
+        rec.skip_wait.clear()
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        skipper = asyncio.ensure_future(rec.skip_wait.wait())
+        try:
+            await asyncio.wait((sleeper, skipper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            skipper.cancel()
+
+    async def _verified(self, service: str, cfg: RecoveryConfig) -> bool:
+        verifier = self._verifiers.setdefault(service, _Verifier())
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (cfg.verify_checks, fut)
+        verifier.waiters.append(entry)
+        timer = asyncio.ensure_future(self._clock.sleep(cfg.verify_timeout_seconds))
+        try:
+            done, _ = await asyncio.wait((fut, timer), return_when=asyncio.FIRST_COMPLETED)
+            return fut in done
+        finally:
+            timer.cancel()
+            verifier.waiters.remove(entry)
+
+    def _event(self, service: str, rid: str, strategy: str, attempt: int, max_attempts: int,
+               outcome: RecoveryOutcome, delay_s: float = 0.0, failure_type: FailureType | str = "",
+               detail: str = "") -> None:
+        self._emit(RecoveryEvent(
+            service=service, mono=self._clock.monotonic(), wall=self._clock.wall(), recovery_id=rid,
+            strategy=strategy, attempt=attempt, max_attempts=max_attempts, outcome=outcome,
+            delay_s=round(delay_s, 3),
+            failure_type=failure_type.value if isinstance(failure_type, FailureType) else failure_type,
+            detail=detail))
+
+    async def close(self) -> None:
+        tasks = [r.task for r in self._active.values() if r.task is not None]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._active.clear()

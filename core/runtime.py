@@ -1,0 +1,118 @@
+"""Runtime: everything one Faultwatch process runs on its engine loop.
+
+The engine, its loopback API listener (heartbeats, /metrics, control API) and, in demo mode, the
+simulated rack with its scenario. Headless mode runs a Runtime on the main thread's loop; the GUI runs
+one on a worker thread (core/runner.py) so socket work never competes with painting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import paths
+from core.api import ApiServer
+from core.clock import Clock, SystemClock
+from core.config import Config, load_config, parse_listen
+from core.engine import Engine
+from core.token import load_or_create_token
+
+log = logging.getLogger("core.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    devices: int | None = None  # None: the curated demo rack; n: a generated fleet of n devices
+    scenario: bool = True
+    interval_s: float = 1.0
+
+
+class Runtime:
+    """Engine + API listener (+ demo rack).
+
+    Attributes:
+        engine: the engine, once started.
+        api: the API listener, if enabled.
+        config_path: the config file in use (for the demo, the one generated in the state dir).
+    """
+
+    def __init__(self, config_path: str | None, *, state_dir: str | None = None, demo: DemoOptions | None = None,
+                 listen: str | None = None, clock: Clock | None = None) -> None:
+        self.config_path = config_path
+        self.state_dir = state_dir
+        self.demo = demo
+        self.listen = listen
+        self.clock = clock or SystemClock()
+        self.engine: Engine | None = None
+        self.api: ApiServer | None = None
+        self.token_where = ""
+        self._sim: object | None = None
+        self._scenario_task: asyncio.Task[None] | None = None
+
+    def load(self) -> Config:
+        """Validate the config (ConfigError on a bad one) before anything starts."""
+        if self.demo is not None:
+            raise RuntimeError("demo configs are generated at start")
+        assert self.config_path is not None
+        return load_config(self.config_path)
+
+    async def start(self) -> Engine:
+        if self.demo is not None:
+            config = await self._start_demo()
+        else:
+            config = self.load()
+        engine = Engine(config, clock=self.clock, state_dir=self.state_dir)
+        await engine.start()
+        self.engine = engine
+        listen = self.listen or (config.api.listen if config.api.enabled else None)
+        if listen:
+            host, port = parse_listen(listen)
+            token, self.token_where = load_or_create_token(config.api.token_env, paths.state_dir(self.state_dir))
+            self.api = ApiServer(engine, engine.beat, token, host, port)  # type: ignore[arg-type]
+            await self.api.start()
+            log.info("api listening on %s (token from %s)", self.api.url, self.token_where)
+            if self._sim is not None:
+                self._sim.heartbeat_url = self.api.url  # type: ignore[attr-defined]
+        return engine
+
+    async def _start_demo(self) -> Config:
+        from core.sim.demo import demo_config_toml, demo_devices, demo_scenario_path, fleet_config_toml
+        from core.sim.devices import make_fleet
+        from core.sim.scenario import ScenarioRunner, load_scenario
+        from core.sim.server import SimServer
+
+        assert self.demo is not None
+        specs = demo_devices() if self.demo.devices is None else make_fleet(self.demo.devices)
+        sim = SimServer(specs)
+        await sim.start()
+        self._sim = sim
+        if self.demo.devices is None:
+            text = demo_config_toml(sim, api_listen=self.listen or "127.0.0.1:0")
+        else:
+            text = fleet_config_toml(sim, interval_s=self.demo.interval_s, api_listen=self.listen or "127.0.0.1:0")
+        path = paths.state_dir(self.state_dir) / "demo.toml"
+        path.write_text(text, encoding="utf-8")
+        self.config_path = str(path)
+        if self.demo.scenario and self.demo.devices is None:
+            runner = ScenarioRunner(sim, load_scenario(demo_scenario_path()))
+            self._scenario_task = asyncio.get_running_loop().create_task(runner.run(), name="demo:scenario")
+        log.info("demo rack: %d devices at %s", len(specs), sim.url)
+        return load_config(path)
+
+    async def stop(self) -> None:
+        if self._scenario_task is not None:
+            self._scenario_task.cancel()
+            await asyncio.gather(self._scenario_task, return_exceptions=True)
+        if self.api is not None:
+            await self.api.stop()
+        if self.engine is not None:
+            await self.engine.stop()
+        if self._sim is not None:
+            await self._sim.stop()  # type: ignore[attr-defined]
+
+
+def state_dir_for(override: str | None) -> Path:
+    return paths.state_dir(override or os.environ.get("FAULTWATCH_STATE_DIR"))

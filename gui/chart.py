@@ -1,0 +1,398 @@
+"""The response-time chart of one service: latency against its slow/timeout thresholds.
+
+Follows pyqtgraph's scrollingPlots/PlotSpeedTest practice: one PlotDataItem for the line, numpy ring
+buffers preallocated once, `setData` only from one bounded-rate timer and only when something changed
+and the chart is visible; plot items are created once and reused. The line is a quiet grey; colour is
+spent only on the thresholds, failed checks (red ticks at the bottom, besides the gap in the line) and
+markers (anomalies, breaker transitions).
+
+Long ranges: the caller passes rollups for 24 h (`latency_history(..., rollup=True)`); live points on
+a long range are merged into buckets here (peak kept), so a day never holds 86,400 raw samples.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainterPath
+from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from core.snapshot import ServiceSnapshot
+from gui import palette
+
+RANGES: tuple[tuple[int, str], ...] = ((300, "5 min"), (3600, "1 h"), (86400, "24 h"))
+DEFAULT_CAPACITY = 8192
+MAX_ANOMALY_MARKERS = 50
+MAX_BREAKER_MARKERS = 20
+REDRAW_INTERVAL_MS = 100  # ≤ 10 Hz
+IDLE_SCROLL_S = 1.0  # with no new data, still scroll the time axis this often
+
+# A failed-check tick: a short vertical stroke rising from the point (symbol coordinates are y-down).
+_TICK = QPainterPath()
+_TICK.moveTo(-0.06, 0.0)
+_TICK.lineTo(0.06, 0.0)
+_TICK.lineTo(0.06, -1.0)
+_TICK.lineTo(-0.06, -1.0)
+_TICK.closeSubpath()
+
+
+class _Ring:
+    """A preallocated (x, y) ring buffer; appends never allocate, `ordered()` copies oldest→newest."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.x = np.zeros(capacity, dtype=np.float64)
+        self.y = np.zeros(capacity, dtype=np.float64)
+        self.head = 0  # next write index
+        self.count = 0
+
+    def clear(self) -> None:
+        self.head = 0
+        self.count = 0
+
+    def append(self, x: float, y: float) -> None:
+        self.x[self.head] = x
+        self.y[self.head] = y
+        self.head = (self.head + 1) % self.capacity
+        if self.count < self.capacity:
+            self.count += 1
+
+    def last_index(self) -> int | None:
+        return None if self.count == 0 else (self.head - 1) % self.capacity
+
+    def replace(self, xs: np.ndarray, ys: np.ndarray) -> None:
+        """Fill from arrays (oldest first); keeps the newest `capacity` values, in place."""
+        n = min(len(xs), self.capacity)
+        self.x[:n] = xs[len(xs) - n:]
+        self.y[:n] = ys[len(ys) - n:]
+        self.count = n
+        self.head = n % self.capacity
+
+    def ordered(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.count < self.capacity:
+            return self.x[: self.count].copy(), self.y[: self.count].copy()
+        return (np.concatenate((self.x[self.head:], self.x[: self.head])),
+                np.concatenate((self.y[self.head:], self.y[: self.head])))
+
+
+def _peak_reduce(xs: np.ndarray, ys: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket to at most `limit` points keeping each bucket's peak (NaN only if all failed)."""
+    n = len(xs)
+    if n <= limit:
+        return xs, ys
+    k = -(-n // limit)
+    m = n // k
+    head = n - m * k  # the oldest leftover points go; the newest are kept whole
+    bx = xs[head:].reshape(m, k)[:, 0]
+    by = ys[head:].reshape(m, k)
+    finite = np.isfinite(by)
+    peak = np.where(finite, by, -np.inf).max(axis=1)
+    peak[~finite.any(axis=1)] = np.nan
+    return bx, peak
+
+
+class LatencyChart(QWidget):
+    """Latency of the selected service over 5 min / 1 h / 24 h.
+
+    Signals:
+        range_changed(int): the user picked another range (seconds: 300, 3600, 86400).
+
+    Attributes:
+        last_redraw_ms: how long the last redraw took in our code (data prep + setData + ranges), or,
+            with `redraw_now(paint=True)`, including a synchronous paint of the plot; for benchmarks.
+        redraw_count: number of redraws so far (tests check the rate bound with it).
+    """
+
+    range_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None, *, capacity: int = DEFAULT_CAPACITY,
+                 clock: Callable[[], float] = time.time, theme: palette.Theme = palette.LIGHT) -> None:
+        super().__init__(parent)
+        self.setObjectName("latency_chart")
+        self._clock = clock
+        self._theme = theme
+        self._range_s = RANGES[0][0]
+        self._snap: ServiceSnapshot | None = None
+        self._ring = _Ring(capacity)
+        self._fail = _Ring(capacity)  # x = wall time of a failed check
+        self._anomalies: deque[float] = deque(maxlen=MAX_ANOMALY_MARKERS)
+        self._breakers: deque[tuple[float, str]] = deque(maxlen=MAX_BREAKER_MARKERS)
+        self._dirty = False
+        self._last_redraw_wall = 0.0
+        self._y_top = 1.0
+        self.last_redraw_ms = 0.0
+        self.redraw_count = 0
+
+        self._title = QLabel("No service selected")
+        self._title.setObjectName("latency_chart_title")
+        font = self._title.font()
+        font.setBold(True)
+        self._title.setFont(font)
+        self._buttons = QButtonGroup(self)
+        self._buttons.setExclusive(True)
+        header = QHBoxLayout()
+        header.setContentsMargins(4, 2, 4, 0)
+        header.addWidget(self._title, 1)
+        for seconds, text in RANGES:
+            b = QPushButton(text)
+            b.setObjectName(f"range_{seconds}")
+            b.setCheckable(True)
+            b.setChecked(seconds == self._range_s)
+            b.setToolTip(f"Show the last {text}")
+            b.setAccessibleName(f"Latency range {text}")
+            b.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            self._buttons.addButton(b, seconds)
+            header.addWidget(b)
+        self._buttons.idClicked.connect(self._on_buttons_id_clicked)
+
+        self._axis = pg.DateAxisItem(orientation="bottom")
+        self._plot = pg.PlotWidget(axisItems={"bottom": self._axis}, enableMenu=False)
+        self._plot.setAntialiasing(False)
+        self._plot.setAccessibleName("Latency chart")
+        pi = self._plot.getPlotItem()
+        pi.setMouseEnabled(x=False, y=False)
+        pi.hideButtons()
+        pi.setClipToView(True)
+        pi.setDownsampling(auto=True, mode="peak")
+        pi.setLabel("left", "ms")
+        pi.showGrid(x=False, y=True, alpha=0.25)
+        vb = pi.getViewBox()
+        vb.disableAutoRange()
+
+        self._curve = pg.PlotDataItem(connect="finite", antialias=False, name="latency")
+        self._curve.setClipToView(True)
+        self._curve.setDownsampling(auto=True, method="peak")
+        self._fail_scatter = pg.ScatterPlotItem(symbol=_TICK, size=18, pxMode=True, name="failed")
+        self._anomaly_scatter = pg.ScatterPlotItem(symbol="t", size=13, pxMode=True, name="anomaly")
+        self._slow_line = pg.InfiniteLine(angle=0, movable=False, label="slow",
+                                          labelOpts={"position": 0.01, "anchors": [(0, 1), (0, 1)]})
+        self._timeout_line = pg.InfiniteLine(angle=0, movable=False, label="timeout",
+                                             labelOpts={"position": 0.01, "anchors": [(0, 1), (0, 1)]})
+        for item in (self._slow_line, self._timeout_line):
+            item.setZValue(-5)
+            item.setVisible(False)
+            pi.addItem(item, ignoreBounds=True)
+        pi.addItem(self._curve)
+        pi.addItem(self._fail_scatter, ignoreBounds=True)
+        pi.addItem(self._anomaly_scatter, ignoreBounds=True)
+        self._breaker_lines: list[pg.InfiniteLine] = []  # pooled, at most MAX_BREAKER_MARKERS
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(header)
+        layout.addWidget(self._plot, 1)
+
+        self._timer = QTimer(self)
+        self._timer.setObjectName("latency_chart_redraw")
+        self._timer.setInterval(REDRAW_INTERVAL_MS)
+        self._timer.timeout.connect(self._on_timer_timeout)
+        self._timer.start()
+
+        self.set_theme(theme)
+        self.redraw_now()
+
+    # ---- public contract ------------------------------------------------------------------------
+
+    def set_service(self, snap: ServiceSnapshot | None) -> None:
+        """Show `snap`'s service: clears data and markers, title and threshold lines from the snapshot."""
+        self._snap = snap
+        self._ring.clear()
+        self._fail.clear()
+        self._anomalies.clear()
+        self._breakers.clear()
+        if snap is None:
+            self._title.setText("No service selected")
+            self._slow_line.setVisible(False)
+            self._timeout_line.setVisible(False)
+        else:
+            self._title.setText(snap.name)
+            # Visible first: a hidden InfLineLabel ignores format changes.
+            self._slow_line.setVisible(True)
+            self._timeout_line.setVisible(True)
+            self._slow_line.setValue(snap.slow_threshold_ms)
+            self._slow_line.label.setFormat(f"slow {snap.slow_threshold_ms:g} ms")
+            self._timeout_line.setValue(snap.timeout_ms)
+            self._timeout_line.label.setFormat(f"timeout {snap.timeout_ms:g} ms")
+        self._plot.setAccessibleDescription(self._title.text())
+        self._dirty = True
+
+    def set_history(self, points: list[tuple[float, float | None]]) -> None:
+        """Replace the data with `points` ((wall s, ms or None = failed), oldest first)."""
+        if points:
+            arr = np.array([(w, np.nan if ms is None else ms) for w, ms in points], dtype=np.float64)
+            xs, ys = arr[:, 0], arr[:, 1]
+        else:
+            xs = ys = np.empty(0)
+        fx = xs[np.isnan(ys)]
+        xs, ys = _peak_reduce(xs, ys, self._ring.capacity)
+        self._ring.replace(xs, ys)
+        self._fail.replace(fx, np.zeros_like(fx))
+        self._dirty = True
+
+    def add_point(self, wall: float, ms: float | None) -> None:
+        """Append a live point; no redraw here (the timer draws at most 10 times a second)."""
+        y = np.nan if ms is None else float(ms)
+        spacing = self._bucket_s()
+        last = self._ring.last_index()
+        if spacing > 0 and last is not None and wall - self._ring.x[last] < spacing:
+            prev = self._ring.y[last]
+            # Merge into the current bucket when it is of the same kind (peak for values).
+            if np.isnan(prev) and np.isnan(y):
+                y = None  # type: ignore[assignment]
+            elif not np.isnan(prev) and not np.isnan(y):
+                self._ring.y[last] = max(prev, y)
+                y = None  # type: ignore[assignment]
+        if y is not None:
+            self._ring.append(wall, y)
+        if ms is None:
+            lf = self._fail.last_index()
+            if not (spacing > 0 and lf is not None and wall - self._fail.x[lf] < spacing):
+                self._fail.append(wall, 0.0)
+        self._dirty = True
+
+    def add_marker(self, wall: float, kind: str, text: str) -> None:
+        """kind "anomaly": amber triangle at the top; kind "breaker": vertical line labelled `text`."""
+        if kind == "anomaly":
+            self._anomalies.append(wall)
+        elif kind == "breaker":
+            self._breakers.append((wall, text))
+        else:
+            raise ValueError(f"unknown marker kind {kind!r} (expected 'anomaly' or 'breaker')")
+        self._dirty = True
+
+    def range_seconds(self) -> int:
+        return self._range_s
+
+    def set_range_seconds(self, seconds: int) -> None:
+        """Programmatic range change (checks the button; emits nothing: the caller knows)."""
+        button = self._buttons.button(seconds)
+        if button is None:
+            raise ValueError(f"unsupported range {seconds} s")
+        button.setChecked(True)
+        self._range_s = seconds
+        self._dirty = True
+
+    def set_theme(self, theme: palette.Theme) -> None:
+        self._theme = theme
+        t = theme
+        self._plot.setBackground(t.surface)
+        for name in ("left", "bottom"):
+            ax = self._plot.getPlotItem().getAxis(name)
+            ax.setPen(pg.mkPen(t.grid))
+            ax.setTextPen(pg.mkPen(t.muted))
+        self._curve.setPen(pg.mkPen("#a9aaa5" if t.name == "dark" else "#6a6a66", width=1))
+        self._fail_scatter.setPen(pg.mkPen(None))
+        self._fail_scatter.setBrush(pg.mkBrush(t.critical))
+        self._anomaly_scatter.setPen(pg.mkPen(None))
+        self._anomaly_scatter.setBrush(pg.mkBrush(t.warning))
+        for line, col in ((self._slow_line, t.warning), (self._timeout_line, t.critical)):
+            line.setPen(pg.mkPen(col, width=1, style=Qt.PenStyle.DashLine))
+            line.label.setColor(QColor(col))
+        self._dirty = True
+
+    def redraw_now(self, paint: bool = False) -> float:
+        """Redraw immediately (tests, benchmarks). With `paint`, also paint the plot synchronously.
+
+        Returns the duration in ms (also kept in `last_redraw_ms`).
+        """
+        start = time.perf_counter()
+        self._redraw()
+        if paint:
+            self._plot.viewport().repaint()
+        self.last_redraw_ms = (time.perf_counter() - start) * 1000.0
+        return self.last_redraw_ms
+
+    def last_redraw_duration_ms(self) -> float:
+        return self.last_redraw_ms
+
+    # ---- data views for tests and the detail panel ----------------------------------------------
+
+    def curve_data(self) -> tuple[np.ndarray, np.ndarray]:
+        """The latency item's current (x, y) arrays as last drawn."""
+        x, y = self._curve.getData()
+        return (np.empty(0) if x is None else x), (np.empty(0) if y is None else y)
+
+    def failure_x(self) -> np.ndarray:
+        return np.array([p.pos().x() for p in self._fail_scatter.points()])
+
+    # ---- internals ----------------------------------------------------------------------------------
+
+    def _bucket_s(self) -> float:
+        # Short ranges keep raw points; a day is kept as per-minute peaks (1,440 points).
+        return 0.0 if self._range_s <= 3600 else self._range_s / 1440.0
+
+    def _on_buttons_id_clicked(self, seconds: int) -> None:
+        if seconds == self._range_s:
+            return
+        self._range_s = seconds
+        self._dirty = True
+        self.range_changed.emit(seconds)
+
+    def _on_timer_timeout(self) -> None:
+        if not self.isVisible():
+            return
+        if self._dirty or self._clock() - self._last_redraw_wall >= IDLE_SCROLL_S:
+            self.redraw_now()
+
+    def _redraw(self) -> None:
+        now = self._clock()
+        self._dirty = False
+        self._last_redraw_wall = now
+        self.redraw_count += 1
+        xs, ys = self._ring.ordered()
+        lo = now - self._range_s
+        visible = ys[(xs >= lo) & np.isfinite(ys)]
+        data_top = float(visible.max()) if visible.size else 0.0
+        # The timeout is the ceiling of any successful check, so 0..timeout is the natural scale;
+        # a fixed-ish scale also keeps the picture from jumping as samples come and go.
+        limit = 0.0
+        if self._snap is not None:
+            limit = max(self._snap.timeout_ms, self._snap.slow_threshold_ms)
+        top = max(limit, data_top, 1.0) * 1.12
+        self._y_top = top
+        self._curve.setData(xs, ys, connect="finite")
+        fx, _ = self._fail.ordered()
+        self._fail_scatter.setData(x=fx, y=np.zeros_like(fx))
+        ax = np.fromiter(self._anomalies, dtype=np.float64, count=len(self._anomalies))
+        self._anomaly_scatter.setData(x=ax, y=np.full_like(ax, top * 0.955))
+        self._sync_breaker_lines()
+        vb = self._plot.getPlotItem().getViewBox()
+        vb.setRange(xRange=(lo, now), yRange=(0.0, top), padding=0, update=True)
+
+    def _sync_breaker_lines(self) -> None:
+        pi = self._plot.getPlotItem()
+        while len(self._breaker_lines) < len(self._breakers):
+            line = pg.InfiniteLine(angle=90, movable=False, label="",
+                                   labelOpts={"position": 0.84, "anchors": [(0, 0.5), (0, 0.5)]})
+            line.setZValue(-4)
+            pi.addItem(line, ignoreBounds=True)
+            self._breaker_lines.append(line)
+        for i, line in enumerate(self._breaker_lines):
+            if i >= len(self._breakers):
+                line.setVisible(False)
+                continue
+            wall, text = self._breakers[i]
+            col = palette.colour(self._theme, _breaker_role(text))
+            line.setPen(pg.mkPen(col, width=1))
+            line.setValue(wall)
+            line.label.setFormat(" " + text)
+            line.label.setColor(QColor(col))
+            line.setVisible(True)
+
+
+def _breaker_role(text: str) -> str:
+    word = text.upper()
+    if word.startswith("FORCED"):
+        return "suppressed"
+    if word.startswith("HALF"):
+        return "warning"
+    if word.startswith("OPEN"):
+        return "critical"
+    return "normal"
+

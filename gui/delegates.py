@@ -1,0 +1,135 @@
+"""Painting of state lights and latency sparklines in table cells.
+
+Every state is drawn as a shape in its palette role colour (filled circle, ring, triangle, square,
+padlock, diamond — `gui.shapes.paint_shape`, shared with the wall) next to, or instead of, its word; the word is always in the cell's tooltip and
+accessible text (the model provides those). Healthy is a small grey shape: calm, not green.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from core.snapshot import ServiceSnapshot
+from gui import palette
+from gui.shapes import paint_shape
+from gui.service_model import INDICATOR_ROLE, SNAPSHOT_ROLE
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+def _draw_background(painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex,
+                     delegate: QStyledItemDelegate) -> QStyleOptionViewItem:
+    """Let the style draw selection/hover/focus, without the text (the delegate draws content)."""
+    opt = QStyleOptionViewItem(option)
+    delegate.initStyleOption(opt, index)
+    opt.text = ""
+    style = opt.widget.style() if opt.widget is not None else QApplication.style()
+    style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+    return opt
+
+
+class IndicatorDelegate(QStyledItemDelegate):
+    """Paints INDICATOR_ROLE as a shape, and the cell's display text (the word) next to it if any.
+
+    Attributes:
+        theme: palette theme for the shape colours.
+    """
+
+    def __init__(self, theme: palette.Theme, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.theme = theme
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        indicator = index.data(INDICATOR_ROLE)
+        if not isinstance(indicator, palette.Indicator):
+            super().paint(painter, option, index)
+            return
+        opt = _draw_background(painter, option, index, self)
+        rect = QRectF(opt.rect)
+        side = min(rect.height() - 8, 14.0)
+        colour = QColor(palette.colour(self.theme, indicator.role))
+        text = index.data(Qt.ItemDataRole.DisplayRole)
+        if not text:
+            shape_rect = QRectF(0, 0, side, side)
+            shape_rect.moveCenter(rect.center())
+            paint_shape(painter, shape_rect, indicator.shape, colour)
+            return
+        shape_rect = QRectF(rect.left() + 6, rect.center().y() - side / 2, side, side)
+        paint_shape(painter, shape_rect, indicator.shape, colour)
+        painter.save()
+        painter.setPen(colour if indicator.role != "normal" else QColor(self.theme.muted))
+        font = opt.font
+        if indicator.role in ("critical", "suppressed"):
+            font.setBold(True)
+        painter.setFont(font)
+        text_rect = rect.adjusted(side + 12, 0, -4, 0)
+        elided = opt.fontMetrics.elidedText(str(text), Qt.TextElideMode.ElideRight, int(text_rect.width()))
+        painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), elided)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
+        size = super().sizeHint(option, index)
+        return QSize(size.width() + 22, max(size.height(), 22))
+
+
+class SparklineDelegate(QStyledItemDelegate):
+    """Paints `latencies_ms` as small bars on a log scale up to the timeout, slow threshold dashed.
+
+    Log scale because healthy devices answer in tens of ms against thresholds in seconds: on a linear
+    scale every healthy bar would be a flat line and a doubling would be invisible.
+
+    Bars under the slow threshold are grey; slow ones amber; at/over the timeout red. Stale rows are
+    drawn faded (last-known-good).
+
+    Attributes:
+        theme: palette theme for the bar colours.
+    """
+
+    def __init__(self, theme: palette.Theme, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.theme = theme
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        snap = index.data(SNAPSHOT_ROLE)
+        opt = _draw_background(painter, option, index, self)
+        if not isinstance(snap, ServiceSnapshot):
+            return
+        rect = QRectF(opt.rect).adjusted(4, 4, -4, -4)
+        if rect.width() < 8 or rect.height() < 4:
+            return
+        values = snap.latencies_ms
+        ceiling = math.log1p(max(snap.timeout_ms, 1.0))
+        theme = self.theme
+        painter.save()
+        if snap.stale:
+            painter.setOpacity(0.45)
+        # The slow threshold as a dashed line: the bar's reference.
+        slow_y = rect.bottom() - rect.height() * min(1.0, math.log1p(snap.slow_threshold_ms) / ceiling)
+        painter.setPen(QPen(QColor(theme.grid), 1, Qt.PenStyle.DashLine))
+        painter.drawLine(QPointF(rect.left(), slow_y), QPointF(rect.right(), slow_y))
+        if values:
+            n = len(values)
+            slot = rect.width() / max(n, 12)
+            bar_w = max(1.0, slot - 1.0)
+            x = rect.right() - slot * n
+            painter.setPen(Qt.PenStyle.NoPen)
+            for v in values:
+                share = min(1.0, math.log1p(max(v, 0.0)) / ceiling)
+                h = max(1.5, rect.height() * share)
+                if v >= snap.timeout_ms:
+                    c = theme.critical
+                elif v >= snap.slow_threshold_ms:
+                    c = theme.warning
+                else:
+                    c = theme.muted
+                painter.setBrush(QColor(c))
+                painter.drawRect(QRectF(x, rect.bottom() - h, bar_w, h))
+                x += slot
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
+        return QSize(90, 22)

@@ -1,0 +1,548 @@
+"""The service table: one row per monitored service, plain snapshot values, batched updates.
+
+`ServiceTableModel` holds one `ServiceSnapshot` per row (and an id → row dict); `data()` only looks
+values up and formats them. Updates arrive in batches from the bridge and become `dataChanged` over
+contiguous row ranges with explicit roles; services added or removed by a config reload become row
+inserts/removals. `ServiceFilterProxy` filters (name / group / id / state words) and sorts on raw
+values (`SORT_ROLE`), optionally keeping rows grouped by rack (group) first.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import IntEnum
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex,
+                            QSortFilterProxyModel, Qt)
+from PySide6.QtGui import QColor, QFont
+
+from core.events import ServiceStatus
+from core.snapshot import RecoveryView, ServiceSnapshot
+from gui import palette
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+SNAPSHOT_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's ServiceSnapshot
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2  # raw value to sort on
+INDICATOR_ROLE = Qt.ItemDataRole.UserRole + 3  # palette.Indicator for light columns
+SERVICE_ID_ROLE = Qt.ItemDataRole.UserRole + 4
+STALE_ROLE = Qt.ItemDataRole.UserRole + 5  # bool: the value shown is last-known-good
+
+
+class Column(IntEnum):
+    STATUS_LIGHT = 0
+    NAME = 1
+    GROUP = 2
+    STATUS = 3
+    BREAKER = 4
+    LAST_MS = 5
+    P50_MS = 6
+    P95_MS = 7
+    TREND = 8
+    FAILURES = 9
+    CHECKED = 10
+    RECOVERY = 11
+    ENDPOINT = 12
+
+
+HEADERS: dict[Column, str] = {
+    Column.STATUS_LIGHT: "",
+    Column.NAME: "Name",
+    Column.GROUP: "Group",
+    Column.STATUS: "Status",
+    Column.BREAKER: "Breaker",
+    Column.LAST_MS: "Last ms",
+    Column.P50_MS: "p50 ms",
+    Column.P95_MS: "p95 ms",
+    Column.TREND: "Latency",
+    Column.FAILURES: "Fails",
+    Column.CHECKED: "Checked",
+    Column.RECOVERY: "Recovery",
+    Column.ENDPOINT: "Endpoint",
+}
+
+HEADER_TIPS: dict[Column, str] = {
+    Column.STATUS_LIGHT: "Status light: grey circle healthy, ring unknown, amber triangle degraded, "
+                         "red triangle unhealthy, blue diamond recovering, magenta padlock suppressed",
+    Column.TREND: "Recent latencies against the slow (dashed) and timeout (top) thresholds",
+    Column.FAILURES: "Consecutive failed checks",
+    Column.CHECKED: "Time since the last check; 'stale' means last-known-good values",
+}
+
+_NUMERIC = (Column.LAST_MS, Column.P50_MS, Column.P95_MS, Column.FAILURES)
+_TIME_COLUMNS = (Column.CHECKED, Column.RECOVERY, Column.BREAKER)
+_ALL_ROLES = [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole,
+              Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole, SNAPSHOT_ROLE, SORT_ROLE,
+              INDICATOR_ROLE, STALE_ROLE]
+_TIME_ROLES = [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole]
+
+
+# ---------------------------------------------------------------- formatting (pure)
+
+def format_ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 10_000:
+        return f"{value / 1000:.0f} s"
+    return f"{value:.0f}"
+
+
+def format_duration(seconds: float) -> str:
+    """Short human duration: "4 s", "3 min", "2 h", "5 d"."""
+    s = max(0.0, seconds)
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 90 * 60:
+        return f"{s / 60:.0f} min"
+    if s < 36 * 3600:
+        return f"{s / 3600:.0f} h"
+    return f"{s / 86400:.0f} d"
+
+
+def format_age(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{format_duration(seconds)} ago"
+
+
+def endpoint_label(snap: ServiceSnapshot) -> str:
+    return "primary" if snap.active_endpoint_index == 0 else f"backup {snap.active_endpoint_index}"
+
+
+def recovery_text(rec: RecoveryView | None, snap: ServiceSnapshot | None = None, now: float | None = None) -> str:
+    """"restart 2/3 in 4 s", "failover → backup 1", "restart gave up 3/3"; "" when none."""
+    if rec is None:
+        return ""
+    count = f"{rec.attempt}/{rec.max_attempts}"
+    if rec.strategy == "failover":
+        target = f"backup {snap.active_endpoint_index}" if snap and snap.active_endpoint_index else "backup"
+        head = f"failover → {target}"
+    elif rec.strategy == "failback":
+        head = "failback → primary"
+    else:
+        head = f"{rec.strategy} {count}"
+    if rec.state == "waiting":
+        if rec.next_attempt_wall is not None and now is not None:
+            return f"{head} in {format_duration(rec.next_attempt_wall - now)}"
+        return f"{head} waiting"
+    return {
+        "in_progress": f"{head} running",
+        "verifying": f"{head} verifying",
+        "succeeded": f"{head} ok",
+        "failed": f"{head} failed",
+        "gave_up": f"{rec.strategy} gave up {count}",
+    }.get(rec.state, f"{head} {rec.state}")
+
+
+def checked_text(snap: ServiceSnapshot, now: float) -> str:
+    """Age of the last check; for stale rows the age of the last-known-good values."""
+    if snap.stale:
+        ref = snap.last_ok_wall if snap.last_ok_wall is not None else snap.last_check_wall
+        return "stale" if ref is None else f"stale {format_duration(now - ref)}"
+    if snap.last_check_wall is None:
+        return "never" if not snap.paused else "paused"
+    return format_age(now - snap.last_check_wall)
+
+
+def latency_role(value: float | None, snap: ServiceSnapshot) -> str:
+    """Palette role of a latency value against the service's own thresholds (display only)."""
+    if value is None:
+        return "normal"
+    if value >= snap.timeout_ms:
+        return "critical"
+    if value >= snap.slow_threshold_ms:
+        return "warning"
+    return "normal"
+
+
+def trend_text(snap: ServiceSnapshot) -> str:
+    values = snap.latencies_ms
+    thresholds = f"slow {snap.slow_threshold_ms:.0f} ms, timeout {snap.timeout_ms:.0f} ms"
+    if not values:
+        return f"no recent latencies ({thresholds})"
+    slow = sum(1 for v in values if v >= snap.slow_threshold_ms)
+    return (f"last {len(values)} checks: {min(values):.0f}–{max(values):.0f} ms, {slow} slow "
+            f"({thresholds})")
+
+
+# ---------------------------------------------------------------- the model
+
+class ServiceTableModel(QAbstractTableModel):
+    """Rows of ServiceSnapshot, one per service, in arrival order (the proxy sorts).
+
+    Attributes:
+        theme: the palette theme used for foreground colours (set_theme() repaints).
+        now: a wall-clock callable; ages and countdowns are formatted against it.
+    """
+
+    def __init__(self, parent: QObject | None = None, *, now: Callable[[], float] = time.time,
+                 theme: palette.Theme = palette.LIGHT) -> None:
+        super().__init__(parent)
+        self.now = now
+        self.theme = theme
+        self._rows: list[ServiceSnapshot] = []
+        self._status: list[palette.Indicator] = []
+        self._breaker: list[palette.Indicator] = []
+        self._row_of: dict[str, int] = {}
+        self._bold = QFont()
+        self._bold.setBold(True)
+
+    # ---- lookups
+    def row_of(self, service_id: str) -> int | None:
+        return self._row_of.get(service_id)
+
+    def snapshot(self, service_id: str) -> ServiceSnapshot | None:
+        row = self._row_of.get(service_id)
+        return None if row is None else self._rows[row]
+
+    def snapshot_at(self, row: int) -> ServiceSnapshot:
+        return self._rows[row]
+
+    def snapshots(self) -> list[ServiceSnapshot]:
+        return list(self._rows)
+
+    def ids(self) -> list[str]:
+        return [s.id for s in self._rows]
+
+    # ---- updates
+    def set_theme(self, theme: palette.Theme) -> None:
+        self.theme = theme
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(Column) - 1),
+                                  [Qt.ItemDataRole.ForegroundRole])
+
+    def update_snapshots(self, changed: Mapping[str, ServiceSnapshot]) -> None:
+        """Replace changed rows (dataChanged over contiguous ranges) and append new services."""
+        changed_rows: list[int] = []
+        new: list[ServiceSnapshot] = []
+        for sid, snap in changed.items():
+            row = self._row_of.get(sid)
+            if row is None:
+                new.append(snap)
+                continue
+            self._rows[row] = snap
+            self._status[row] = palette.status_indicator(snap)
+            self._breaker[row] = palette.breaker_indicator(snap)
+            changed_rows.append(row)
+        last_col = len(Column) - 1
+        for first, last in _ranges(changed_rows):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, last_col), _ALL_ROLES)
+        if new:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(new) - 1)
+            for offset, snap in enumerate(new):
+                self._rows.append(snap)
+                self._status.append(palette.status_indicator(snap))
+                self._breaker.append(palette.breaker_indicator(snap))
+                self._row_of[snap.id] = start + offset
+            self.endInsertRows()
+
+    def remove_services(self, service_ids: Iterable[str]) -> None:
+        """Remove rows (contiguous ranges, highest first, so earlier indexes stay valid)."""
+        rows = sorted({r for sid in service_ids if (r := self._row_of.get(sid)) is not None})
+        if not rows:
+            return
+        for first, last in reversed(list(_ranges(rows))):
+            self.beginRemoveRows(QModelIndex(), first, last)
+            del self._rows[first:last + 1]
+            del self._status[first:last + 1]
+            del self._breaker[first:last + 1]
+            self.endRemoveRows()
+        self._row_of = {s.id: i for i, s in enumerate(self._rows)}
+
+    def sync(self, snapshots: Mapping[str, ServiceSnapshot]) -> None:
+        """Make the rows equal `snapshots` (removes what is gone, updates and adds the rest)."""
+        gone = [sid for sid in self._row_of if sid not in snapshots]
+        self.remove_services(gone)
+        changed = {sid: s for sid, s in snapshots.items() if self.snapshot(sid) is not s}
+        self.update_snapshots(changed)
+
+    def refresh_times(self) -> None:
+        """Ages and countdowns move with the clock: repaint just those columns."""
+        if not self._rows:
+            return
+        last = len(self._rows) - 1
+        for col in _TIME_COLUMNS:
+            self.dataChanged.emit(self.index(0, col), self.index(last, col), _TIME_ROLES)
+
+    # ---- QAbstractTableModel
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(Column)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
+            return None
+        col = Column(section)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[col]
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
+            return HEADER_TIPS.get(col, HEADERS[col] or "Status")
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in _NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def flags(self, index: ModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = index.row()
+        if not 0 <= row < len(self._rows):
+            return None
+        snap = self._rows[row]
+        col = Column(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(snap, row, col)
+        if role in (Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole):
+            return self._tooltip(snap, row, col)
+        if role == SORT_ROLE:
+            return self._sort_value(snap, row, col)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._foreground(snap, row, col)
+        if role == Qt.ItemDataRole.FontRole:
+            if col == Column.STATUS and self._status[row].role == "critical":
+                return self._bold
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if col in _NUMERIC:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        if role == INDICATOR_ROLE:
+            if col == Column.STATUS_LIGHT:
+                return self._status[row]
+            if col == Column.BREAKER:
+                return self._breaker[row]
+            return None
+        if role == SNAPSHOT_ROLE:
+            return snap
+        if role == SERVICE_ID_ROLE:
+            return snap.id
+        if role == STALE_ROLE:
+            return snap.stale
+        return None
+
+    # ---- formatting per role
+    def _display(self, snap: ServiceSnapshot, row: int, col: Column) -> str | None:
+        if col == Column.STATUS_LIGHT or col == Column.TREND:
+            return None  # drawn by delegates; the words are in tooltip/accessible text
+        if col == Column.NAME:
+            return snap.name
+        if col == Column.GROUP:
+            return snap.group
+        if col == Column.STATUS:
+            return self._status[row].word
+        if col == Column.BREAKER:
+            return self._breaker_word(snap, row)
+        if col == Column.LAST_MS:
+            return format_ms(snap.last_latency_ms)
+        if col == Column.P50_MS:
+            return format_ms(snap.p50_ms)
+        if col == Column.P95_MS:
+            return format_ms(snap.p95_ms)
+        if col == Column.FAILURES:
+            return str(snap.consecutive_failures) if snap.consecutive_failures else "·"
+        if col == Column.CHECKED:
+            return checked_text(snap, self.now())
+        if col == Column.RECOVERY:
+            return recovery_text(snap.recovery, snap, self.now())
+        if col == Column.ENDPOINT:
+            return endpoint_label(snap)
+        return None
+
+    def _breaker_word(self, snap: ServiceSnapshot, row: int) -> str:
+        return self._breaker[row].word
+
+    def _tooltip(self, snap: ServiceSnapshot, row: int, col: Column) -> str:
+        if col == Column.STATUS_LIGHT or col == Column.STATUS:
+            word = self._status[row].word
+            extra = f": {snap.last_error}" if snap.last_error and self._status[row].role == "critical" else ""
+            return f"{snap.name} {word}{extra}"
+        if col == Column.BREAKER:
+            b = snap.breaker
+            word = self._breaker_word(snap, row)
+            return (f"Breaker {word} — {b.consecutive_failures}/{b.failure_threshold} failures, "
+                    f"trial {b.half_open_in_flight}/{b.half_open_max_calls} in flight, "
+                    f"{b.half_open_successes}/{b.success_threshold} successes")
+        if col == Column.TREND:
+            return trend_text(snap)
+        if col == Column.CHECKED:
+            text = checked_text(snap, self.now())
+            if snap.stale:
+                return f"{text}: values shown are last-known-good"
+            return f"last check {text}"
+        if col == Column.ENDPOINT:
+            return f"{endpoint_label(snap)}: {snap.active_endpoint}"
+        if col in (Column.LAST_MS, Column.P50_MS, Column.P95_MS):
+            shown = self._display(snap, row, col) or ""
+            suffix = " (stale: last-known-good)" if snap.stale else ""
+            return f"{HEADERS[col]} {shown}{suffix}"
+        if col == Column.RECOVERY and snap.recovery is not None:
+            detail = f" — {snap.recovery.detail}" if snap.recovery.detail else ""
+            return f"{recovery_text(snap.recovery, snap, self.now())}{detail}"
+        return self._display(snap, row, col) or ""
+
+    def _sort_value(self, snap: ServiceSnapshot, row: int, col: Column) -> Any:
+        if col in (Column.STATUS_LIGHT, Column.STATUS):
+            return palette.STATUS_ORDER[self._status[row].role]
+        if col == Column.BREAKER:
+            return palette.STATUS_ORDER[self._breaker[row].role]
+        if col == Column.NAME:
+            return snap.name.casefold()
+        if col == Column.GROUP:
+            return snap.group.casefold()
+        if col == Column.LAST_MS:
+            return _num(snap.last_latency_ms)
+        if col == Column.P50_MS:
+            return _num(snap.p50_ms)
+        if col in (Column.P95_MS, Column.TREND):
+            return _num(snap.p95_ms)
+        if col == Column.FAILURES:
+            return snap.consecutive_failures
+        if col == Column.CHECKED:
+            return -1.0 if snap.last_check_wall is None else snap.last_check_wall
+        if col == Column.RECOVERY:
+            return recovery_text(snap.recovery, snap)
+        if col == Column.ENDPOINT:
+            return snap.active_endpoint_index
+        return None
+
+    def _foreground(self, snap: ServiceSnapshot, row: int, col: Column) -> QColor | None:
+        theme = self.theme
+        if col == Column.STATUS:
+            return QColor(palette.colour(theme, self._status[row].role))
+        if col == Column.BREAKER:
+            return QColor(palette.colour(theme, self._breaker[row].role))
+        if col in (Column.LAST_MS, Column.P50_MS, Column.P95_MS):
+            if snap.stale:
+                return QColor(theme.muted)
+            value = {Column.LAST_MS: snap.last_latency_ms, Column.P50_MS: snap.p50_ms,
+                     Column.P95_MS: snap.p95_ms}[col]
+            return QColor(palette.colour(theme, latency_role(value, snap)))
+        if col == Column.CHECKED:
+            return QColor(theme.muted)
+        if col == Column.FAILURES:
+            return QColor(theme.critical if snap.consecutive_failures else theme.muted)
+        if col == Column.RECOVERY:
+            return QColor(theme.info)
+        if col in (Column.GROUP, Column.ENDPOINT):
+            if col == Column.ENDPOINT and snap.active_endpoint_index:
+                return QColor(theme.info)
+            return QColor(theme.muted)
+        return None
+
+
+def _num(value: float | None) -> float:
+    return -1.0 if value is None else value
+
+
+def _ranges(rows: Sequence[int]) -> Iterable[tuple[int, int]]:
+    """Contiguous (first, last) ranges of the sorted, unique row numbers."""
+    ordered = sorted(set(rows))
+    if not ordered:
+        return
+    first = prev = ordered[0]
+    for r in ordered[1:]:
+        if r == prev + 1:
+            prev = r
+            continue
+        yield first, prev
+        first = prev = r
+    yield first, prev
+
+
+# ---------------------------------------------------------------- filter + sort
+
+class ServiceFilterProxy(QSortFilterProxyModel):
+    """Filters on name, id, group and state words; sorts on SORT_ROLE, grouped by rack if asked.
+
+    Attributes:
+        group_by_rack: when true (the default) rows sort by group first, then by the chosen column.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._needle = ""
+        self.group_by_rack = True
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+    def set_filter_text(self, text: str) -> None:
+        needle = text.strip().casefold()
+        if needle == self._needle:
+            return
+        self.beginFilterChange()
+        self._needle = needle
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filter_text(self) -> str:
+        return self._needle
+
+    def set_group_by_rack(self, on: bool) -> None:
+        if on == self.group_by_rack:
+            return
+        self.group_by_rack = on
+        self.invalidate()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
+        if not self._needle:
+            return True
+        model = self.sourceModel()
+        if not isinstance(model, ServiceTableModel):
+            return True
+        snap = model.snapshot_at(source_row)
+        words = (snap.name, snap.id, snap.group, palette.status_indicator(snap).word,
+                 palette.breaker_indicator(snap).word)
+        return any(self._needle in w.casefold() for w in words)
+
+    def lessThan(self, left: ModelIndex, right: ModelIndex) -> bool:
+        model = self.sourceModel()
+        if self.group_by_rack and isinstance(model, ServiceTableModel):
+            lg = model.snapshot_at(left.row()).group.casefold()
+            rg = model.snapshot_at(right.row()).group.casefold()
+            if lg != rg:
+                # Groups stay in ascending order whichever way the column sorts.
+                ascending = self.sortOrder() == Qt.SortOrder.AscendingOrder
+                return (lg < rg) if ascending else (lg > rg)
+        lv = left.data(SORT_ROLE)
+        rv = right.data(SORT_ROLE)
+        if lv == rv and isinstance(model, ServiceTableModel):
+            # Stable tiebreak on name, so equal values do not shuffle between ticks.
+            ln = model.snapshot_at(left.row()).name.casefold()
+            rn = model.snapshot_at(right.row()).name.casefold()
+            ascending = self.sortOrder() == Qt.SortOrder.AscendingOrder
+            return (ln < rn) if ascending else (ln > rn)
+        try:
+            return bool(lv < rv)
+        except TypeError:
+            return str(lv) < str(rv)
+
+
+def status_counts(snaps: Iterable[ServiceSnapshot]) -> dict[str, int]:
+    """Counts for the status bar: healthy, degraded, unhealthy, forced, plus suppressed/recovering."""
+    counts = {"healthy": 0, "degraded": 0, "unhealthy": 0, "forced": 0, "maintenance": 0,
+              "paused": 0, "recovering": 0, "unknown": 0}
+    for s in snaps:
+        if s.status is ServiceStatus.HEALTHY and not s.failed:
+            counts["healthy"] += 1
+        elif s.status is ServiceStatus.DEGRADED and not s.failed:
+            counts["degraded"] += 1
+        elif s.status is ServiceStatus.UNHEALTHY or s.failed:
+            counts["unhealthy"] += 1
+        else:
+            counts["unknown"] += 1
+        if s.breaker.state.forced:
+            counts["forced"] += 1
+        if s.maintenance:
+            counts["maintenance"] += 1
+        if s.paused:
+            counts["paused"] += 1
+        if s.recovery is not None and s.recovery.state in ("in_progress", "waiting", "verifying"):
+            counts["recovering"] += 1
+    return counts
