@@ -67,10 +67,13 @@ _FLOOD_HELD_RULES = frozenset(
 
 
 def alert_id(rule: str, target: str) -> str:
-    """Stable id of the alert of `rule` for a service (or, for group_down, a group)."""
+    """Stable id of the alert of `rule` for a service (or, for group_down, a group).
+
+    Engine-wide alerts (no service) are just the rule name, e.g. "storm_guard".
+    """
     if rule == RULE_GROUP_DOWN:
         return f"group:{target}"
-    return f"{rule}:{target}"
+    return f"{rule}:{target}" if target else rule
 
 
 @dataclass(frozen=True, slots=True)

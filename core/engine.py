@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import aiohttp
 
 from core import paths
-from core.actions import ActionResult, run_action
+from core.actions import ActionResult, describe, run_action
 from core.alerts import AlertManager, LogSink, WebhookSink
 from core.clock import Clock, SystemClock
 from core.config import Config, ConfigError, load_config
@@ -235,7 +235,7 @@ class Engine:
         mon = self.monitors.get(service)
         if mon is None or mon.cfg.restart is None:
             return ActionResult(False, "no restart action", 0.0)
-        log.info("%s: restart via %s", service, mon.cfg.restart)
+        log.info("%s: restart via %s", service, describe(mon.cfg.restart))
         return await run_action(mon.cfg.restart, self.session, mon.cfg.recovery.restart_timeout_seconds)
 
     async def _run_failover(self, service: str) -> str | None:
