@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import re
 import sys
 import types
@@ -244,7 +245,9 @@ SECTIONS: dict[str, type] = {
     "api": ApiConfig,
 }
 OVERRIDABLE = ("fault_detection", "circuit_breaker", "recovery")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# \Z, not $: "$" also matches before a trailing newline, which let "web\n" through as an id.
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+_BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
 
 
 # ---------------------------------------------------------------- loading
@@ -256,9 +259,9 @@ def load_config(path: str | Path) -> Config:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{p}: no such file") from None
+        raise ConfigError(_one_line(f"{p}: no such file")) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from None
+        raise ConfigError(_one_line(f"{p}: cannot read: {exc}")) from None
     return parse_config(text, label=label, source=str(p))
 
 
@@ -266,13 +269,20 @@ def parse_config(text: str, label: str = "<config>", source: str = "") -> Config
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{label}: TOML syntax error: {exc}") from None
+        raise ConfigError(_one_line(f"{label}: TOML syntax error: {exc}")) from None
+    except RecursionError:  # tomllib parses nested arrays/inline tables recursively
+        raise ConfigError(_one_line(f"{label}: nested too deeply")) from None
     try:
         return _build_config(data, source)
     except _KeyProblem as exc:
-        raise ConfigError(f"{label}: {exc.path}: {exc.message}") from None
+        raise ConfigError(_one_line(f"{label}: {exc.path}: {exc.message}")) from None
     except RecursionError:
-        raise ConfigError(f"{label}: nested too deeply") from None
+        raise ConfigError(_one_line(f"{label}: nested too deeply")) from None
+
+
+def _one_line(text: str) -> str:
+    """The one-line promise holds even for a file name or value with control characters in it."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class _KeyProblem(Exception):
@@ -289,7 +299,10 @@ def _unknown(key: str, known: typing.Iterable[str], path: str) -> _KeyProblem:
 
 
 def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    # Keys that are not bare TOML keys are shown quoted, as TOML writes them (a quoted key can hold
+    # a dot, a space or a newline, and the path must still name it unambiguously on one line).
+    shown = key if _BARE_KEY_RE.match(key) else json.dumps(key)
+    return f"{path}.{shown}" if path else shown
 
 
 def _describe(value: Any) -> str:
@@ -324,7 +337,10 @@ def _coerce(value: Any, annotation: Any, path: str) -> Any:
             raise _KeyProblem(path, f"expected a number, got {_type_name(value)} {_describe(value)}")
         if value != value or value in (float("inf"), float("-inf")):
             raise _KeyProblem(path, f"expected a finite number, got {value}")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer too large for a float (TOML integers are unbounded here)
+            raise _KeyProblem(path, f"{_describe(value)} is too large") from None
     if annotation is str:
         if not isinstance(value, str):
             raise _KeyProblem(path, f"expected a string, got {_type_name(value)} {_describe(value)}")
@@ -375,7 +391,8 @@ def _check_section(section: Any, path: str) -> None:
 
 def _parse_listen(text: str, path: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    # isascii(): str.isdigit() is also true for "²" and other digits int() refuses or reads oddly.
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise _KeyProblem(path, f"{_describe(text)} is not host:port")
     return host.strip("[]"), int(port)
 
@@ -391,7 +408,13 @@ def parse_listen(text: str) -> tuple[str, int]:
 def _url(value: Any, path: str) -> str:
     if not isinstance(value, str):
         raise _KeyProblem(path, f"expected a URL string, got {_type_name(value)} {_describe(value)}")
-    parts = urlsplit(value)
+    if any(c.isspace() or not c.isprintable() for c in value):
+        # urlsplit silently drops tabs and newlines; the HTTP client would refuse the URL later.
+        raise _KeyProblem(path, f"{_describe(value)} contains whitespace or control characters")
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 bracket)
+        raise _KeyProblem(path, f"{_describe(value)} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise _KeyProblem(path, f"{_describe(value)} is not an http(s) URL")
     try:
@@ -423,6 +446,9 @@ def _restart(value: Any, path: str) -> RestartAction:
         argv = _str_list(value["command"], _join(path, "command"))
         if not argv or not argv[0]:
             raise _KeyProblem(_join(path, "command"), "must name a program to run")
+        for i, arg in enumerate(argv):
+            if "\x00" in arg:  # the OS cannot pass it; the restart would fail only when needed
+                raise _KeyProblem(f"{_join(path, 'command')}[{i}]", "contains a NUL character")
         return CommandRestart(argv=argv)
     http = value["http"]
     hpath = _join(path, "http")

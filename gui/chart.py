@@ -240,15 +240,16 @@ class LatencyChart(QWidget):
         y = np.nan if ms is None else float(ms)
         spacing = self._bucket_s()
         last = self._ring.last_index()
+        merged = False
         if spacing > 0 and last is not None and wall - self._ring.x[last] < spacing:
             prev = self._ring.y[last]
             # Merge into the current bucket when it is of the same kind (peak for values).
             if np.isnan(prev) and np.isnan(y):
-                y = None  # type: ignore[assignment]
+                merged = True
             elif not np.isnan(prev) and not np.isnan(y):
                 self._ring.y[last] = max(prev, y)
-                y = None  # type: ignore[assignment]
-        if y is not None:
+                merged = True
+        if not merged:
             self._ring.append(wall, y)
         if ms is None:
             lf = self._fail.last_index()
@@ -314,8 +315,8 @@ class LatencyChart(QWidget):
     # ---- data views for tests and the detail panel ----------------------------------------------
 
     def curve_data(self) -> tuple[np.ndarray, np.ndarray]:
-        """The latency item's current (x, y) arrays as last drawn."""
-        x, y = self._curve.getData()
+        """The latency item's (x, y) arrays as last set (before clipping to the view/downsampling)."""
+        x, y = self._curve.getOriginalDataset()
         return (np.empty(0) if x is None else x), (np.empty(0) if y is None else y)
 
     def failure_x(self) -> np.ndarray:

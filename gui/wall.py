@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from PySide6.QtCore import QRect, QRectF, Qt, QTimer
+from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPen, QResizeEvent
 from PySide6.QtWidgets import QWidget
 
@@ -165,6 +165,7 @@ class WallView(QWidget):
         self._fonts: dict[str, QFont] = {}
         self._geo: dict[str, int] = {}
         self._group_sizes: dict[str, int] = {}
+        self._layout_size = QSize()
         self.page_interval_s = page_interval_s
         self._timer = QTimer(self)
         self._timer.setObjectName("wall_page_timer")
@@ -237,7 +238,9 @@ class WallView(QWidget):
     # ---- layout ---------------------------------------------------------------------------------
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        self._layout_dirty = True
+        # grab() of a hidden widget sends a synthetic resize every time: compare the size we laid out.
+        if event.size() != self._layout_size:
+            self._layout_dirty = True
         super().resizeEvent(event)
 
     def _ordered_groups(self) -> list[tuple[str, list[str]]]:
@@ -248,11 +251,12 @@ class WallView(QWidget):
                 for g, members in sorted(groups.items(), key=lambda kv: _natural_key(kv[0]))]
 
     def _ensure_layout(self) -> None:
-        if self._layout_dirty:
+        if self._layout_dirty or self.size() != self._layout_size:
             self._compute_layout()
 
     def _compute_layout(self) -> None:
         self._layout_dirty = False
+        self._layout_size = self.size()
         w, h = max(1, self.width()), max(1, self.height())
         margin = max(6, round(h * 0.012))
         strip_h = max(44, round(h * 0.09))

@@ -263,20 +263,21 @@ def test_close_flushes_the_buffer(db_path: Path, clock: FakeClock) -> None:
 # ---------------------------------------------------------------- retention
 
 def test_prune_drops_old_rows_and_keeps_new(journal: Journal, clock: FakeClock) -> None:
-    config = journal.config  # defaults: 48 h raw, 30 d rollups, 90 d events
+    config = journal.config  # defaults: 6 h raw, 30 d rollups, 90 d events
+    raw_h = config.raw_retention_hours
     day = 86_400.0
     now = clock.wall()
     journal.append(probe(wall=now - 91 * day))
     journal.append(probe(wall=now - 89 * day))
     journal.record_latency("api", now - 31 * day, 1.0, True)
     journal.record_latency("api", now - 29 * day, 2.0, True)
-    journal.record_latency("api", now - 49 * 3600, 3.0, True)
-    journal.record_latency("api", now - 47 * 3600, 4.0, True)
+    journal.record_latency("api", now - (raw_h + 1) * 3600, 3.0, True)
+    journal.record_latency("api", now - (raw_h - 1) * 3600, 4.0, True)
     journal.flush()
     journal.prune()
     assert config.event_retention_days == 90
     assert [e.wall for e in journal.events()] == [now - 89 * day]
-    assert journal.latency("api", 0) == [(now - 47 * 3600, 4.0)]
+    assert journal.latency("api", 0) == [(now - (raw_h - 1) * 3600, 4.0)]
     minutes = [r.minute_wall for r in journal.latency_rollup("api", 0)]
     assert len(minutes) == 3 and min(minutes) >= now - 30 * day - 60
     assert journal.last_seq() == 2

@@ -61,7 +61,7 @@ def test_set_history_puts_the_points_in_the_plot_item(chart):
     pts = [(NOW - 30 + i, 10.0 + i) for i in range(30)]
     chart.set_history(pts)
     chart.redraw_now()
-    x, y = chart._curve.getData()  # the one PlotDataItem, not a copy kept elsewhere
+    x, y = chart._curve.getOriginalDataset()  # the one PlotDataItem, not a copy kept elsewhere
     np.testing.assert_array_equal(x, [p[0] for p in pts])
     np.testing.assert_array_equal(y, [p[1] for p in pts])
 

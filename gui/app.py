@@ -1,0 +1,220 @@
+"""Start the console: QApplication, the engine thread, the window, and an orderly shutdown.
+
+The engine runs on its own thread with its own asyncio loop; the GUI runs qasync on the Qt loop.
+`run_gui()` waits for `aboutToQuit` (window closed, Ctrl+Q, SIGINT/SIGTERM all end up there), then
+stops the engine in an executor thread so the window never freezes while it winds down.
+"""
+
+from __future__ import annotations
+
+import time
+
+_PROCESS_START = time.perf_counter()  # as early as possible: the startup probe measures from here
+
+import asyncio  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from types import FrameType, TracebackType  # noqa: E402
+from typing import Any, Protocol  # noqa: E402
+
+# The binding must be fixed before qasync or pyqtgraph are imported (both probe for one).
+os.environ.setdefault("QT_API", "pyside6")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+log = logging.getLogger("gui.app")
+
+ORGANISATION = "Faultwatch"
+APPLICATION = "faultwatch"
+
+
+class _Engine(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _seconds_since_start() -> float:
+    """Seconds since the process started (psutil's create_time if present, else module import)."""
+    try:
+        import psutil
+
+        return time.time() - psutil.Process().create_time()
+    except Exception:
+        return time.perf_counter() - _PROCESS_START
+
+
+def install_excepthook() -> None:
+    """Log uncaught exceptions (qasync's asyncSlot and Qt slots send them to sys.excepthook)."""
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        log.error("uncaught exception:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)))
+    sys.excepthook = hook
+
+
+def _build_engine(config_path: str | None, demo: bool) -> Any:
+    """The real engine (core.runner.EngineThread). Raises ConfigError for a bad config."""
+    from core.runner import EngineThread
+
+    if demo:
+        return EngineThread.for_demo()
+    if config_path is None:
+        from core.paths import default_config_path
+
+        config_path = str(default_config_path())
+    return EngineThread.from_path(config_path)
+
+
+def _window_icon() -> Any:
+    from PySide6.QtGui import QIcon
+
+    try:
+        from core.paths import resource_path
+
+        path = resource_path("faultwatch.svg")
+    except Exception:
+        return None
+    return QIcon(str(path)) if path.exists() else None
+
+
+def run_gui(config_path: str | None, demo: bool, wall: bool = False, theme: str | None = None,
+            startup_probe: bool = False) -> int:
+    """Run the console until it is closed; returns the process exit code (2: config refused)."""
+    import qasync
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    install_excepthook()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("Faultwatch")
+    icon = _window_icon()
+    if icon is not None:
+        app.setWindowIcon(icon)
+
+    try:
+        engine = _build_engine(config_path, demo)
+    except ImportError as exc:
+        QMessageBox.critical(None, "Faultwatch", f"The engine is not available: {exc}")
+        return 2
+    except ValueError as exc:  # core.config.ConfigError is a ValueError: one line naming file and key
+        QMessageBox.critical(None, "Faultwatch: configuration refused", str(exc))
+        return 2
+
+    settings = QSettings(ORGANISATION, APPLICATION)
+    return run_window(app, engine, settings, wall=wall, theme=theme, startup_probe=startup_probe,
+                      qasync_module=qasync, timer_type=QTimer)
+
+
+def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, theme: str | None = None,
+               startup_probe: bool = False, qasync_module: Any = None, timer_type: Any = None) -> int:
+    """Start `engine`, show the window on a qasync loop, stop the engine when asked to quit.
+
+    Every way out (closing the window, Ctrl+Q, SIGINT/SIGTERM, the startup probe, `app.quit()` from
+    outside) sets one asyncio.Event; `main()` then stops the engine in an executor while the Qt
+    loop still runs, and returning from `main()` ends the loop. `quitOnLastWindowClosed` is off so
+    that closing the window does not end the Qt loop before that has happened.
+    """
+    import qasync
+    from PySide6.QtCore import QTimer
+
+    from gui.main_window import MainWindow
+
+    qasync_module = qasync_module or qasync
+    timer_type = timer_type or QTimer
+    app.setQuitOnLastWindowClosed(False)
+    engine.start()
+    stopped = False
+    quit_requested: asyncio.Event | None = None
+    loop_ref: list[asyncio.AbstractEventLoop] = []
+
+    def request_quit() -> None:
+        if quit_requested is not None and loop_ref:
+            loop_ref[0].call_soon_threadsafe(quit_requested.set)
+
+    async def main() -> int:
+        nonlocal quit_requested, stopped
+        loop = asyncio.get_running_loop()
+        loop_ref.append(loop)
+        quit_requested = asyncio.Event()
+        app.aboutToQuit.connect(request_quit)
+        window = MainWindow(engine, settings, theme_name=theme)
+        window.closed.connect(request_quit)
+        window.start()
+        if wall:
+            window.toggle_wall_mode()
+        else:
+            window.show()
+        if startup_probe:
+            def probe() -> None:
+                app.processEvents()
+                print(f"startup_to_first_paint_s={_seconds_since_start():.3f}", flush=True)
+                window.close()
+            timer_type.singleShot(0, probe)
+        await quit_requested.wait()
+        if window.isVisible():
+            window.close()
+        window.shutdown()
+        try:
+            await loop.run_in_executor(None, engine.stop)
+            stopped = True
+        except Exception:
+            log.exception("stopping the engine failed")
+        return 0
+
+    # Python runs signal handlers only when the interpreter gets control; a periodic no-op timer
+    # gives it that chance while Qt's loop is idle.
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: quitting", signum)
+        timer_type.singleShot(0, request_quit)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    wakeup = timer_type()
+    wakeup.setObjectName("signal_wakeup_timer")
+    wakeup.timeout.connect(lambda: None)
+    wakeup.start(250)
+    code = 0
+    try:
+        if sys.version_info >= (3, 12):
+            code = int(asyncio.run(main(), loop_factory=qasync_module.QEventLoop))  # type: ignore[call-arg]
+        else:
+            code = int(qasync_module.run(main()))
+    except RuntimeError as exc:
+        # Someone called app.quit() directly: the Qt loop ended before main() could finish.
+        log.warning("event loop ended early (%s); stopping the engine synchronously", exc)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        wakeup.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if not stopped:
+            try:
+                engine.stop()
+            except Exception:
+                log.exception("stopping the engine failed")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m gui.app [--demo] [--wall] [--theme dark] [config.toml]` (the CLI lives in core.cli)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m gui.app")
+    parser.add_argument("config", nargs="?")
+    parser.add_argument("--demo", action="store_true")
+    parser.add_argument("--wall", action="store_true")
+    parser.add_argument("--theme", choices=("light", "dark"))
+    parser.add_argument("--startup-probe", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return run_gui(args.config, args.demo, wall=args.wall, theme=args.theme, startup_probe=args.startup_probe)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

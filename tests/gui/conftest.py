@@ -1,0 +1,98 @@
+"""GUI test setup: offscreen Qt, PySide6 for qasync/pyqtgraph, QSettings in a tmp dir, a qasync loop,
+and Qt warnings fail the test (pytest-qt's `qt_log_level_fail` would need pyproject; this is the same
+thing as an autouse fixture)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import asyncio  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Awaitable  # noqa: E402
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QSettings, QtMsgType  # noqa: E402
+
+# Messages the offscreen platform prints for things it cannot do; they say nothing about our code.
+HARMLESS_QT_MESSAGES = (
+    "This plugin does not support propagateSizeHints()",
+    "This plugin does not support raise()",
+    "This plugin does not support grabbing the keyboard",
+    "QSystemTrayIcon::setVisible: No Icon set",
+    "This plugin does not support setParent!",
+    "Could not connect to display",
+    "propagateSizeHints",
+)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_qt_warnings(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if Qt logged a warning or critical message (known offscreen noise excepted)."""
+    if "qtlog" not in request.fixturenames and "qtbot" not in request.fixturenames \
+            and "qapp" not in request.fixturenames:
+        yield
+        return
+    qtlog = request.getfixturevalue("qtlog")
+    yield
+    bad = [r for r in qtlog.records
+           if r.type in (QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg)
+           and not any(h in r.message for h in HARMLESS_QT_MESSAGES)]
+    if bad:
+        pytest.fail("Qt warnings: " + "; ".join(r.message for r in bad), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def isolated_qsettings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every QSettings (including QSettings("Faultwatch", "faultwatch")) at a tmp dir."""
+    root = tmp_path_factory.mktemp("qsettings")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(root))
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(root))
+        QSettings.setPath(QSettings.Format.NativeFormat, scope, str(root))
+    return root
+
+
+@pytest.fixture
+def qsettings(tmp_path: Path) -> QSettings:
+    """A fresh settings file for one test."""
+    return QSettings(str(tmp_path / "faultwatch.ini"), QSettings.Format.IniFormat)
+
+
+class LoopRunner:
+    """Drives a qasync loop from a synchronous test: `run(coro)` spins Qt + asyncio until done."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def run(self, aw: Awaitable[Any], timeout: float = 5.0) -> Any:
+        return self.loop.run_until_complete(asyncio.wait_for(aw, timeout))
+
+    def settle(self, seconds: float = 0.0) -> None:
+        """Let scheduled tasks run (and Qt events be processed) for a moment."""
+        self.run(asyncio.sleep(seconds))
+
+
+@pytest.fixture
+def qloop(qapp: Any) -> Iterator[LoopRunner]:
+    """A qasync event loop on the test QApplication, set as the current asyncio loop."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    runner = LoopRunner(loop)
+    try:
+        yield runner
+    finally:
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in pending:
+            t.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+        asyncio.set_event_loop(None)
