@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"faultwatch: {exc}", file=sys.stderr)
                 return 2
             from gui.app import show_config_error
-            return show_config_error(str(exc))
+            return int(show_config_error(str(exc)))
     headless = args.headless
     if not headless:
         ok, why = _display_available()
@@ -109,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         return headless_main(config_path, demo=demo, devices=args.demo_devices, duration=args.duration,
                              events=args.events, listen=args.listen, state_dir=args.state_dir)
     from gui.app import run_gui
-    return run_gui(config_path=None if demo else config_path, demo=demo, wall=args.wall, theme=args.theme,
+    return int(run_gui(config_path=None if demo else config_path, demo=demo, wall=args.wall, theme=args.theme,
                    startup_probe=args.startup_probe, state_dir=args.state_dir, demo_devices=args.demo_devices,
-                   process_start=_START)
+                   process_start=_START))
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ class Engine:
             target=self._recovery_target, restart_limiter=self._restart_limiter,
             group_limiter=self._group_limiter, on_storm=self._on_storm)
         self._maintenance: dict[str, _Maintenance] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[object]] = []
         self._background: set[asyncio.Task[object]] = set()
         self._webhook: WebhookSink | None = None
         self._log_sink = LogSink()

@@ -42,8 +42,10 @@ class RecoveryTarget:
 
 
 class RecoveryStrategy(Protocol):
-    name: str
-    handles: frozenset[FailureType]
+    @property
+    def name(self) -> str: ...
+    @property
+    def handles(self) -> frozenset[FailureType]: ...
 
     def applies(self, target: RecoveryTarget) -> bool: ...
 
@@ -112,7 +114,7 @@ class RecoveryManager:
         storm: the restart-storm guard (persisted by the engine).
     """
 
-    def __init__(self, clock: Clock, emit: Callable[[Event], None], *, run_restart: RestartRunner,
+    def __init__(self, clock: Clock, emit: Callable[[Event], object], *, run_restart: RestartRunner,
                  run_failover: FailoverRunner, target: Callable[[str], RecoveryTarget | None],
                  restart_limiter: KeyedLimiter, group_limiter: KeyedLimiter,
                  on_storm: Callable[[str, str], None]) -> None:

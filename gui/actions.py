@@ -271,14 +271,15 @@ class ServiceActions(QObject):
         self.refresh_state()
 
     def toggle_group_maintenance(self) -> None:
-        """Maintenance for whole groups: every device of each selected device's group."""
+        """Maintenance for whole groups (the engine takes group names as targets, so devices added to
+        the group later are covered too). On unless every member already is in maintenance."""
         sel = self.selected()
         if not sel:
             return
-        groups = {s.group for s in sel}
+        groups = sorted({s.group for s in sel})
         members = [s for s in self._all().values() if s.group in groups]
         on = not all(s.maintenance for s in members)
-        self.launch("maintenance", self.engine.maintenance(self._ids(members), on, ORIGIN))
+        self.launch("maintenance", self.engine.maintenance(groups, on, ORIGIN))
 
     def acknowledge(self, alert_ids: Sequence[str] | None = None) -> None:
         """Acknowledge `alert_ids`, or the selected devices' unacknowledged alerts (all if none match)."""

@@ -35,14 +35,23 @@ class _Engine(Protocol):
     def stop(self) -> None: ...
 
 
-def _seconds_since_start() -> float:
-    """Seconds since the process started (psutil's create_time if present, else module import)."""
-    try:
-        import psutil
+def _seconds_since_start(process_start: float | None = None) -> float:
+    """Seconds since `process_start` (a perf_counter value the entry point took first thing), else
+    since this module was imported."""
+    return time.perf_counter() - (_PROCESS_START if process_start is None else process_start)
 
-        return time.time() - psutil.Process().create_time()
-    except Exception:
-        return time.perf_counter() - _PROCESS_START
+
+def show_config_error(message: str) -> int:
+    """Show a refused configuration's one-line error in a dialog; returns exit code 2."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    del app
+    box = QMessageBox(QMessageBox.Icon.Critical, "Faultwatch: configuration refused", message,
+                      QMessageBox.StandardButton.Ok)
+    box.setObjectName("config_error_dialog")
+    box.exec()
+    return 2
 
 
 def install_excepthook() -> None:
@@ -55,17 +64,18 @@ def install_excepthook() -> None:
     sys.excepthook = hook
 
 
-def _build_engine(config_path: str | None, demo: bool) -> Any:
+def _build_engine(config_path: str | None, demo: bool, state_dir: str | None = None,
+                  demo_devices: int | None = None) -> Any:
     """The real engine (core.runner.EngineThread). Raises ConfigError for a bad config."""
     from core.runner import EngineThread
 
     if demo:
-        return EngineThread.for_demo()
+        return EngineThread.for_demo(state_dir=state_dir, devices=demo_devices)
     if config_path is None:
         from core.paths import default_config_path
 
         config_path = str(default_config_path())
-    return EngineThread.from_path(config_path)
+    return EngineThread.from_path(config_path, state_dir=state_dir)
 
 
 def _window_icon() -> Any:
@@ -81,8 +91,13 @@ def _window_icon() -> Any:
 
 
 def run_gui(config_path: str | None, demo: bool, wall: bool = False, theme: str | None = None,
-            startup_probe: bool = False) -> int:
-    """Run the console until it is closed; returns the process exit code (2: config refused)."""
+            startup_probe: bool = False, *, state_dir: str | None = None, demo_devices: int | None = None,
+            process_start: float | None = None) -> int:
+    """Run the console until it is closed; returns the process exit code (2: config refused).
+
+    `state_dir` and `demo_devices` go to the engine; `process_start` is the perf_counter value the
+    entry point took first thing (the startup probe measures from it; default: this module's import).
+    """
     import qasync
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
@@ -98,21 +113,21 @@ def run_gui(config_path: str | None, demo: bool, wall: bool = False, theme: str 
         app.setWindowIcon(icon)
 
     try:
-        engine = _build_engine(config_path, demo)
+        engine = _build_engine(config_path, demo, state_dir, demo_devices)
     except ImportError as exc:
         QMessageBox.critical(None, "Faultwatch", f"The engine is not available: {exc}")
         return 2
     except ValueError as exc:  # core.config.ConfigError is a ValueError: one line naming file and key
-        QMessageBox.critical(None, "Faultwatch: configuration refused", str(exc))
-        return 2
+        return show_config_error(str(exc))
 
     settings = QSettings(ORGANISATION, APPLICATION)
     return run_window(app, engine, settings, wall=wall, theme=theme, startup_probe=startup_probe,
-                      qasync_module=qasync, timer_type=QTimer)
+                      process_start=process_start, qasync_module=qasync, timer_type=QTimer)
 
 
 def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, theme: str | None = None,
-               startup_probe: bool = False, qasync_module: Any = None, timer_type: Any = None) -> int:
+               startup_probe: bool = False, process_start: float | None = None, qasync_module: Any = None,
+               timer_type: Any = None) -> int:
     """Start `engine`, show the window on a qasync loop, stop the engine when asked to quit.
 
     Every way out (closing the window, Ctrl+Q, SIGINT/SIGTERM, the startup probe, `app.quit()` from
@@ -128,7 +143,10 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
     qasync_module = qasync_module or qasync
     timer_type = timer_type or QTimer
     app.setQuitOnLastWindowClosed(False)
-    engine.start()
+    try:
+        engine.start()
+    except ValueError as exc:  # the engine may still refuse the config while starting
+        return show_config_error(str(exc))
     stopped = False
     quit_requested: asyncio.Event | None = None
     loop_ref: list[asyncio.AbstractEventLoop] = []
@@ -153,7 +171,7 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
         if startup_probe:
             def probe() -> None:
                 app.processEvents()
-                print(f"startup_to_first_paint_s={_seconds_since_start():.3f}", flush=True)
+                print(f"startup_to_first_paint_s={_seconds_since_start(process_start):.3f}", flush=True)
                 window.close()
             timer_type.singleShot(0, probe)
         await quit_requested.wait()

@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
         # ---- other views
         self.banner = AlertBanner(self, now=now)
         self.detail = DetailPanel(self, theme=self.theme, now=now)
-        self.chart = LatencyChart(self, theme=self.theme)
+        self.chart = LatencyChart(self, theme=self.theme, clock=now)
         self.chart.setObjectName("latency_chart")
         self.timeline_view = TimelineView(self, theme=self.theme)
         self.wall_view = WallView(self, theme=self.theme)
@@ -373,7 +373,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ selection
     def selected_ids(self) -> list[str]:
-        rows = self.table.selectionModel().selectedRows()
+        rows = sorted(self.table.selectionModel().selectedRows(), key=lambda idx: idx.row())  # table order
         return [str(idx.data(SERVICE_ID_ROLE)) for idx in rows]
 
     def selected_snapshots(self) -> list[ServiceSnapshot]:

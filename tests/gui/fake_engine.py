@@ -203,8 +203,8 @@ class FakeEngine:
     async def maintenance(self, targets: Sequence[str], on: bool, origin: str,
                           until_wall: float | None = None) -> CommandResult:
         self.calls.append(("maintenance", list(targets), on, origin))
-        for sid in targets:
-            if sid in self._snaps:
+        for target in targets:  # a service id or a group name, like the real engine
+            for sid in [s.id for s in self._snaps.values() if target in (s.id, s.group)]:
                 self.update(sid, maintenance=on, maintenance_until_wall=until_wall if on else None)
         return CommandResult(True, f"maintenance {'on' if on else 'off'}: {self._names(targets)}")
 
