@@ -1,7 +1,8 @@
 """Headless mode: the engine with no window, for racks and servers.
 
 Events go out as JSON lines (docs/events.md) to a file or stdout, or as readable lines for a person
-at a terminal. SIGINT/SIGTERM stop it cleanly: checks stop, the journal is flushed and closed, exit 0.
+at a terminal. SIGINT/SIGTERM stop it cleanly: checks stop, the journal is flushed and closed, exit 0. SIGHUP
+reloads the config file (a file that fails validation is refused and the running config stays).
 """
 
 from __future__ import annotations
@@ -90,6 +91,16 @@ async def run_headless(runtime: Runtime, *, duration: float | None, events: str 
             await runtime.stop()
             return 2
         engine.listeners.append(writer)
+        if runtime.config_path and runtime.demo is None and hasattr(signal, "SIGHUP"):
+            path = runtime.config_path
+
+            def reload() -> None:
+                task = loop.create_task(engine.reload(path, "cli"))
+                task.add_done_callback(lambda t: log.info("SIGHUP: %s", t.result().message))
+            try:
+                loop.add_signal_handler(signal.SIGHUP, reload)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover
+                pass
         if runtime.api is not None:
             log.info("listening on %s (heartbeats, /metrics, /api)", runtime.api.url)
         log.info("running headless: %d services", len(engine.monitors))
@@ -104,7 +115,7 @@ async def run_headless(runtime: Runtime, *, duration: float | None, events: str 
     finally:
         if out is not None:
             out.close()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)):
             try:
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):  # pragma: no cover

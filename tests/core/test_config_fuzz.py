@@ -239,7 +239,7 @@ def test_schema_shaped_documents_load_or_fail_with_one_line(doc: dict[str, Any])
     for svc in config.services:
         assert "\n" not in svc.id
         for url in svc.endpoints:
-            assert url.startswith(("http://", "https://")) and url.isprintable() and " " not in url
+            assert url.lower().startswith(("http://", "https://")) and url.isprintable() and " " not in url
         rc = svc.recovery
         assert rc.restart_base_delay_seconds <= rc.restart_max_delay_seconds
     for name in SECTIONS:

@@ -236,9 +236,9 @@ def test_silence_one_hour(qtbot, window, engine, qloop):
 
 
 def test_wall_mode_toggles_with_f11_and_back_with_escape(qtbot, window):
-    window.show()
-    window.activateWindow()
-    qtbot.waitActive(window)
+    with qtbot.waitActive(window):
+        window.show()
+        window.activateWindow()
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key.Key_F11)
     assert window.is_wall_mode()
@@ -273,6 +273,7 @@ def test_status_bar_counts(window, engine):
 
 
 def test_selection_feeds_detail_chart_and_timeline(window, engine, qloop):
+    qloop.run(window._load_history())
     window.select_services(["chiller"])
     qloop.run(window.wait_idle())
     assert window.detail.title.text() == "Chiller"

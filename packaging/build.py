@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Build the Faultwatch bundle with PyInstaller and prove the frozen executable works.
+
+    packaging/build.py                 build dist/faultwatch/ (one folder), then smoke-test it
+    packaging/build.py --test-only     smoke-test an existing dist/faultwatch/ (CI, `make package-test`)
+    packaging/build.py --startup       start-to-first-paint of the existing build vs. source (median of 3)
+    packaging/build.py --onefile       also build dist/faultwatch-onefile (--startup then times it too)
+    packaging/build.py --compare       also build with PyInstaller's defaults (no trimming): size delta
+    packaging/build.py --icon          re-render resources/faultwatch.png from resources/faultwatch.svg
+
+The smoke test runs the built executable the way a user would: `--version`, `--self-test` (a full
+fail → breaker open → restart → recovered cycle on a simulated device, which exercises aiohttp, the
+journal and the engine), `--check-config` on the example configs and on a broken one, and the GUI
+on the demo rack with `--startup-probe` (Qt, qasync, pyqtgraph and the Qt plugins inside the
+bundle). Every run gets a temporary state and config directory, and QT_QPA_PLATFORM=offscreen, so
+it needs no display and never touches the user's files. Any failure exits non-zero with the
+command, its exit code and its output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "packaging" / "faultwatch.spec"
+DIST = ROOT / "dist"
+BUILD = ROOT / "build"
+BUNDLE = DIST / "faultwatch"
+EXECUTABLE = BUNDLE / ("faultwatch.exe" if os.name == "nt" else "faultwatch")
+ONEFILE = DIST / ("faultwatch-onefile.exe" if os.name == "nt" else "faultwatch-onefile")
+STARTUP_TARGET_S = 1.5
+PROBE_RE = re.compile(r"^startup_to_first_paint_s=([0-9.]+)\s*$", re.M)
+
+# Files the trimmed bundle must not contain (the spec's exclusions, checked so they cannot regress
+# silently when PyInstaller, its hooks or PySide6 change what they collect).
+MUST_NOT_CONTAIN = [
+    "_internal/PySide6/QtNetwork*", "_internal/PySide6/QtTest*", "_internal/PySide6/QtOpenGL*",
+    "_internal/PySide6/QtQml*", "_internal/PySide6/QtQuick*",
+    "_internal/PySide6/Qt/lib/libQt6Network*", "_internal/PySide6/Qt/lib/libQt6Qml*",
+    "_internal/PySide6/Qt/lib/libQt6Quick*", "_internal/PySide6/Qt/lib/libQt6WebEngine*",
+    "_internal/PySide6/Qt/translations/*", "_internal/PySide6/Qt/plugins/platformthemes/libqgtk3*",
+    "_internal/PySide6/Qt/plugins/platforms/libqeglfs*", "_internal/pyqtgraph/opengl/*",
+    "_internal/tkinter/*", "_internal/matplotlib/*", "_internal/pytest/*", "_internal/_pytest/*",
+    "_internal/hypothesis/*", "_internal/mypy/*", "_internal/httpx/*",
+]
+# ... and what it must contain for the window to open and the icon to load.
+MUST_CONTAIN = [
+    "_internal/resources/faultwatch.svg", "_internal/resources/scenarios/demo.toml",
+    "_internal/PySide6/Qt/plugins/platforms/libqxcb.so", "_internal/PySide6/Qt/plugins/platforms/libqoffscreen.so",
+    "_internal/PySide6/Qt/plugins/imageformats/libqsvg.so", "_internal/PySide6/Qt/plugins/iconengines/libqsvgicon.so",
+] if sys.platform.startswith("linux") else []
+
+
+class SmokeTestError(Exception):
+    """A check of the frozen executable failed; the message says which and shows its output."""
+
+
+def _say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MB"
+
+
+def tree_size(path: Path) -> int:
+    """Bytes on disk under `path` (symlinks counted as links, as `du` does)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def pyinstaller(*, workpath: Path, distpath: Path, spec_args: Sequence[str] = ()) -> float:
+    """Run PyInstaller on the spec; returns the wall time in seconds."""
+    cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
+           "--workpath", str(workpath), "--distpath", str(distpath), str(SPEC)]
+    if spec_args:
+        cmd += ["--", *spec_args]
+    _say(" ".join(cmd))
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    return time.perf_counter() - start
+
+
+def build_onedir() -> None:
+    shutil.rmtree(BUNDLE, ignore_errors=True)
+    seconds = pyinstaller(workpath=BUILD / "pyinstaller", distpath=DIST)
+    if not EXECUTABLE.is_file():
+        raise SmokeTestError(f"PyInstaller did not produce {EXECUTABLE}")
+    _say(f"built {BUNDLE.relative_to(ROOT)} in {seconds:.1f} s; bundle size {_mb(tree_size(BUNDLE))}")
+
+
+def build_onefile() -> None:
+    if ONEFILE.exists():
+        ONEFILE.unlink()
+    seconds = pyinstaller(workpath=BUILD / "pyinstaller-onefile", distpath=DIST, spec_args=["--onefile"])
+    _say(f"built {ONEFILE.relative_to(ROOT)} in {seconds:.1f} s; file size {_mb(tree_size(ONEFILE))}")
+
+
+def build_untrimmed() -> None:
+    """PyInstaller's defaults (no exclusions), outside dist/, to report what the trimming saves."""
+    dist = BUILD / "untrimmed-dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    seconds = pyinstaller(workpath=BUILD / "untrimmed-work", distpath=dist, spec_args=["--no-trim"])
+    untrimmed = tree_size(dist / "faultwatch")
+    line = f"untrimmed bundle (PyInstaller defaults) {_mb(untrimmed)}, built in {seconds:.1f} s"
+    if BUNDLE.is_dir():
+        trimmed = tree_size(BUNDLE)
+        line += f"; trimmed {_mb(trimmed)} (saves {_mb(untrimmed - trimmed)}, {1 - trimmed / untrimmed:.0%})"
+    _say(line)
+
+
+@contextmanager
+def isolated_env() -> Iterator[dict[str, str]]:
+    """Environment for a run of the app: offscreen Qt, and throwaway state/config/QSettings dirs."""
+    with tempfile.TemporaryDirectory(prefix="faultwatch-smoke-") as tmp:
+        env = dict(os.environ)
+        env.update({
+            "QT_QPA_PLATFORM": "offscreen",
+            "FAULTWATCH_STATE_DIR": str(Path(tmp) / "state"),
+            "FAULTWATCH_CONFIG_DIR": str(Path(tmp) / "config"),
+            "XDG_CONFIG_HOME": str(Path(tmp) / "xdg-config"),  # QSettings (window geometry)
+            "XDG_RUNTIME_DIR": str(Path(tmp) / "xdg-runtime"),  # keeps Qt from warning when unset
+        })
+        env.pop("FAULTWATCH_CONFIG", None)
+        Path(env["XDG_RUNTIME_DIR"]).mkdir(mode=0o700)
+        yield env
+
+
+def run(cmd: Sequence[str | Path], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True,
+                              timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired as exc:
+        raise SmokeTestError(f"{' '.join(map(str, cmd))}: no exit within {timeout:.0f} s\n"
+                             f"{exc.stdout or ''}{exc.stderr or ''}") from None
+
+
+def _fail(what: str, proc: subprocess.CompletedProcess[str]) -> SmokeTestError:
+    return SmokeTestError(f"{what}\n$ {' '.join(proc.args)}\nexit code {proc.returncode}\n"
+                          f"--- stdout ---\n{proc.stdout}--- stderr ---\n{proc.stderr}")
+
+
+def _no_traceback(proc: subprocess.CompletedProcess[str], what: str) -> None:
+    if "Traceback (most recent call last)" in proc.stderr or "[PYI-" in proc.stderr:
+        raise _fail(f"{what}: a traceback or a PyInstaller bootloader error on stderr", proc)
+
+
+def check_version(exe: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from core import __version__
+
+    with isolated_env() as env:
+        proc = run([exe, "--version"], env)
+    if proc.returncode != 0 or proc.stdout.strip() != f"faultwatch {__version__}":
+        raise _fail(f"--version: expected 'faultwatch {__version__}' and exit code 0", proc)
+    _say(f"--version: {proc.stdout.strip()}")
+
+
+def check_self_test(exe: Path) -> None:
+    with isolated_env() as env:
+        start = time.perf_counter()
+        proc = run([exe, "--self-test"], env, timeout=90)
+        seconds = time.perf_counter() - start
+    if proc.returncode != 0 or "PASSED" not in proc.stdout:
+        raise _fail("--self-test did not pass", proc)
+    _no_traceback(proc, "--self-test")
+    _say(f"--self-test: passed in {seconds:.1f} s wall")
+
+
+def check_configs(exe: Path) -> None:
+    examples = sorted((ROOT / "resources" / "examples").glob("*.toml"))
+    with isolated_env() as env:
+        for path in examples:
+            proc = run([exe, "--check-config", path], env)
+            if proc.returncode != 0:
+                raise _fail(f"--check-config {path.relative_to(ROOT)} refused a shipped example", proc)
+        bad = Path(env["FAULTWATCH_STATE_DIR"]).parent / "bad.toml"
+        bad.write_text("[fault_detection]\ncheck_interval_seconds = \"often\"\n", encoding="utf-8")
+        proc = run([exe, "--check-config", bad], env)
+    lines = proc.stderr.strip().splitlines()
+    if proc.returncode != 2 or len(lines) != 1:
+        raise _fail("--check-config on a broken file: expected exit code 2 and one line on stderr", proc)
+    _say(f"--check-config: {len(examples)} example(s) accepted; a broken file refused: {lines[0]}")
+
+
+def probe_startup(cmd: Sequence[str | Path]) -> tuple[float, float]:
+    """One GUI start on the demo rack: (start-to-first-paint reported by the app, wall start-paint-quit)."""
+    with isolated_env() as env:
+        start = time.perf_counter()
+        proc = run([*cmd, "--demo", "--startup-probe"], env)
+        wall = time.perf_counter() - start
+    match = PROBE_RE.search(proc.stdout)
+    if proc.returncode != 0 or match is None:
+        raise _fail("--demo --startup-probe: expected exit code 0 and a startup_to_first_paint_s= line", proc)
+    _no_traceback(proc, "--startup-probe")
+    return float(match.group(1)), wall
+
+
+def check_gui(exe: Path) -> None:
+    paint, wall = probe_startup([exe])
+    _say(f"GUI (--demo --startup-probe): first paint {paint:.2f} s, start-paint-quit {wall:.2f} s wall")
+
+
+def check_contents(bundle: Path) -> None:
+    files = [p.relative_to(bundle).as_posix() for p in bundle.rglob("*")]
+    unwanted = sorted({f for f in files for pat in MUST_NOT_CONTAIN if fnmatch.fnmatch(f, pat)})
+    missing = [pat for pat in MUST_CONTAIN if not any(fnmatch.fnmatch(f, pat) for f in files)]
+    if unwanted or missing:
+        raise SmokeTestError("bundle contents: " + "; ".join(
+            ([f"excluded but present: {', '.join(unwanted[:10])}"] if unwanted else [])
+            + ([f"missing: {', '.join(missing)}"] if missing else [])))
+    _say(f"contents: {len(MUST_NOT_CONTAIN)} exclusions hold, {len(MUST_CONTAIN)} required files present")
+
+
+def smoke_test() -> None:
+    if not EXECUTABLE.is_file():
+        raise SmokeTestError(f"{EXECUTABLE} does not exist: build it first (make package)")
+    _say(f"testing {EXECUTABLE.relative_to(ROOT)} ({_mb(tree_size(BUNDLE))})")
+    check_contents(BUNDLE)
+    check_version(EXECUTABLE)
+    check_self_test(EXECUTABLE)
+    check_configs(EXECUTABLE)
+    check_gui(EXECUTABLE)
+    _say("smoke test passed")
+
+
+def _median_startup(label: str, cmd: Sequence[str | Path], runs: int) -> None:
+    results = [probe_startup(cmd) for _ in range(runs)]
+    paint = statistics.median(r[0] for r in results)
+    wall = statistics.median(r[1] for r in results)
+    verdict = "" if label == "source" else (" (target < %.1f s: %s)" % (
+        STARTUP_TARGET_S, "met" if paint < STARTUP_TARGET_S else "MISSED"))
+    _say(f"startup {label:<9} first paint {paint:.2f} s, start-paint-quit {wall:.2f} s wall, "
+         f"median of {runs}{verdict}  [{', '.join(f'{p:.2f}' for p, _ in results)}]")
+
+
+def measure_startup(runs: int = 3) -> None:
+    """Median start-to-first-paint and wall time, packaged vs. `python -m core.cli` (and one-file)."""
+    if not EXECUTABLE.is_file():
+        raise SmokeTestError(f"{EXECUTABLE} does not exist: build it first (make package)")
+    probe_startup([EXECUTABLE])  # warm the page cache so the first packaged run is not penalised
+    _median_startup("packaged", [EXECUTABLE], runs)
+    if ONEFILE.is_file():
+        _median_startup("one-file", [ONEFILE], runs)
+    _median_startup("source", [sys.executable, "-m", "core.cli"], runs)
+
+
+def render_icon(size: int = 256) -> None:
+    """resources/faultwatch.png from the SVG, offscreen, with QtSvg (part of PySide6-Essentials)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication, QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    app = QGuiApplication.instance() or QGuiApplication([sys.argv[0]])  # noqa: F841 (must exist)
+    renderer = QSvgRenderer(str(ROOT / "resources" / "faultwatch.svg"))
+    if not renderer.isValid():
+        raise SmokeTestError("resources/faultwatch.svg is not a valid SVG")
+    image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    renderer.render(painter)
+    painter.end()
+    out = ROOT / "resources" / "faultwatch.png"
+    if not image.save(str(out)):
+        raise SmokeTestError(f"could not write {out}")
+    _say(f"rendered {out.relative_to(ROOT)} ({size} px)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--test-only", action="store_true", help="smoke-test dist/faultwatch without building")
+    parser.add_argument("--startup", action="store_true", help="measure startup, packaged vs. source")
+    parser.add_argument("--onefile", action="store_true", help="also build and time the one-file variant")
+    parser.add_argument("--compare", action="store_true", help="also build untrimmed, to report the size saved")
+    parser.add_argument("--icon", action="store_true", help="re-render resources/faultwatch.png and exit")
+    parser.add_argument("--runs", type=int, default=3, help="startup runs per variant (default 3)")
+    args = parser.parse_args(argv)
+    try:
+        if args.icon:
+            render_icon()
+            return 0
+        # --startup alone measures what is already built; --onefile/--compare imply a build.
+        measure_only = args.startup and not (args.onefile or args.compare)
+        if not args.test_only and not measure_only:
+            start = time.perf_counter()
+            build_onedir()
+            if args.onefile:
+                build_onefile()
+            if args.compare:
+                build_untrimmed()
+            _say(f"build time {time.perf_counter() - start:.1f} s")
+        if not measure_only:
+            smoke_test()
+        if args.startup:
+            measure_startup(args.runs)
+    except SmokeTestError as exc:
+        print(f"\nPACKAGING FAILED: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except subprocess.CalledProcessError as exc:
+        print(f"\nPACKAGING FAILED: {' '.join(map(str, exc.cmd))} exited with {exc.returncode}",
+              file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
