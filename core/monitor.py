@@ -266,6 +266,7 @@ class ServiceMonitor:
             check_interval_s=fd.check_interval_seconds, restart_action=describe(cfg.restart),
             checks_total=self.checks_total, restarts_total=self._engine.recovery.restarts_total(cfg.id),
             latencies_ms=tuple(round(x, 2) for x in list(self.latencies)[-30:]),
+            max_failures=fd.max_failures,
         )
         self._snapshot = snap
         return snap

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
+from aiohttp.http_exceptions import ContentLengthError
 
 from core.events import FailureType, ServiceStatus
 
@@ -139,6 +140,10 @@ def _describe_exception(exc: BaseException) -> tuple[str, FailureType]:
         return f"cannot connect: {exc.os_error}", FailureType.NETWORK_PARTITION
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "server disconnected", FailureType.SERVICE_UNAVAILABLE
+    if isinstance(exc, aiohttp.ClientPayloadError) and isinstance(exc.__cause__, ContentLengthError):
+        # Fewer bytes than Content-Length announced: the connection died mid-response (a reset, a
+        # crash), a transport failure like a reset before the status line, not a corrupt answer.
+        return f"response cut short: {exc.__cause__.message}", FailureType.NETWORK_PARTITION
     if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ClientResponseError)):
         return f"bad response: {exc}", FailureType.DATA_CORRUPTION
     if isinstance(exc, aiohttp.ClientOSError):

@@ -77,6 +77,7 @@ class ServiceSnapshot:
     checks_total: int
     restarts_total: int
     latencies_ms: tuple[float, ...] = ()
+    max_failures: int = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ age, and offers Acknowledge and Silence 1 h. It only asks; the window sends the 
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
@@ -36,6 +36,7 @@ class AlertBanner(QFrame):
 
     Attributes:
         now: wall-clock callable (ages).
+        names: service id → display name (the window keeps it current).
         pending: the unacknowledged alerts shown, oldest first.
 
     Signals:
@@ -51,6 +52,7 @@ class AlertBanner(QFrame):
         self.setObjectName("alert_banner")
         self.setAccessibleName("Alert banner")
         self.now = now
+        self.names: Mapping[str, str] = {}
         self.pending: list[AlertView] = []
         self.counts_label = QLabel(self)
         self.counts_label.setObjectName("alert_banner_counts")
@@ -104,11 +106,16 @@ class AlertBanner(QFrame):
             return
         oldest = self.pending[0]
         state = "active" if oldest.active else "cleared"
-        where = f"{oldest.service}: " if oldest.service else (f"{oldest.group}: " if oldest.group else "")
+        where = self._where(oldest)
         text = (f"Oldest: {where}{oldest.message} ({state}, "
                 f"{format_duration(self.now() - oldest.first_wall)} ago)")
         self.text_label.setText(text)
-        self.setToolTip("\n".join(f"[{a.severity}] {a.service or a.group}: {a.message}" for a in self.pending))
+        self.setToolTip("\n".join(f"[{a.severity}] {self._where(a)}{a.message}" for a in self.pending))
+
+    def _where(self, alert: AlertView) -> str:
+        if alert.service:
+            return f"{self.names.get(alert.service, alert.service)}: "
+        return f"{alert.group}: " if alert.group else ""
 
     def oldest_age(self) -> float | None:
         return None if not self.pending else self.now() - self.pending[0].first_wall

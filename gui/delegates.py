@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from core.snapshot import ServiceSnapshot
@@ -19,6 +19,20 @@ from gui.shapes import paint_shape
 from gui.service_model import INDICATOR_ROLE, SNAPSHOT_ROLE
 
 ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+class RowDelegate(QStyledItemDelegate):
+    """The default cell delegate: keeps a cell's state colour when its row is selected.
+
+    Qt paints selected text in the palette's HighlightedText, which would turn a red FAILED black
+    exactly when the technician selects that row; the selection tint is neutral, so the colour stays.
+    """
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        super().initStyleOption(option, index)
+        fg = index.data(Qt.ItemDataRole.ForegroundRole)
+        if isinstance(fg, QColor):
+            option.palette.setColor(QPalette.ColorRole.HighlightedText, fg)
 
 
 def _draw_background(painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex,

@@ -12,8 +12,8 @@ from typing import Any, Callable, Coroutine, Mapping, Sequence
 
 from PySide6.QtCore import QByteArray, QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QHeaderView, QLabel, QLineEdit,
-                               QMainWindow, QMenu, QMessageBox, QSplitter, QStackedWidget, QSystemTrayIcon,
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QFrame, QHeaderView, QLabel, QLineEdit,
+                               QMainWindow, QMenu, QMessageBox, QScrollArea, QSplitter, QStackedWidget, QSystemTrayIcon,
                                QTableView, QToolBar, QVBoxLayout, QWidget)
 
 from core.events import AnomalyEvent, BreakerEvent, Event, ServiceStatus
@@ -23,7 +23,7 @@ from gui.actions import SHORTCUTS, Confirm, ServiceActions
 from gui.alert_banner import AlertBanner, unacknowledged
 from gui.bridge import DEFAULT_INTERVAL_MS, EngineBridge
 from gui.chart import LatencyChart
-from gui.delegates import IndicatorDelegate, SparklineDelegate
+from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate
 from gui.detail_panel import DetailPanel
 from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, status_counts
 from gui.timeline import TimelineView
@@ -35,10 +35,10 @@ ORIGIN = "gui"
 MAX_RECENT = 8
 HISTORY_LIMIT = 1000
 ROW_HEIGHT = 24
-_COLUMN_WIDTHS = {Column.STATUS_LIGHT: 28, Column.NAME: 170, Column.GROUP: 90, Column.STATUS: 110,
-                  Column.BREAKER: 130, Column.LAST_MS: 62, Column.P50_MS: 62, Column.P95_MS: 62,
-                  Column.TREND: 96, Column.FAILURES: 44, Column.CHECKED: 82, Column.RECOVERY: 150,
-                  Column.ENDPOINT: 80}
+_COLUMN_WIDTHS = {Column.STATUS_LIGHT: 26, Column.NAME: 150, Column.GROUP: 70, Column.STATUS: 122,
+                  Column.BREAKER: 128, Column.LAST_MS: 70, Column.P50_MS: 64, Column.P95_MS: 64,
+                  Column.TREND: 84, Column.FAILURES: 44, Column.CHECKED: 76, Column.RECOVERY: 150,
+                  Column.ENDPOINT: 76}
 
 
 def _settings_bytes(settings: QSettings, key: str) -> QByteArray | None:
@@ -61,7 +61,8 @@ class MainWindow(QMainWindow):
         timeline_view: TimelineView (its table is "timeline").
         banner: AlertBanner ("alert_banner"); filter_box: QLineEdit ("filter_box").
         wall_view: WallView ("wall_view"), shown fullscreen in wall mode.
-        service_actions: ServiceActions; actions: objectName → QAction (service and window actions).
+        service_actions: ServiceActions.
+        named_actions: objectName → QAction (service and window actions; `actions()` is QWidget's).
         settings: the QSettings used for geometry, splitters, columns, theme, recent configs.
         theme: the current palette.Theme.
         tasks: the window's own async tasks (history loads, reloads); cancelled on close.
@@ -122,6 +123,8 @@ class MainWindow(QMainWindow):
         hh.setHighlightSections(False)
         for col, width in _COLUMN_WIDTHS.items():
             self.table.setColumnWidth(col, width)
+        self.row_delegate = RowDelegate(self.table)
+        self.table.setItemDelegate(self.row_delegate)
         self.indicator_delegate = IndicatorDelegate(self.theme, self.table)
         self.sparkline_delegate = SparklineDelegate(self.theme, self.table)
         self.table.setItemDelegateForColumn(Column.STATUS_LIGHT, self.indicator_delegate)
@@ -150,8 +153,17 @@ class MainWindow(QMainWindow):
         # ---- layout
         self.right_splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.right_splitter.setObjectName("right_splitter")
-        self.right_splitter.addWidget(self.detail)
+        # The detail panel scrolls, so a short window still leaves the chart a readable height.
+        self.detail_scroll = QScrollArea(self)
+        self.detail_scroll.setObjectName("detail_scroll")
+        self.detail_scroll.setWidget(self.detail)
+        self.detail_scroll.setWidgetResizable(True)
+        self.detail_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.detail_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chart.setMinimumHeight(180)
+        self.right_splitter.addWidget(self.detail_scroll)
         self.right_splitter.addWidget(self.chart)
+        self.right_splitter.setChildrenCollapsible(False)
         self.right_splitter.setStretchFactor(0, 3)
         self.right_splitter.setStretchFactor(1, 2)
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -166,6 +178,11 @@ class MainWindow(QMainWindow):
         self.vertical_splitter.addWidget(self.timeline_view)
         self.vertical_splitter.setStretchFactor(0, 3)
         self.vertical_splitter.setStretchFactor(1, 1)
+        # First-run proportions (restore_settings() replaces them): the table gets room for all its
+        # columns, the timeline a useful handful of rows.
+        self.main_splitter.setSizes([1090, 350])
+        self.right_splitter.setSizes([390, 220])
+        self.vertical_splitter.setSizes([640, 200])
         console = QWidget(self)
         console.setObjectName("central")
         layout = QVBoxLayout(console)
@@ -183,10 +200,10 @@ class MainWindow(QMainWindow):
         # ---- actions, menus, toolbar
         self.service_actions = ServiceActions(engine, self.selected_snapshots, lambda: self.bridge.snapshots,
                                               lambda: self.bridge.alerts, self, confirm=confirm, now=now)
-        self.actions: dict[str, QAction] = dict(self.service_actions.actions)
+        self.named_actions: dict[str, QAction] = dict(self.service_actions.actions)
         self._build_window_actions()
         self._build_menus_and_toolbar()
-        for action in self.actions.values():
+        for action in self.named_actions.values():
             self.addAction(action)  # shortcuts keep working with menus/toolbar hidden (wall mode)
         self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         self._escape.setObjectName("shortcut_leave_wall")
@@ -234,7 +251,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ building
     def _build_window_actions(self) -> None:
-        def make(name: str, text: str, tip: str, slot: Callable[[], None]) -> QAction:
+        def make(name: str, text: str, tip: str, slot: Callable[[], object]) -> QAction:
             action = QAction(text, self)
             action.setObjectName(name)
             shortcut = SHORTCUTS.get(name)
@@ -244,7 +261,7 @@ class MainWindow(QMainWindow):
             action.setToolTip(tip)
             action.setStatusTip(tip)
             action.triggered.connect(lambda _checked=False, run=slot: run())
-            self.actions[name] = action
+            self.named_actions[name] = action
             return action
 
         make("action_open_config", "Open config…", "Load another configuration file", self._on_open_config)
@@ -267,11 +284,11 @@ class MainWindow(QMainWindow):
             action.setCheckable(True)
             action.setData(name)
             self.theme_group.addAction(action)
-            self.actions[action.objectName()] = action
+            self.named_actions[action.objectName()] = action
         self.theme_group.triggered.connect(self._on_theme_group_triggered)
 
     def _build_menus_and_toolbar(self) -> None:
-        a = self.actions
+        a = self.named_actions
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addAction(a["action_open_config"])
@@ -311,7 +328,7 @@ class MainWindow(QMainWindow):
         self.toolbar = toolbar
 
     def _add_service_actions(self, menu: QMenu) -> None:
-        a = self.actions
+        a = self.named_actions
         for name in ("action_force_open", "action_force_close", "action_reset_breaker"):
             menu.addAction(a[name])
         menu.addSeparator()
@@ -442,6 +459,7 @@ class MainWindow(QMainWindow):
         names = self.timeline_view.model.names
         for sid, snap in changed.items():
             names[sid] = snap.name
+        self.banner.names = names
         self._counts = status_counts(self.bridge.snapshots.values())
         current = changed.get(self._current_id) if self._current_id else None
         if current is not None:
@@ -598,7 +616,7 @@ class MainWindow(QMainWindow):
         value = self.settings.value("files/recent", [])
         if isinstance(value, str):
             return [value] if value else []
-        return [str(v) for v in (value or [])]
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
     def _remember_recent(self, path: str) -> None:
         recent = [path] + [p for p in self.recent_configs() if p != path]
@@ -642,7 +660,7 @@ class MainWindow(QMainWindow):
             else:
                 self.showNormal()
             self.table.setFocus()
-        self.actions["action_wall_mode"].setText("Leave wall mode" if self._wall_mode else "Wall mode")
+        self.named_actions["action_wall_mode"].setText("Leave wall mode" if self._wall_mode else "Wall mode")
 
     def _on_escape_activated(self) -> None:
         if self._wall_mode:
@@ -678,7 +696,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/split_vertical", self.vertical_splitter.saveState())
         s.setValue("table/header", self.table.horizontalHeader().saveState())
         s.setValue("view/theme", self.theme.name)
-        s.setValue("view/group_by_rack", self.actions["action_group_by_rack"].isChecked())
+        s.setValue("view/group_by_rack", self.named_actions["action_group_by_rack"].isChecked())
         s.sync()
 
     def restore_settings(self) -> None:
@@ -695,7 +713,7 @@ class MainWindow(QMainWindow):
         if (header := _settings_bytes(s, "table/header")) is not None:
             self.table.horizontalHeader().restoreState(header)
         group_by = s.value("view/group_by_rack", True)
-        self.actions["action_group_by_rack"].setChecked(group_by not in (False, "false", "0", 0))
+        self.named_actions["action_group_by_rack"].setChecked(group_by not in (False, "false", "0", 0))
         self._rebuild_recent_menu()
 
 

@@ -60,8 +60,12 @@ def status_indicator(snap: ServiceSnapshot) -> Indicator:
         return Indicator("suppressed", "lock", "PAUSED")
     if snap.recovery is not None and snap.recovery.state in ("in_progress", "waiting", "verifying"):
         return Indicator("info", "diamond", f"RECOVERING {snap.recovery.attempt}/{snap.recovery.max_attempts}")
-    if snap.status is ServiceStatus.UNHEALTHY or snap.failed:
-        return Indicator("critical", "triangle", "UNHEALTHY" if not snap.failed else "FAILED")
+    if snap.failed:
+        return Indicator("critical", "triangle", "FAILED")
+    if snap.status is ServiceStatus.UNHEALTHY:
+        # One failed check is a warning, not an alarm: red is kept for max_failures in a row, so a
+        # flaky device does not flash the wall red on every dropped packet.
+        return Indicator("warning", "triangle", f"FAILING {snap.consecutive_failures}/{snap.max_failures}")
     if snap.heartbeat == "missed":
         return Indicator("critical", "triangle", "NO HEARTBEAT")
     if snap.status is ServiceStatus.DEGRADED:

@@ -336,7 +336,7 @@ class ServiceTableModel(QAbstractTableModel):
         if col == Column.GROUP:
             return snap.group
         if col == Column.STATUS:
-            return self._status[row].word
+            return str(self._status[row].word)
         if col == Column.BREAKER:
             return self._breaker_word(snap, row)
         if col == Column.LAST_MS:
@@ -356,7 +356,7 @@ class ServiceTableModel(QAbstractTableModel):
         return None
 
     def _breaker_word(self, snap: ServiceSnapshot, row: int) -> str:
-        return self._breaker[row].word
+        return str(self._breaker[row].word)
 
     def _tooltip(self, snap: ServiceSnapshot, row: int, col: Column) -> str:
         if col == Column.STATUS_LIGHT or col == Column.STATUS:

@@ -88,7 +88,7 @@ QLineEdit {{ background: {t.surface}; color: {t.text}; border: 1px solid {t.grid
 QLineEdit:focus {{ border-color: {t.muted}; }}
 QTableView {{ background: {t.surface}; alternate-background-color: {t.window}; color: {t.text};
               gridline-color: {t.grid}; border: 1px solid {t.grid};
-              selection-background-color: {sel}; selection-color: {t.text}; }}
+              selection-background-color: {sel}; }}
 QHeaderView::section {{ background: {t.window}; color: {t.muted}; border: none;
                         border-right: 1px solid {t.grid}; border-bottom: 1px solid {t.grid};
                         padding: 3px 6px; font-weight: 600; }}

@@ -83,7 +83,7 @@ def test_history_loaded_into_timeline_on_start(window, engine, qloop):
 
 def test_force_open_calls_engine_with_selected_ids_and_gui_origin(window, engine, qloop, confirm):
     window.select_services(["plc-1", "conv-2"])
-    window.actions["action_force_open"].trigger()
+    window.named_actions["action_force_open"].trigger()
     qloop.run(window.wait_idle())
     assert engine.calls[-1] == ("force_open", ["conv-2", "plc-1"], "gui")  # table order: conv-2 sorts first
     assert "PLC line 1" in confirm.asked[0][1] and "Conveyor 2" in confirm.asked[0][1]
@@ -101,16 +101,16 @@ def test_force_open_calls_engine_with_selected_ids_and_gui_origin(window, engine
 def test_force_open_declined_sends_nothing(window, engine, qloop, confirm):
     confirm.answer = False
     window.select_services(["plc-1"])
-    window.actions["action_force_open"].trigger()
+    window.named_actions["action_force_open"].trigger()
     qloop.run(window.wait_idle())
     assert not [c for c in engine.calls if c[0] == "force_open"]
 
 
 def test_force_close_and_reset(window, engine, qloop):
     window.select_services(["cam-1"])
-    window.actions["action_force_close"].trigger()
+    window.named_actions["action_force_close"].trigger()
     qloop.run(window.wait_idle())
-    window.actions["action_reset_breaker"].trigger()
+    window.named_actions["action_reset_breaker"].trigger()
     qloop.run(window.wait_idle())
     assert [c for c in engine.calls if c[0] in ("force_close", "reset")] == [
         ("force_close", ["cam-1"], "gui"), ("reset", ["cam-1"], "gui")]
@@ -119,7 +119,7 @@ def test_force_close_and_reset(window, engine, qloop):
 def test_restart_asks_naming_the_device_and_action(window, engine, qloop, confirm):
     confirm.answer = False
     window.select_services(["plc-1"])
-    window.actions["action_restart"].trigger()
+    window.named_actions["action_restart"].trigger()
     qloop.run(window.wait_idle())
     title, text = confirm.asked[-1]
     assert text == ("Restart PLC line 1 (POST http://10.0.1.11/restart)? "
@@ -129,7 +129,7 @@ def test_restart_asks_naming_the_device_and_action(window, engine, qloop, confir
     confirm.answer = True
     gate = asyncio.Event()
     engine.restart_gate = gate
-    window.actions["action_restart"].trigger()
+    window.named_actions["action_restart"].trigger()
     qloop.settle(0.01)
     assert window.progress_label.text() == "restarting PLC line 1…"  # progress while it runs
     assert window.isEnabled()  # nothing blocks the window
@@ -143,12 +143,12 @@ def test_restart_asks_naming_the_device_and_action(window, engine, qloop, confir
 def test_restart_without_restart_action_says_so(window, confirm, qloop):
     confirm.answer = False
     window.select_services(["conv-1"])
-    window.actions["action_restart"].trigger()
+    window.named_actions["action_restart"].trigger()
     assert "No restart action is configured for Conveyor 1" in confirm.asked[-1][1]
 
 
 def test_pause_toggles(window, engine, qloop):
-    pause = window.actions["action_pause"]
+    pause = window.named_actions["action_pause"]
     window.select_services(["pump-2"])
     assert not pause.isChecked() and pause.text() == "Pause"
     pause.trigger()
@@ -165,10 +165,10 @@ def test_pause_toggles(window, engine, qloop):
 
 def test_maintenance_device_and_group(window, engine, qloop):
     window.select_services(["pump-2"])
-    window.actions["action_maintenance"].trigger()
+    window.named_actions["action_maintenance"].trigger()
     qloop.run(window.wait_idle())
     assert engine.calls[-1] == ("maintenance", ["pump-2"], True, "gui")
-    window.actions["action_maintenance_group"].trigger()
+    window.named_actions["action_maintenance_group"].trigger()
     qloop.run(window.wait_idle())
     assert engine.calls[-1] == ("maintenance", ["rack-b"], True, "gui")
 
@@ -177,16 +177,16 @@ def test_actions_disabled_without_selection(window):
     window.table.clearSelection()
     window.service_actions.refresh_state()
     for name in ("action_force_open", "action_restart", "action_pause"):
-        assert not window.actions[name].isEnabled()
-    assert window.actions["action_acknowledge"].isEnabled()
+        assert not window.named_actions[name].isEnabled()
+    assert window.named_actions["action_acknowledge"].isEnabled()
 
 
 def test_shortcuts_are_shown_in_tooltips(window):
-    assert "Ctrl+Shift+O" in window.actions["action_force_open"].toolTip()
-    assert window.actions["action_open_config"].shortcut().toString() == "Ctrl+O"
-    assert window.actions["action_wall_mode"].shortcut().toString() == "F11"
-    assert window.actions["action_quit"].shortcut().toString() == "Ctrl+Q"
-    shortcuts = [a.shortcut().toString() for a in window.actions.values() if not a.shortcut().isEmpty()]
+    assert "Ctrl+Shift+O" in window.named_actions["action_force_open"].toolTip()
+    assert window.named_actions["action_open_config"].shortcut().toString() == "Ctrl+O"
+    assert window.named_actions["action_wall_mode"].shortcut().toString() == "F11"
+    assert window.named_actions["action_quit"].shortcut().toString() == "Ctrl+Q"
+    shortcuts = [a.shortcut().toString() for a in window.named_actions.values() if not a.shortcut().isEmpty()]
     assert len(shortcuts) == len(set(shortcuts)), "two actions share a shortcut"
 
 
@@ -219,7 +219,7 @@ def test_acknowledge_action_prefers_selected_devices_alerts(window, engine, qloo
     engine.add_alert("a2", "pump-1", "warning")
     window.bridge.poll()
     window.select_services(["pump-1"])
-    window.actions["action_acknowledge"].trigger()
+    window.named_actions["action_acknowledge"].trigger()
     qloop.run(window.wait_idle())
     assert engine.calls[-1] == ("acknowledge", ["a2"], "gui")
 
@@ -338,7 +338,7 @@ def test_settings_restored(qtbot, qloop, engine, qsettings):
     first.set_theme("dark")
     first.resize(711, 477)  # the offscreen screen is 800x600: stay inside it
     first.table.setColumnWidth(Column.NAME, 234)
-    first.actions["action_group_by_rack"].setChecked(False)
+    first.named_actions["action_group_by_rack"].setChecked(False)
     first.save_settings()
     first.shutdown()
 
@@ -348,8 +348,8 @@ def test_settings_restored(qtbot, qloop, engine, qsettings):
     assert second.theme.name == "dark"
     assert (second.width(), second.height()) == (711, 477)
     assert second.table.columnWidth(Column.NAME) == 234
-    assert not second.actions["action_group_by_rack"].isChecked()
-    assert second.actions["action_theme_dark"].isChecked()
+    assert not second.named_actions["action_group_by_rack"].isChecked()
+    assert second.named_actions["action_theme_dark"].isChecked()
     second.set_theme("light")
 
 
@@ -386,7 +386,7 @@ def test_integration_demo_rack_force_open(qtbot, qloop, qsettings, tmp_path):
         qtbot.waitUntil(lambda: w.model.rowCount() > 0, timeout=10_000)
         sid = w.model.ids()[0]
         w.select_services([sid])
-        w.actions["action_force_open"].trigger()
+        w.named_actions["action_force_open"].trigger()
         qloop.run(w.wait_idle(), timeout=10)
 
         def forced() -> bool:

@@ -88,7 +88,7 @@ def test_grouped_by_rack_in_stable_natural_order(wall):
     # a state change does not move tiles
     before = wall.tile_rect("a")
     wall.update_snapshots({**snaps, "a": make_snap("a", name="pump-10", group="rack-10",
-                                                   status=ServiceStatus.UNHEALTHY)})
+                                                   status=ServiceStatus.UNHEALTHY, failed=True)})
     assert wall.tile_rect("a") == before
 
 
@@ -97,7 +97,7 @@ def test_unhealthy_tile_is_critical_and_healthy_tile_has_no_role_colour(qtbot, t
     w = WallView(theme=theme, page_interval_s=0)
     qtbot.addWidget(w)
     w.resize(1920, 1080)
-    snaps = fleet(40, d5={"status": ServiceStatus.UNHEALTHY})
+    snaps = fleet(40, d5={"status": ServiceStatus.UNHEALTHY, "failed": True})
     w.update_snapshots(snaps)
     img = w.grab().toImage()
     bad, good = w.tile_rect("d5"), w.tile_rect("d6")
@@ -113,7 +113,7 @@ def test_unhealthy_tile_is_critical_and_healthy_tile_has_no_role_colour(qtbot, t
 
 def test_each_abnormal_state_gets_its_hue(wall):
     snaps = fleet(12, racks=1, d1={"status": ServiceStatus.DEGRADED}, d2={"maintenance": True},
-                  d3={"recovering": True, "status": ServiceStatus.UNHEALTHY},
+                  d3={"recovering": True, "status": ServiceStatus.UNHEALTHY, "failed": True},
                   d4={"breaker": BreakerState.FORCED_CLOSED}, d5={"breaker": BreakerState.OPEN})
     wall.update_snapshots(snaps)
     img = wall.grab().toImage()
@@ -185,13 +185,13 @@ def test_no_paging_timer_when_everything_fits(qtbot):
 
 def test_summary_counts(wall):
     snaps = fleet(20, racks=2,
-                  d0={"status": ServiceStatus.UNHEALTHY, "breaker": BreakerState.OPEN},
+                  d0={"status": ServiceStatus.UNHEALTHY, "failed": True, "breaker": BreakerState.OPEN},
                   d1={"status": ServiceStatus.UNHEALTHY, "failed": True},
                   d2={"status": ServiceStatus.DEGRADED},
                   d3={"heartbeat": "missed"},
                   d4={"maintenance": True},
                   d5={"breaker": BreakerState.FORCED_OPEN},
-                  d6={"recovering": True, "status": ServiceStatus.UNHEALTHY},
+                  d6={"recovering": True, "status": ServiceStatus.UNHEALTHY, "failed": True},
                   d7={"status": ServiceStatus.UNKNOWN},
                   d8={"breaker": BreakerState.HALF_OPEN, "status": ServiceStatus.DEGRADED})
     wall.update_snapshots(snaps)
@@ -230,7 +230,7 @@ def test_layout_is_not_recomputed_on_state_changes(wall, monkeypatch):
     orig = wall._compute_layout
     monkeypatch.setattr(wall, "_compute_layout", lambda: (calls.append(1), orig()))
     wall.update_snapshots({**snaps, "d1": make_snap("d1", name="dev-001", group="rack-0",
-                                                    status=ServiceStatus.UNHEALTHY)})
+                                                    status=ServiceStatus.UNHEALTHY, failed=True)})
     wall.grab()
     assert calls == []
     wall.update_snapshots(fleet(41))
@@ -239,7 +239,7 @@ def test_layout_is_not_recomputed_on_state_changes(wall, monkeypatch):
 
 
 def test_whole_rack_down_reads_as_one_fact(wall):
-    snaps = fleet(10, racks=2, **{f"d{i}": {"status": ServiceStatus.UNHEALTHY} for i in range(5)})
+    snaps = fleet(10, racks=2, **{f"d{i}": {"status": ServiceStatus.UNHEALTHY, "failed": True} for i in range(5)})
     wall.update_snapshots(snaps)
     assert wall._group_all_critical == {"rack-0": True, "rack-1": False}
 
