@@ -210,6 +210,12 @@ class LagProbe:
             self._task = None
 
 
+def busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (all cores, all processes)."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0) + getattr(t, "steal", 0.0)
+
+
 def rss_mb(pid: int | None = None) -> float:
     return psutil.Process(pid).memory_info().rss / 1e6
 

@@ -41,8 +41,8 @@ from typing import Any, Awaitable, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (REPO, CpuMeter, FleetView, LagProbe, SimProcess, have_uvloop, healthy_fleet,  # noqa: E402
-                    machine, run_loop, table)
+from common import (REPO, CpuMeter, FleetView, LagProbe, SimProcess, busy_seconds, have_uvloop,  # noqa: E402
+                    healthy_fleet, machine, run_loop, table)
 
 POOL = 512  # same as core.probe.make_session's default connector limit
 VARIANTS = ("engine", "engine+uvloop", "aiohttp", "httpx", "httpx+aiohttp")
@@ -223,15 +223,19 @@ def run_worker(sim: SimProcess, variant: str, devices: int, interval: float, sec
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     assert proc.stdout is not None
     result: dict[str, Any] = {"variant": variant, "devices": devices, "interval": interval}
-    sim_cpu0 = t0 = 0.0
+    sim_cpu0 = t0 = sys0 = 0.0
     for line in proc.stdout:
         if line.startswith("MEASURE-START"):
-            sim_cpu0, t0 = sim.cpu_seconds(), time.monotonic()
+            sim_cpu0, sys0, t0 = sim.cpu_seconds(), busy_seconds(), time.monotonic()
         elif line.startswith("RESULT "):
-            sim_cpu = 100.0 * (sim.cpu_seconds() - sim_cpu0) / max(1e-9, time.monotonic() - t0)
+            wall = max(1e-9, time.monotonic() - t0)
+            sim_cpu = 100.0 * (sim.cpu_seconds() - sim_cpu0) / wall
+            busy = 100.0 * (busy_seconds() - sys0) / wall
             result = json.loads(line[7:])
             result["variant"] = variant
             result["sim_cpu"] = sim_cpu
+            # Everything else the machine did meanwhile (other jobs on a shared box): a noise gauge.
+            result["others_cpu"] = max(0.0, busy - sim_cpu - result["cpu"])
         else:
             print(line, end="", flush=True)
     rc = proc.wait()
@@ -240,17 +244,23 @@ def run_worker(sim: SimProcess, variant: str, devices: int, interval: float, sec
     return result
 
 
+def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of repeated runs, the one the rest of the machine disturbed least."""
+    ok = [r for r in runs if "cps" in r]
+    return min(ok, key=lambda r: r.get("others_cpu", 0.0)) if ok else runs[-1]
+
+
 def row(r: dict[str, Any]) -> list[Any]:
     if "failed" in r:
-        return [r["variant"], r["failed"], None, None, None, None, None, None]
+        return [r["variant"], r["failed"], None, None, None, None, None, None, None]
     per_cpu = r["cps"] / (r["cpu"] / 100.0) if r["cpu"] > 0 else float("nan")
     return [r["variant"], r["cps"], r["cpu"], per_cpu,
             f"{r['lag_p50']:.1f} / {r['lag_p99']:.1f} / {r['lag_max']:.0f}",
-            r.get("engine_lag_p99"), r.get("errors"), r.get("sim_cpu")]
+            r.get("engine_lag_p99"), r.get("errors"), r.get("sim_cpu"), r.get("others_cpu")]
 
 
 HEADERS = ["client", "checks/s", "CPU %", "checks/CPU-s", "lag p50/p99/max ms", "engine lag p99",
-           "errors", "sim CPU %"]
+           "errors", "sim CPU %", "others CPU %"]
 
 
 def ratio_lines(results: dict[str, dict[str, Any]], label: str) -> list[str]:
@@ -273,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="measured time per run (after warm-up)")
     p.add_argument("--interval", type=float, default=1.0, help="check interval of every device")
     p.add_argument("--warmup", type=float, default=None, help="seconds before measuring (default interval + 2)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="runs per row; the one least disturbed by other processes is shown (others CPU %%)")
     p.add_argument("--no-httpx", action="store_true", help="skip the httpx reference runs")
     p.add_argument("--no-uvloop", action="store_true", help="skip the uvloop runs")
     p.add_argument("--no-saturation", action="store_true", help="skip the saturation runs")
@@ -314,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
                 variants += ["httpx", "httpx+aiohttp"]
             results: dict[str, dict[str, Any]] = {}
             for v in variants:
-                results[v] = run_worker(sim, v, n, ns.interval, ns.seconds, warmup)
-                all_results.append(results[v])
+                runs = [run_worker(sim, v, n, ns.interval, ns.seconds, warmup) for _ in range(ns.repeat)]
+                all_results.extend(runs)
+                results[v] = best_of(runs)
             print(f"\n## {n} devices at {ns.interval:g} s (asked: {n / ns.interval:,.0f} checks/s)", flush=True)
             print(table(HEADERS, [row(results[v]) for v in variants]), flush=True)
             for line in ratio_lines(results, f"{n} devices"):
@@ -325,8 +338,9 @@ def main(argv: list[str] | None = None) -> int:
             variants = ["engine"] + (["engine+uvloop"] if uv else []) + ["aiohttp"] + (["aiohttp+uvloop"] if uv else [])
             results = {}
             for v in variants:
-                results[v] = run_worker(sim, v, n, iv, ns.seconds, iv + 2.0)
-                all_results.append(results[v])
+                runs = [run_worker(sim, v, n, iv, ns.seconds, iv + 2.0) for _ in range(ns.repeat)]
+                all_results.extend(runs)
+                results[v] = best_of(runs)
             print(f"\n## saturation: {n} devices at {iv:g} s (asked: {n / iv:,.0f} checks/s)", flush=True)
             print(table(HEADERS, [row(results[v]) for v in variants]), flush=True)
             for line in ratio_lines(results, "saturation"):

@@ -143,23 +143,42 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
     qasync_module = qasync_module or qasync
     timer_type = timer_type or QTimer
     app.setQuitOnLastWindowClosed(False)
-    try:
-        engine.start()
-    except ValueError as exc:  # the engine may still refuse the config while starting
-        return show_config_error(str(exc))
     stopped = False
+    early_quit = False  # a signal that arrived before the loop ran
     quit_requested: asyncio.Event | None = None
     loop_ref: list[asyncio.AbstractEventLoop] = []
 
     def request_quit() -> None:
+        nonlocal early_quit
         if quit_requested is not None and loop_ref:
             loop_ref[0].call_soon_threadsafe(quit_requested.set)
+        else:
+            early_quit = True
+
+    # Python runs signal handlers only when the interpreter gets control; a periodic no-op timer
+    # gives it that chance while Qt's loop is idle. Installed before the engine starts, so a
+    # SIGTERM during start-up still takes the orderly path.
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: quitting", signum)
+        request_quit()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        engine.start()
+    except ValueError as exc:  # the engine may still refuse the config while starting
+        _restore_signals(previous)
+        return show_config_error(str(exc))
+    except BaseException:
+        _restore_signals(previous)
+        raise
 
     async def main() -> int:
         nonlocal quit_requested, stopped
         loop = asyncio.get_running_loop()
         loop_ref.append(loop)
         quit_requested = asyncio.Event()
+        if early_quit:
+            quit_requested.set()
         app.aboutToQuit.connect(request_quit)
         window = MainWindow(engine, settings, theme_name=theme)
         window.closed.connect(request_quit)
@@ -185,13 +204,6 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
             log.exception("stopping the engine failed")
         return 0
 
-    # Python runs signal handlers only when the interpreter gets control; a periodic no-op timer
-    # gives it that chance while Qt's loop is idle.
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: quitting", signum)
-        timer_type.singleShot(0, request_quit)
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     wakeup = timer_type()
     wakeup.setObjectName("signal_wakeup_timer")
     wakeup.timeout.connect(lambda: None)
@@ -209,14 +221,18 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
         pass
     finally:
         wakeup.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore_signals(previous)
         if not stopped:
             try:
                 engine.stop()
             except Exception:
                 log.exception("stopping the engine failed")
     return code
+
+
+def _restore_signals(previous: dict[signal.Signals, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,7 @@ ORIGIN = "gui"
 MAX_RECENT = 8
 HISTORY_LIMIT = 1000
 ROW_HEIGHT = 24
+RESORT_INTERVAL_S = 2.0  # changed values re-sort/re-filter the table at most this often
 _COLUMN_WIDTHS = {Column.STATUS_LIGHT: 26, Column.NAME: 150, Column.GROUP: 70, Column.STATUS: 122,
                   Column.BREAKER: 128, Column.LAST_MS: 70, Column.P50_MS: 64, Column.P95_MS: 64,
                   Column.TREND: 84, Column.FAILURES: 44, Column.CHECKED: 76, Column.RECOVERY: 150,
@@ -89,6 +90,8 @@ class MainWindow(QMainWindow):
         self._current_id: str | None = None
         self._last_point_wall: float | None = None
         self._last_second = 0.0
+        self._last_resort = 0.0
+        self._resort_due = False
         self._counts: dict[str, int] = status_counts([])
         self._stats: EngineStats | None = None
         self._notified_alerts: set[str] = set()
@@ -455,7 +458,12 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ bridge → views
     def _on_bridge_snapshots_changed(self, changed: Mapping[str, ServiceSnapshot]) -> None:
+        rows_before = self.model.rowCount()
         self.model.update_snapshots(changed)
+        if self.model.rowCount() != rows_before:
+            self.proxy.resort()  # new services go to their sorted place at once
+        else:
+            self._resort_due = True
         names = self.timeline_view.model.names
         for sid, snap in changed.items():
             names[sid] = snap.name
@@ -519,6 +527,10 @@ class MainWindow(QMainWindow):
         if now - self._last_second < 1.0:
             return
         self._last_second = now
+        if self._resort_due and now - self._last_resort >= RESORT_INTERVAL_S:
+            self._resort_due = False
+            self._last_resort = now
+            self.proxy.resort()
         self.model.refresh_times()
         self.detail.refresh()
         self.banner.refresh_age()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib.util
 import os
 import re
 import shutil
@@ -91,6 +92,9 @@ def tree_size(path: Path) -> int:
 
 def pyinstaller(*, workpath: Path, distpath: Path, spec_args: Sequence[str] = ()) -> float:
     """Run PyInstaller on the spec; returns the wall time in seconds."""
+    if importlib.util.find_spec("PyInstaller") is None:
+        raise SmokeTestError(f"PyInstaller is not installed in {sys.prefix}: "
+                             f"{sys.executable} -m pip install -e '.[package]' (or: make package)")
     cmd = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
            "--workpath", str(workpath), "--distpath", str(distpath), str(SPEC)]
     if spec_args:
@@ -203,26 +207,72 @@ def check_configs(exe: Path) -> None:
     _say(f"--check-config: {len(examples)} example(s) accepted; a broken file refused: {lines[0]}")
 
 
-def probe_startup(cmd: Sequence[str | Path]) -> tuple[float, float]:
-    """One GUI start on the demo rack: (start-to-first-paint reported by the app, wall start-paint-quit)."""
-    with isolated_env() as env:
+def probe_startup(cmd: Sequence[str | Path], *, xvfb: bool = False) -> tuple[float, float, float]:
+    """One GUI start on the demo rack, offscreen.
+
+    Returns (first paint as the app reports it, first paint seen from outside, start-paint-quit wall
+    time). The app's own figure counts from its process's creation, which for a one-file build is
+    the child that starts *after* the bootloader has unpacked everything; seen from outside (spawn
+    until the probe line arrives on stdout) is the number a user feels, so both are reported.
+    """
+    with isolated_env() as env, tempfile.TemporaryFile("w+") as err:
+        argv = [str(c) for c in (*cmd, "--demo", "--startup-probe")]
+        if xvfb:  # the real xcb platform plugin on a virtual X server, instead of offscreen
+            env.pop("QT_QPA_PLATFORM")
+            argv = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", *argv]
         start = time.perf_counter()
-        proc = run([*cmd, "--demo", "--startup-probe"], env)
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        assert proc.stdout is not None
+        seen_at = None
+        out = []
+        for line in proc.stdout:
+            out.append(line)
+            if seen_at is None and PROBE_RE.match(line):
+                seen_at = time.perf_counter() - start
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         wall = time.perf_counter() - start
-    match = PROBE_RE.search(proc.stdout)
-    if proc.returncode != 0 or match is None:
-        raise _fail("--demo --startup-probe: expected exit code 0 and a startup_to_first_paint_s= line", proc)
-    _no_traceback(proc, "--startup-probe")
-    unexpected = [line for line in proc.stderr.splitlines()
+        err.seek(0)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, "".join(out), err.read())
+    match = PROBE_RE.search(result.stdout)
+    if result.returncode != 0 or match is None or seen_at is None:
+        raise _fail("--demo --startup-probe: expected exit code 0 and a startup_to_first_paint_s= line", result)
+    _no_traceback(result, "--startup-probe")
+    unexpected = [line for line in result.stderr.splitlines()
                   if line.strip() and not any(p.fullmatch(line) for p in GUI_STDERR_ALLOWED)]
     if unexpected:
-        raise _fail("--demo --startup-probe: unexpected output on stderr:\n  " + "\n  ".join(unexpected[:20]), proc)
-    return float(match.group(1)), wall
+        raise _fail("--demo --startup-probe: unexpected output on stderr:\n  " + "\n  ".join(unexpected[:20]),
+                    result)
+    return float(match.group(1)), seen_at, wall
 
 
 def check_gui(exe: Path) -> None:
-    paint, wall = probe_startup([exe])
-    _say(f"GUI (--demo --startup-probe): first paint {paint:.2f} s, start-paint-quit {wall:.2f} s wall")
+    paint, seen, wall = probe_startup([exe])
+    _say(f"GUI (--demo --startup-probe): first paint {paint:.2f} s (in-app), {seen:.2f} s (from spawn); "
+         f"start-paint-quit {wall:.2f} s")
+
+
+def check_gui_xcb(exe: Path) -> None:
+    """The same start on the xcb platform under Xvfb, when xvfb-run exists: the bundle's xcb plugin
+    and the host's libxcb-* libraries (which a user must install, docs/packaging.md) load together."""
+    if not sys.platform.startswith("linux") or shutil.which("xvfb-run") is None:
+        _say("GUI on xcb: skipped (no xvfb-run; Debian: apt-get install xvfb)")
+        return
+    try:
+        paint, seen, wall = probe_startup([exe], xvfb=True)
+    except SmokeTestError as exc:
+        if "xcb-cursor0" in str(exc) or "Could not load the Qt platform plugin" in str(exc):
+            # The host lacks the xcb libraries: an environment gap, not a defect of the bundle.
+            _say("GUI on xcb: SKIPPED, this host lacks Qt's xcb dependencies: apt-get install "
+                 "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 "
+                 "libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-xkb1 libxkbcommon-x11-0")
+            return
+        raise
+    _say(f"GUI on xcb under Xvfb: first paint {seen:.2f} s from spawn; start-paint-quit {wall:.2f} s")
 
 
 def check_contents(bundle: Path) -> None:
@@ -245,17 +295,17 @@ def smoke_test() -> None:
     check_self_test(EXECUTABLE)
     check_configs(EXECUTABLE)
     check_gui(EXECUTABLE)
+    check_gui_xcb(EXECUTABLE)
     _say("smoke test passed")
 
 
-def _median_startup(label: str, cmd: Sequence[str | Path], runs: int) -> None:
+def _median_startup(label: str, cmd: Sequence[str | Path], runs: int) -> float:
     results = [probe_startup(cmd) for _ in range(runs)]
-    paint = statistics.median(r[0] for r in results)
-    wall = statistics.median(r[1] for r in results)
-    verdict = "" if label == "source" else (" (target < %.1f s: %s)" % (
-        STARTUP_TARGET_S, "met" if paint < STARTUP_TARGET_S else "MISSED"))
-    _say(f"startup {label:<9} first paint {paint:.2f} s, start-paint-quit {wall:.2f} s wall, "
-         f"median of {runs}{verdict}  [{', '.join(f'{p:.2f}' for p, _ in results)}]")
+    paint, seen, wall = (statistics.median(r[i] for r in results) for i in range(3))
+    _say(f"startup {label:<9} first paint {paint:.2f} s in-app, {seen:.2f} s from spawn; "
+         f"start-paint-quit {wall:.2f} s (median of {runs}; from spawn: "
+         f"{', '.join(f'{r[1]:.2f}' for r in results)})")
+    return seen
 
 
 def measure_startup(runs: int = 3) -> None:
@@ -263,10 +313,12 @@ def measure_startup(runs: int = 3) -> None:
     if not EXECUTABLE.is_file():
         raise SmokeTestError(f"{EXECUTABLE} does not exist: build it first (make package)")
     probe_startup([EXECUTABLE])  # warm the page cache so the first packaged run is not penalised
-    _median_startup("packaged", [EXECUTABLE], runs)
+    packaged = _median_startup("packaged", [EXECUTABLE], runs)
     if ONEFILE.is_file():
         _median_startup("one-file", [ONEFILE], runs)
     _median_startup("source", [sys.executable, "-m", "core.cli"], runs)
+    verdict = "met" if packaged < STARTUP_TARGET_S else "MISSED"
+    _say(f"target: packaged first paint from spawn < {STARTUP_TARGET_S:.1f} s: {verdict} ({packaged:.2f} s)")
 
 
 def render_icon(size: int = 256) -> None:
