@@ -32,8 +32,9 @@ $(VENV)/.package-installed: $(STAMP)
 package: $(VENV)/.package-installed
 	$(BIN)/python packaging/build.py
 
+# Builds the bundle (build.py smoke-tests the built executable), then runs the package tests on it.
 package-test: package
-	$(BIN)/python packaging/build.py --test-only
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m package tests/e2e/test_package.py
 
 clean:
 	rm -rf build dist $(VENV)

@@ -210,8 +210,9 @@ class Engine:
         held = self.in_maintenance(monitor.cfg.id, monitor.cfg.group)
         self._spawn(self.recovery.on_failed(monitor.cfg.id, failure_type, held))
 
-    def _on_storm(self, service: str, reason: str) -> None:
-        self.journal.save_state(f"storm:{service}", reason)
+    def _on_storm(self, service: str, key: str, reason: str) -> None:
+        """`key` is what tripped: the service itself, or "group:<name>" for its whole group."""
+        self.journal.save_state(f"storm:{key}", reason)
         self.alert_manager.raise_alert("storm_guard", service, "critical",
                                 f"{service}: automatic restarts stopped ({reason}); reset to re-enable")
 
@@ -401,6 +402,10 @@ class Engine:
             self.journal.delete_state(f"storm:{sid}")
             self.journal.delete_state(f"storm:group:{group}")
             self.alert_manager.resolve("storm_guard", sid)
+            if mon.failed and not self.recovery.active(sid):
+                # Still failing: hand it to recovery again, or automatic restarts would never resume
+                # (recovery starts on the change to failed, which already happened).
+                self.on_service_failed(mon, mon.last_failure_type)
             mon.invalidate()
             return "storm guard cleared" if cleared else ""
         return self._each(service_ids, "reset", origin, go)

@@ -117,7 +117,7 @@ class RecoveryManager:
     def __init__(self, clock: Clock, emit: Callable[[Event], object], *, run_restart: RestartRunner,
                  run_failover: FailoverRunner, target: Callable[[str], RecoveryTarget | None],
                  restart_limiter: KeyedLimiter, group_limiter: KeyedLimiter,
-                 on_storm: Callable[[str, str], None]) -> None:
+                 on_storm: Callable[[str, str, str], None]) -> None:
         self._clock = clock
         self._emit = emit
         self._run_restart = run_restart
@@ -188,6 +188,9 @@ class RecoveryManager:
         if target is None or held or service in self._active:
             return
         chosen = [s for s in self.strategies if failure_type in s.handles and s.applies(target)]
+        if self.storm.blocked(service, target.group):
+            # Tripped: automatic restarts stay stopped until an operator resets (failover still helps).
+            chosen = [s for s in chosen if s.name != "restart"]
         if not chosen:
             log.info("%s: no automatic recovery for %s", service, failure_type.value)
             return
@@ -287,19 +290,15 @@ class RecoveryManager:
             rec.state = "waiting"
             rec.next_attempt_wall = self._clock.wall() + delay
             await self._wait(rec, delay)
-            if not rec.manual:
-                storm = self.storm.check(service, target.group, cfg)
-                if storm:
-                    rec.state, rec.detail = "gave_up", f"storm guard: {storm}"
-                    self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
-                                RecoveryOutcome.GAVE_UP, failure_type=ftype, detail=rec.detail)
-                    self._on_storm(service, storm)
-                    return
             wait = max(self._limit_service.time_until(service), self._limit_group.time_until(target.group))
             if wait > 0:
                 rec.detail = f"rate limited, {wait:.0f} s"
                 rec.next_attempt_wall = self._clock.wall() + wait
                 await self._wait(rec, wait)
+            # Checked after any rate-limit wait, right before the restart is counted: restarts queued
+            # behind the limiter must not all pass a check made while the count was still low.
+            if not rec.manual and self._storm_stops(service, target.group, cfg, rec, ftype):
+                return
             self._limit_service.try_acquire(service)
             self._limit_group.try_acquire(target.group)
             rec.state, rec.next_attempt_wall, rec.detail = "in_progress", None, ""
@@ -324,6 +323,19 @@ class RecoveryManager:
             rec.detail = f"not healthy within {cfg.verify_timeout_seconds:g} s of the restart"
             self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
                         RecoveryOutcome.FAILED, failure_type=ftype, detail=rec.detail)
+
+    def _storm_stops(self, service: str, group: str, cfg: RecoveryConfig, rec: _Recovery, ftype: str) -> bool:
+        already = self.storm.blocked(service, group)
+        reason = already or self.storm.check(service, group, cfg)
+        if not reason:
+            return False
+        rec.state, rec.detail = "gave_up", f"storm guard: {reason}"
+        self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
+                    RecoveryOutcome.GAVE_UP, failure_type=ftype, detail=rec.detail)
+        if not already:  # tell the engine (alert, journal) once per trip, not once per failure
+            key = service if service in self.storm.tripped else StormGuard.group_key(group)
+            self._on_storm(service, key, reason)
+        return True
 
     async def _wait(self, rec: _Recovery, seconds: float) -> None:
         """Sleep on the engine clock, cut short by an operator's "restart now"."""

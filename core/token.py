@@ -18,18 +18,41 @@ log = logging.getLogger("core.api")
 
 TOKEN_FILENAME = "api-token"
 REDACTED = "***"
+KEYRING_SERVICE = "faultwatch"
+KEYRING_USER = "api-token"
+
+
+def keyring_secret(service: str, user: str) -> str:
+    """A secret from the OS keyring, if the optional `keyring` package and a backend exist ("" if not).
+
+    Operators who keep secrets out of files and environments store them with
+    `keyring set faultwatch api-token`; a machine without a keyring simply falls through.
+    """
+    try:
+        import keyring  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return ""
+    try:
+        value = keyring.get_password(service, user)
+    except Exception:  # noqa: BLE001 - no backend, locked keyring, D-Bus missing: all mean "not here"
+        return ""
+    return (value or "").strip()
 
 
 def load_or_create_token(env_var: str, state_dir: Path) -> tuple[str, str]:
     """Return (token, where): where is "$ENV_VAR" or the token file's path, for messages.
 
-    The environment wins when the variable is set and non-empty. Otherwise `state_dir/api-token` is
+    The environment wins when the variable is set and non-empty, then the OS keyring (service
+    "faultwatch", user "api-token", if the optional keyring package is installed). Otherwise `state_dir/api-token` is
     read, or created 0600 with a fresh random token. A file readable by group or others is tightened
     to 0600 with a warning: the token is as good as a password for the control API.
     """
     from_env = os.environ.get(env_var, "").strip()
     if from_env:
         return from_env, f"${env_var}"
+    from_keyring = keyring_secret(KEYRING_SERVICE, KEYRING_USER)
+    if from_keyring:
+        return from_keyring, f"OS keyring ({KEYRING_SERVICE}/{KEYRING_USER})"
 
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = state_dir / TOKEN_FILENAME

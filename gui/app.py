@@ -108,6 +108,7 @@ def run_gui(config_path: str | None, demo: bool, wall: bool = False, theme: str 
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("Faultwatch")
+    app.setDesktopFileName("faultwatch")  # lets Wayland match the window to faultwatch.desktop
     icon = _window_icon()
     if icon is not None:
         app.setWindowIcon(icon)

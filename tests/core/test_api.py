@@ -543,3 +543,20 @@ async def test_token_never_logged(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert token not in record.getMessage()
     assert token not in caplog.text
     assert any(r.levelno == logging.DEBUG and r.name == "core.api.access" for r in caplog.records)
+
+
+def test_token_from_the_os_keyring_when_the_environment_has_none(tmp_path, monkeypatch) -> None:
+    import sys
+    import types
+
+    from core import token as token_mod
+
+    fake = types.ModuleType("keyring")
+    fake.get_password = lambda service, user: "from-keyring" if (service, user) == ("faultwatch", "api-token") else None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "keyring", fake)
+    monkeypatch.delenv("FW_TEST_TOKEN", raising=False)
+    value, where = token_mod.load_or_create_token("FW_TEST_TOKEN", tmp_path)
+    assert value == "from-keyring" and "keyring" in where
+    assert not (tmp_path / token_mod.TOKEN_FILENAME).exists()
+    monkeypatch.setenv("FW_TEST_TOKEN", "env-wins")
+    assert token_mod.load_or_create_token("FW_TEST_TOKEN", tmp_path)[0] == "env-wins"

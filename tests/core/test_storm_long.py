@@ -57,6 +57,7 @@ class Harness:
         self.devices = {d.sid: d for d in devices}
         self.events: list[RecoveryEvent] = []
         self.storms: list[tuple[float, str, str]] = []
+        self.storm_keys: list[str] = []
         self.restart_log: list[tuple[float, str, str]] = []  # (time, service, group)
         self._tasks: list[asyncio.Task[None]] = []
         self.rm = RecoveryManager(
@@ -87,8 +88,9 @@ class Harness:
     async def _failover(self, sid: str) -> str | None:  # pragma: no cover - no backups here
         raise AssertionError("no failover configured")
 
-    def _storm(self, sid: str, reason: str) -> None:
+    def _storm(self, sid: str, key: str, reason: str) -> None:
         self.storms.append((self.clock.monotonic(), sid, reason))
+        self.storm_keys.append(key)
 
     # ---- the fake monitor (what core.monitor does with a check result)
 
@@ -222,6 +224,8 @@ async def test_group_storm_guard_across_a_rack() -> None:
         group_trip = h.rm.storm.tripped.get(StormGuard.group_key("rack-1"))
         assert group_trip == "group rack-1: more than 20 restarts in 600 s"
         assert h.storms and h.storms[0][2] == group_trip
+        # the trip is reported under the key that tripped, so the engine persists the group's trip
+        assert h.storm_keys[0] == "group:rack-1"
         for d in rack:
             assert len(d.restarts) <= CFG.storm_max_restarts
         first_trip = h.storms[0][0]
@@ -244,12 +248,6 @@ async def test_group_storm_guard_across_a_rack() -> None:
         await h.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG core/recovery.py RecoveryManager._restart_attempts: while a service is tripped, every new "
-    "failure episode starts a recovery that waits its backoff, then gives up with another GAVE_UP "
-    "event and calls on_storm again (the engine re-raises the storm alert and rewrites the state "
-    "each time). Fix: in on_failed, skip the restart strategy when storm.blocked(service, group) is set, "
-    "and call on_storm only when StormGuard.check() trips anew."))
 async def test_on_storm_fires_once_while_a_flapping_device_stays_tripped() -> None:
     # The device also heals on its own every 2 minutes and falls over again (a flapping device), so
     # the monitor reports a new failure episode every 2 minutes, for hours after the trip.
@@ -265,12 +263,6 @@ async def test_on_storm_fires_once_while_a_flapping_device_stays_tripped() -> No
         await h.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG core/recovery.py RecoveryManager._restart_attempts: the storm guard is checked before the "
-    "rate-limit wait and not again after it, so restarts queued behind the group rate limiter all pass "
-    "the check while the count is low and then all run: 30 restarts where the group guard allows 20. "
-    "Fix: call self.storm.check(...) after the rate-limit wait (right before storm.record), or check "
-    "again there."))
 async def test_group_storm_cap_holds_when_the_rate_limiter_queues_restarts() -> None:
     # Same rack storm, but the group rate limit (5 a minute) is tighter than the storm guard's burst:
     # restarts queue behind the limiter. The guard must still allow at most 20 per 600 s.
@@ -285,13 +277,6 @@ async def test_group_storm_cap_holds_when_the_rate_limiter_queues_restarts() -> 
         await h.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG core/engine.py Engine.reset (with core/monitor.py ServiceMonitor.apply): on_service_failed "
-    "fires only when monitor.failed goes False -> True, and reset() clears the storm guard but not "
-    "monitor.failed, so a service that is still failing is never handed to recovery again: automatic "
-    "restarts do not resume after an operator reset. Fix: in Engine.reset's go(), after "
-    "recovery.reset(), if mon.failed: self.on_service_failed(mon, mon.last_failure_type) (or clear "
-    "mon.failed and mon.consecutive_failures so the next max_failures checks re-arm it)."))
 async def test_engine_resumes_automatic_restarts_after_reset(tmp_path: Path) -> None:
     # The real Engine on a FakeClock, with a fake prober (always HTTP 503) and a fake restart runner:
     # no sockets. The storm guard trips; the operator resets; restarts must start again.

@@ -1,0 +1,201 @@
+"""GUI responsiveness with a large fleet: the real window over the real engine, offscreen.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/gui_lag.py [--devices 1000] [--seconds 30]
+
+Runs `EngineThread.for_demo(devices=N)` (a generated fleet checked every second, served by the
+simulated rack on the engine's worker loop, so its CPU is part of this process) under the real
+`MainWindow` on a qasync loop, with one service selected so the detail panel and the latency chart
+are live. After a warm-up it measures:
+
+- event-loop lag: how late a 10 ms asyncio timer on the GUI loop fires (p50 / p99 / max);
+- the table-model update per bridge tick (`ServiceTableModel.update_snapshots`) and the whole poll
+  (drain + diff + every slot the bridge's signals reach);
+- the chart redraw (`LatencyChart.last_redraw_ms`, data prep + setData, per timer redraw) and, at the
+  end, a few redraws with a synchronous paint;
+- a full window repaint (`window.grab()`, a few samples at the end);
+- engine checks/s (`engine.stats()`), the engine loop's own lag, and the process CPU (% of one core).
+
+Prints a compact table; asserts nothing (the issue's target is a p99 lag under 50 ms). `--profile`
+adds a cProfile of the GUI thread over the measured window.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import cProfile  # noqa: E402
+import io  # noqa: E402
+import logging  # noqa: E402
+import pstats  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import CpuMeter, LagProbe, machine, table  # noqa: E402
+
+
+def _timed(samples: list[float], fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            samples.append((time.perf_counter() - t) * 1000.0)
+    return wrapper
+
+
+def _q(samples: list[float]) -> tuple[float | None, float | None, float | None]:
+    """median, p99, max (None when there are no samples)."""
+    if not samples:
+        return None, None, None
+    s = sorted(samples)
+    return statistics.median(s), s[min(len(s) - 1, int(len(s) * 0.99))], s[-1]
+
+
+async def run(devices: int, warmup_s: float, seconds: float, profile: bool, state_dir: str) -> list[list[Any]]:
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from core.runner import EngineThread
+    from gui.main_window import MainWindow
+    from gui.service_model import SERVICE_ID_ROLE
+
+    app = QApplication.instance()
+    engine = EngineThread.for_demo(state_dir=state_dir, devices=devices)
+    t0 = time.perf_counter()
+    await asyncio.get_running_loop().run_in_executor(None, engine.start)
+    start_s = time.perf_counter() - t0
+    settings = QSettings(str(Path(state_dir) / "gui.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(engine, settings, confirm=lambda _t, _x: True, tray=False, sound=False)
+    window.resize(1440, 900)
+    window.show()
+    window.start()
+
+    model_ms: list[float] = []
+    poll_ms: list[float] = []
+    chart_ms: list[float] = []
+    window.model.update_snapshots = _timed(model_ms, window.model.update_snapshots)  # type: ignore[method-assign]
+    window.bridge.poll = _timed(poll_ms, window.bridge.poll)  # type: ignore[method-assign]
+    original_redraw = window.chart.redraw_now
+
+    def redraw(paint: bool = False) -> float:
+        ms = original_redraw(paint)
+        chart_ms.append(window.chart.last_redraw_ms)
+        return ms
+    window.chart.redraw_now = redraw  # type: ignore[method-assign]
+
+    probe = LagProbe(0.01)
+    probe.start()
+    # Wait for the table to fill, then select a device so detail panel and chart are live.
+    deadline = time.monotonic() + 30
+    while window.model.rowCount() < devices and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    rows = window.model.rowCount()
+    first = window.proxy.index(0, 0).data(SERVICE_ID_ROLE)
+    window.select_services([str(first)])
+    await asyncio.sleep(warmup_s)
+
+    probe.reset()
+    for samples in (model_ms, poll_ms, chart_ms):
+        samples.clear()
+    cpu = CpuMeter()
+    cpu.start()
+    checks0 = engine.stats().checks_total
+    engine_lag: list[float] = []
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        profiler.enable()
+    t_start = time.monotonic()
+    while time.monotonic() - t_start < seconds:
+        await asyncio.sleep(1.0)
+        engine_lag.append(engine.stats().loop_lag_ms)
+    elapsed = time.monotonic() - t_start
+    if profiler is not None:
+        profiler.disable()
+    cpu_pct = cpu.percent()
+    checks = engine.stats().checks_total - checks0
+    lag = probe.quantiles()
+    lag_samples = len(probe.samples)
+    await probe.stop()
+
+    # Synchronous paints at the end (outside the measured window: they block the loop on purpose).
+    painted: list[float] = []
+    for _ in range(5):
+        painted.append(window.chart.redraw_now(paint=True))
+        await asyncio.sleep(0.05)
+    grabs: list[float] = []
+    for _ in range(5):
+        t = time.perf_counter()
+        window.grab()
+        grabs.append((time.perf_counter() - t) * 1000.0)
+        await asyncio.sleep(0.05)
+    chart_points = len(window.chart.curve_data()[0])
+
+    window.close()
+    window.shutdown()
+    await asyncio.get_running_loop().run_in_executor(None, engine.stop)
+    del app
+
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
+        print(out.getvalue())
+
+    def row(name: str, samples: list[float], note: str = "") -> list[Any]:
+        med, p99, mx = _q(samples)
+        return [name, med, p99, mx, len(samples), note]
+
+    return [
+        ["engine start (s)", start_s, None, None, 1, f"{devices} devices, table rows {rows}"],
+        ["GUI loop lag (ms)", lag[0], lag[1], lag[2], lag_samples, "target p99 < 50 ms"],
+        row("bridge poll, all slots (ms)", poll_ms, "every 150 ms"),
+        row("table model update (ms)", model_ms, "update_snapshots per tick"),
+        row("chart redraw (ms)", chart_ms, f"timer redraws, {chart_points} points"),
+        row("chart redraw + paint (ms)", painted, "redraw_now(paint=True)"),
+        row("window repaint (ms)", grabs, "window.grab()"),
+        row("engine loop lag p99 (ms)", engine_lag, "engine.stats(), 1 s samples"),
+        ["engine checks/s", checks / elapsed, None, None, 1, f"{checks} checks in {elapsed:.0f} s"],
+        ["process CPU (% of a core)", cpu_pct, None, None, 1, "GUI + engine + simulated rack"],
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--devices", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=30.0, help="measured window (after the warm-up)")
+    p.add_argument("--warmup", type=float, default=10.0)
+    p.add_argument("--profile", action="store_true", help="cProfile the GUI thread over the measured window")
+    ns = p.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)  # closing the window must not end the loop before we report
+    with tempfile.TemporaryDirectory(prefix="gui-lag-") as state:
+        loop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        with loop:
+            rows = loop.run_until_complete(run(ns.devices, ns.warmup, ns.seconds, ns.profile, state))
+    print(f"# bench/gui_lag.py — {machine()}")
+    print(f"# platform {os.environ.get('QT_QPA_PLATFORM')}, {ns.devices} devices at 1 s, warm-up {ns.warmup:.0f} s, "
+          f"measured {ns.seconds:.0f} s")
+    print(table(["measure", "p50", "p99", "max", "n", "note"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
