@@ -30,6 +30,7 @@ import aiohttp
 
 from core.clock import Clock
 from core.config import AlertsConfig
+from core.snapshot import AlertView
 from core.events import (
     AlertEvent,
     AnomalyEvent,
@@ -76,36 +77,8 @@ def alert_id(rule: str, target: str) -> str:
     return f"{rule}:{target}" if target else rule
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """One row of the alert list, as shown.
-
-    Attributes:
-        id: stable per (rule, target), e.g. "unhealthy:svc-1" or "group:rack-a".
-        service: the service, or "" for a group alert.
-        active: the condition holds (firing); False means cleared.
-        acknowledged: an operator has acknowledged this occurrence.
-        silenced_until_wall: while shelved, when the shelving ends (wall time); else None.
-        first_wall / last_wall: when this occurrence first fired / last fired or re-fired.
-        count: how many times it fired (re-fires of an active or still-shown alert add up).
-    """
-
-    id: str
-    rule: str
-    service: str
-    group: str
-    severity: str
-    message: str
-    active: bool
-    acknowledged: bool
-    silenced_until_wall: float | None
-    first_wall: float
-    last_wall: float
-    count: int
-
-    @property
-    def silenced(self) -> bool:
-        return self.silenced_until_wall is not None
+# The shown form of an alert is the snapshot value every consumer already reads (GUI, API).
+Alert = AlertView
 
 
 @dataclass(slots=True)

@@ -293,9 +293,7 @@ class Engine:
     def refresh_views(self) -> None:
         """Rebuild the published snapshot dict; readers on other threads swap references only."""
         self._snapshots = {sid: mon.snapshot() for sid, mon in self.monitors.items()}
-        self._alert_views = [AlertView(a.id, a.rule, a.service, a.group, a.severity, a.message, a.active,
-                                       a.acknowledged, a.silenced_until_wall, a.first_wall, a.last_wall,
-                                       a.count) for a in self.alert_manager.alerts()]
+        self._alert_views = self.alert_manager.alerts()
 
     def _invalidate(self, service: str) -> None:
         mon = self.monitors.get(service)

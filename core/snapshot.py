@@ -106,6 +106,10 @@ class AlertView:
     last_wall: float
     count: int
 
+    @property
+    def silenced(self) -> bool:
+        return self.silenced_until_wall is not None
+
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
