@@ -183,6 +183,9 @@ class Engine:
             stored = event
         self._events_total += 1
         self._recent.append(stored)
+        mon = self.monitors.get(stored.service)
+        if mon is not None:
+            mon.invalidate()  # its snapshot shows breaker, recovery, heartbeat and alert state
         for listener in list(self.listeners):
             try:
                 listener(stored)
@@ -261,9 +264,7 @@ class Engine:
         expected = time.monotonic() + TICK_S
         while True:
             await self.clock.sleep(TICK_S)
-            now_real = time.monotonic()
-            self._lags.append(max(0.0, now_real - expected) * 1000.0)
-            expected = now_real + TICK_S
+            self._lags.append(max(0.0, time.monotonic() - expected) * 1000.0)
             try:
                 self._tick()
                 now = self.clock.monotonic()
@@ -276,6 +277,8 @@ class Engine:
                     self.journal.prune()
             except Exception:  # noqa: BLE001 - the ticker must survive a bad tick
                 log.exception("engine tick failed")
+            # After the tick's own work: lag is how late the loop wakes us, not how long we worked.
+            expected = time.monotonic() + TICK_S
 
     def _tick(self) -> None:
         for mon in self.monitors.values():

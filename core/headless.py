@@ -19,7 +19,7 @@ from core.config import ConfigError
 from core.events import (ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, Event, HeartbeatEvent, ProbeEvent,
                          RecoveryEvent)
 from core.journal import JournalError
-from core.runtime import DemoOptions, Runtime
+from core.runtime import DemoOptions, Runtime, tune_gc
 
 log = logging.getLogger("core.engine")
 
@@ -91,6 +91,7 @@ async def run_headless(runtime: Runtime, *, duration: float | None, events: str 
             await runtime.stop()
             return 2
         engine.listeners.append(writer)
+        tune_gc()
         if runtime.config_path and runtime.demo is None and hasattr(signal, "SIGHUP"):
             path = runtime.config_path
 

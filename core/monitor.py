@@ -242,11 +242,13 @@ class ServiceMonitor:
 
     def snapshot(self) -> ServiceSnapshot:
         """A frozen view; rebuilt only when something changed (or a countdown runs)."""
-        bview = self.breaker.view()
-        rview = self._engine.recovery.view(self.cfg.id)
-        ticking = bview.reopen_in_s is not None or (rview is not None and rview.next_attempt_wall is not None)
+        # Cache first: most monitors are unchanged between ticks. Only countdowns (an open breaker's
+        # reopen time, a recovery in progress) force a rebuild of an otherwise unchanged snapshot.
+        ticking = self.breaker.next_transition_at() is not None or self._engine.recovery.active(self.cfg.id)
         if self._snapshot is not None and not ticking:
             return self._snapshot
+        bview = self.breaker.view()
+        rview = self._engine.recovery.view(self.cfg.id)
         lat = sorted(self.latencies)
         cfg = self.cfg
         fd = cfg.fault_detection

@@ -8,6 +8,7 @@ one on a worker thread (core/runner.py) so socket work never competes with paint
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -112,6 +113,18 @@ class Runtime:
             await self.engine.stop()
         if self._sim is not None:
             await self._sim.stop()  # type: ignore[attr-defined]
+
+
+def tune_gc() -> None:
+    """Called once the engine runs: keeps full collections rare and short for a long-lived process.
+
+    Measured (docs/benchmarks.md): at 2,000 devices, snapshots living a quarter second were promoted
+    and gen-2 collections paused the loop 64-166 ms; freezing what start-up allocated and raising the
+    gen-0 threshold brought the longest pause to 10-17 ms and the loop lag p99 from 25 to 12-17 ms.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def state_dir_for(override: str | None) -> Path:
