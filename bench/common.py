@@ -100,7 +100,7 @@ class SimProcess:
     def cpu_seconds(self) -> float:
         assert self._ps is not None
         t = self._ps.cpu_times()
-        return t.user + t.system
+        return float(t.user + t.system)
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -164,7 +164,7 @@ class CpuMeter:
 
     def _cpu(self) -> float:
         t = self._ps.cpu_times()
-        return t.user + t.system
+        return float(t.user + t.system)
 
     def start(self) -> None:
         self._cpu0, self._t0 = self._cpu(), time.monotonic()
@@ -213,15 +213,30 @@ class LagProbe:
 def busy_seconds() -> float:
     """CPU seconds the whole machine spent busy so far (all cores, all processes)."""
     t = psutil.cpu_times()
-    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0) + getattr(t, "steal", 0.0)
+    return float(t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+                 + getattr(t, "steal", 0.0))
 
 
 def rss_mb(pid: int | None = None) -> float:
-    return psutil.Process(pid).memory_info().rss / 1e6
+    return float(psutil.Process(pid).memory_info().rss) / 1e6
 
 
 def num_fds(pid: int | None = None) -> int:
-    return psutil.Process(pid).num_fds()
+    return int(psutil.Process(pid).num_fds())
+
+
+def socket_fds() -> int | None:
+    """Open fds of this process that are sockets (Linux /proc; None elsewhere)."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    n = 0
+    for name in names:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                n += 1
+    return n
 
 
 def file_size(path: str | os.PathLike[str], suffixes: Sequence[str] = ("", "-wal", "-shm")) -> int:

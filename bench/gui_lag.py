@@ -30,6 +30,7 @@ os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import cProfile  # noqa: E402
+import gc  # noqa: E402
 import io  # noqa: E402
 import logging  # noqa: E402
 import pstats  # noqa: E402
@@ -106,9 +107,19 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
     window.select_services([str(first)])
     await asyncio.sleep(warmup_s)
 
+    gc_ms: list[float] = []
+    gc_start = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        elif info.get("generation") == 2:
+            gc_ms.append((time.perf_counter() - gc_start[0]) * 1000.0)
+
     probe.reset()
     for samples in (model_ms, poll_ms, chart_ms):
         samples.clear()
+    gc.callbacks.append(on_gc)
     cpu = CpuMeter()
     cpu.start()
     checks0 = engine.stats().checks_total
@@ -123,6 +134,7 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
     elapsed = time.monotonic() - t_start
     if profiler is not None:
         profiler.disable()
+    gc.callbacks.remove(on_gc)
     cpu_pct = cpu.percent()
     checks = engine.stats().checks_total - checks0
     lag = probe.quantiles()
@@ -165,6 +177,7 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
         row("chart redraw + paint (ms)", painted, "redraw_now(paint=True)"),
         row("window repaint (ms)", grabs, "window.grab()"),
         row("engine loop lag p99 (ms)", engine_lag, "engine.stats(), 1 s samples"),
+        row("full GC pause (ms)", gc_ms, "generation 2, any thread"),
         ["engine checks/s", checks / elapsed, None, None, 1, f"{checks} checks in {elapsed:.0f} s"],
         ["process CPU (% of a core)", cpu_pct, None, None, 1, "GUI + engine + simulated rack"],
     ]

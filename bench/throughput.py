@@ -102,7 +102,11 @@ async def _engine_worker(ns: argparse.Namespace) -> dict[str, Any]:
     from core.sim.demo import fleet_config_toml
 
     specs = healthy_fleet(ns.devices)
-    config = parse_config(fleet_config_toml(FleetView(ns.url, specs), interval_s=ns.interval), label="bench")
+    text = fleet_config_toml(FleetView(ns.url, specs), interval_s=ns.interval)  # type: ignore[arg-type]
+    if ns.checks_per_second:
+        # A top-level table after the [[services]] array is valid TOML.
+        text += f"\n[rate_limit]\nchecks_per_second = {ns.checks_per_second!r}\n"
+    config = parse_config(text, label="bench")
     with tempfile.TemporaryDirectory(prefix="fw-bench-") as tmp:
         engine = Engine(config, state_dir=tmp)
         await engine.start()
@@ -111,9 +115,10 @@ async def _engine_worker(ns: argparse.Namespace) -> dict[str, Any]:
 
             def on_start() -> None:
                 ev0[0] = engine.stats().events_total
-                lags = getattr(engine, "_lags", None)  # the engine's own lag window: this window only
-                if hasattr(lags, "clear"):
-                    lags.clear()
+                # The engine's own lag window (a private deque): clear it so it covers this window only.
+                clear = getattr(getattr(engine, "_lags", None), "clear", None)
+                if callable(clear):
+                    clear()
             result = await _measure(ns.seconds, ns.warmup, lambda: engine.stats().checks_total, ns.profile,
                                     on_start)
             st = engine.stats()
@@ -211,7 +216,10 @@ def worker_main(ns: argparse.Namespace) -> int:
 
 def run_worker(sim: SimProcess, variant: str, devices: int, interval: float, seconds: float,
                warmup: float, profile: bool = False) -> dict[str, Any]:
-    kind, _, loop = variant.partition("+")
+    """One measurement in a fresh process. Variant: client[+uvloop][ nolimit] ("nolimit": the engine's
+    check rate limit, 5,000/s by default, raised out of the way)."""
+    name, _, flag = variant.partition(" ")
+    kind, _, loop = name.partition("+")
     if kind == "httpx" and loop == "aiohttp":
         kind, loop = "httpx+aiohttp", ""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--url", sim.url,
@@ -219,6 +227,8 @@ def run_worker(sim: SimProcess, variant: str, devices: int, interval: float, sec
            "--warmup", str(warmup), "--loop", loop or "asyncio"]
     if profile:
         cmd.append("--profile")
+    if flag == "nolimit":
+        cmd += ["--checks-per-second", "1000000"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     assert proc.stdout is not None
@@ -264,15 +274,16 @@ HEADERS = ["client", "checks/s", "CPU %", "checks/CPU-s", "lag p50/p99/max ms", 
 
 
 def ratio_lines(results: dict[str, dict[str, Any]], label: str) -> list[str]:
+    """engine/aiohttp ratios (a uvloop engine is compared with uvloop aiohttp when that was run)."""
     out = []
-    a = results.get("aiohttp")
-    for eng in ("engine", "engine+uvloop"):
-        e = results.get(eng)
+    for eng in ("engine", "engine+uvloop", "engine nolimit", "engine+uvloop nolimit"):
+        base = "aiohttp+uvloop" if "uvloop" in eng and "aiohttp+uvloop" in results else "aiohttp"
+        e, a = results.get(eng), results.get(base)
         if not a or not e or "cps" not in a or "cps" not in e:
             continue
         thr = e["cps"] / a["cps"] if a["cps"] else float("nan")
         eff = (e["cps"] / e["cpu"]) / (a["cps"] / a["cpu"]) if e["cpu"] and a["cpu"] else float("nan")
-        out.append(f"{label}: {eng}/aiohttp checks/s ratio {thr:.2f}; checks per CPU-second ratio {eff:.2f}")
+        out.append(f"{label}: {eng}/{base} checks/s ratio {thr:.2f}; checks per CPU-second ratio {eff:.2f}")
     return out
 
 
@@ -297,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker", choices=("engine", "aiohttp", "httpx", "httpx+aiohttp"), help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop"), help=argparse.SUPPRESS)
+    p.add_argument("--checks-per-second", type=float, default=None, help=argparse.SUPPRESS)
     ns = p.parse_args(argv)
 
     if ns.worker:
@@ -335,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(line, flush=True)
         if not ns.no_saturation:
             n, iv = ns.sat_devices, ns.sat_interval
-            variants = ["engine"] + (["engine+uvloop"] if uv else []) + ["aiohttp"] + (["aiohttp+uvloop"] if uv else [])
+            variants = (["engine", "engine nolimit"] + (["engine+uvloop nolimit"] if uv else []) + ["aiohttp"]
+                        + (["aiohttp+uvloop"] if uv else []))
             results = {}
             for v in variants:
                 runs = [run_worker(sim, v, n, iv, ns.seconds, iv + 2.0) for _ in range(ns.repeat)]

@@ -38,7 +38,7 @@ from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
 log = logging.getLogger("core.engine")
 
 TICK_S = 0.25
-FLUSH_EVERY_S = 1.0
+FLUSH_EVERY_S = 0.25  # small, frequent flushes: at 2,000 checks/s a 1 s batch blocked 22-90 ms
 PRUNE_EVERY_S = 60.0  # small, frequent deletes: an hourly prune of a big fleet blocks the loop ~1 s
 
 

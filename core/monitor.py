@@ -8,6 +8,7 @@ engine what it saw (events and hooks) and the engine's recovery manager acts.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 from collections import deque
@@ -145,7 +146,7 @@ class ServiceMonitor:
         fd = self.cfg.fault_detection
         if result.ok:
             self.last_latency_ms = result.latency_ms
-            self.latencies.append(result.latency_ms)
+            self.latencies.append(round(result.latency_ms, 2))  # rounded once, not per snapshot
             self.last_ok_wall = now_wall
             self.consecutive_failures = 0
             self.failed = False
@@ -267,7 +268,7 @@ class ServiceMonitor:
             slow_threshold_ms=fd.slow_response_threshold_ms, timeout_ms=fd.timeout_seconds * 1000.0,
             check_interval_s=fd.check_interval_seconds, restart_action=describe(cfg.restart),
             checks_total=self.checks_total, restarts_total=self._engine.recovery.restarts_total(cfg.id),
-            latencies_ms=tuple(round(x, 2) for x in list(self.latencies)[-30:]),
+            latencies_ms=tuple(itertools.islice(self.latencies, max(0, len(self.latencies) - 30), None)),
             max_failures=fd.max_failures,
         )
         self._snapshot = snap

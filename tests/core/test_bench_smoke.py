@@ -37,4 +37,4 @@ def test_soak_bench_runs() -> None:
     assert "elapsed s" in out and "RSS MB" in out
     assert "<- end of warm-up" in out
     assert "# soak summary: 20 devices" in out
-    assert "VERDICT RSS growth" in out
+    assert "VERDICT (medians) RSS growth" in out
