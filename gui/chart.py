@@ -30,6 +30,9 @@ DEFAULT_CAPACITY = 8192
 MAX_ANOMALY_MARKERS = 50
 MAX_BREAKER_MARKERS = 20
 REDRAW_INTERVAL_MS = 100  # ≤ 10 Hz
+Y_FLOOR_MS = 2.0  # the smallest y range: a 0.3-0.7 ms loopback jitter should not fill the chart
+Y_HEADROOM = 1.3  # the range's top is this much above the highest visible value
+THRESHOLD_REACH = 3.0  # a threshold within this factor of the data's top is drawn as a line in range
 IDLE_SCROLL_S = 1.0  # with no new data, still scroll the time axis this often
 
 # A failed-check tick: a short vertical stroke rising from the point (symbol coordinates are y-down).
@@ -94,6 +97,26 @@ def _peak_reduce(xs: np.ndarray, ys: np.ndarray, limit: int) -> tuple[np.ndarray
     peak = np.where(finite, by, -np.inf).max(axis=1)
     peak[~finite.any(axis=1)] = np.nan
     return bx, peak
+
+
+def format_threshold(ms: float) -> str:
+    """"300 ms", "2 s", "1.5 s"."""
+    return f"{ms:g} ms" if ms < 1000 else f"{ms / 1000:g} s"
+
+
+def y_range_top(data_max: float, thresholds: tuple[float, ...]) -> tuple[float, list[float]]:
+    """The y range's top for data peaking at `data_max`, and the thresholds left above it.
+
+    The range fits the data (a 1–20 ms line must not lie flat on the floor of a 0..2 s scale); a
+    threshold close enough to matter (within THRESHOLD_REACH × the data's top) is pulled into range
+    so its line shows; the others are reported, to be shown as a note at the top edge.
+    """
+    top = max(Y_HEADROOM * data_max, Y_FLOOR_MS)
+    reach = max(data_max, Y_FLOOR_MS) * THRESHOLD_REACH
+    for t in sorted(thresholds):
+        if top < t <= reach:
+            top = t * 1.12
+    return top, [t for t in sorted(thresholds) if t >= top]
 
 
 class LatencyChart(QWidget):
@@ -194,6 +217,13 @@ class LatencyChart(QWidget):
         self._timer.timeout.connect(self._on_timer_timeout)
         self._timer.start()
 
+        # Thresholds above the y range: a note at the top-left edge instead of a squashed line.
+        self._above_note = pg.TextItem("", anchor=(0, 0))
+        self._above_note.setZValue(5)
+        self._above_note.setVisible(False)
+        pi.addItem(self._above_note, ignoreBounds=True)
+        self._above: list[tuple[str, str]] = []  # (text, palette role)
+
         self.set_theme(theme)
         self.redraw_now()
 
@@ -216,9 +246,9 @@ class LatencyChart(QWidget):
             self._slow_line.setVisible(True)
             self._timeout_line.setVisible(True)
             self._slow_line.setValue(snap.slow_threshold_ms)
-            self._slow_line.label.setFormat(f"slow {snap.slow_threshold_ms:g} ms")
+            self._slow_line.label.setFormat(f"slow {format_threshold(snap.slow_threshold_ms)}")
             self._timeout_line.setValue(snap.timeout_ms)
-            self._timeout_line.label.setFormat(f"timeout {snap.timeout_ms:g} ms")
+            self._timeout_line.label.setFormat(f"timeout {format_threshold(snap.timeout_ms)}")
         self._plot.setAccessibleDescription(self._title.text())
         self._dirty = True
 
@@ -267,6 +297,18 @@ class LatencyChart(QWidget):
             raise ValueError(f"unknown marker kind {kind!r} (expected 'anomaly' or 'breaker')")
         self._dirty = True
 
+    def title_text(self) -> str:
+        """The service shown ("No service selected" when none)."""
+        return self._title.text()
+
+    def y_range(self) -> tuple[float, float]:
+        """The latency axis as drawn (ms)."""
+        return 0.0, self._y_top
+
+    def above_range_text(self) -> str:
+        """The note for thresholds above the y range ("slow 300 ms ↑ · timeout 2 s ↑"), or ""."""
+        return " · ".join(f"{text} ↑" for text, _ in self._above)
+
     def range_seconds(self) -> int:
         return self._range_s
 
@@ -295,6 +337,8 @@ class LatencyChart(QWidget):
         for line, col in ((self._slow_line, t.warning), (self._timeout_line, t.critical)):
             line.setPen(pg.mkPen(col, width=1, style=Qt.PenStyle.DashLine))
             line.label.setColor(QColor(col))
+        above, self._above = self._above, []
+        self._set_above(above)
         self._dirty = True
 
     def redraw_now(self, paint: bool = False) -> float:
@@ -350,12 +394,15 @@ class LatencyChart(QWidget):
         lo = now - self._range_s
         visible = ys[(xs >= lo) & np.isfinite(ys)]
         data_top = float(visible.max()) if visible.size else 0.0
-        # The timeout is the ceiling of any successful check, so 0..timeout is the natural scale;
-        # a fixed-ish scale also keeps the picture from jumping as samples come and go.
-        limit = 0.0
+        # Fit the data, not the timeout: healthy devices answer in a few ms against thresholds of
+        # hundreds, and a 0..timeout scale drew their line flat on the floor.
+        thresholds: dict[float, tuple[str, str]] = {}
         if self._snap is not None:
-            limit = max(self._snap.timeout_ms, self._snap.slow_threshold_ms)
-        top = max(limit, data_top, 1.0) * 1.12
+            thresholds[self._snap.timeout_ms] = (f"timeout {format_threshold(self._snap.timeout_ms)}", "critical")
+            thresholds[self._snap.slow_threshold_ms] = (f"slow {format_threshold(self._snap.slow_threshold_ms)}",
+                                                        "warning")
+        top, above = y_range_top(data_top, tuple(thresholds))
+        self._set_above([thresholds[t] for t in above])
         self._y_top = top
         self._curve.setData(xs, ys, connect="finite")
         fx, _ = self._fail.ordered()
@@ -363,8 +410,18 @@ class LatencyChart(QWidget):
         ax = np.fromiter(self._anomalies, dtype=np.float64, count=len(self._anomalies))
         self._anomaly_scatter.setData(x=ax, y=np.full_like(ax, top * 0.955))
         self._sync_breaker_lines()
+        self._above_note.setPos(lo, top)
         vb = self._plot.getPlotItem().getViewBox()
         vb.setRange(xRange=(lo, now), yRange=(0.0, top), padding=0, update=True)
+
+    def _set_above(self, above: list[tuple[str, str]]) -> None:
+        if above == self._above:
+            return
+        self._above = above
+        html = " · ".join(f'<span style="color:{palette.colour(self._theme, role)}">{text} ↑</span>'
+                          for text, role in above)
+        self._above_note.setHtml(f'<span style="font-size:9pt">{html}</span>' if html else "")
+        self._above_note.setVisible(bool(above))
 
     def _sync_breaker_lines(self) -> None:
         pi = self._plot.getPlotItem()

@@ -10,40 +10,75 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPalette, QPen
-from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from core.snapshot import ServiceSnapshot
 from gui import palette
 from gui.shapes import paint_shape
-from gui.service_model import INDICATOR_ROLE, SNAPSHOT_ROLE
+from gui.service_model import CELL_ROLE, INDICATOR_ROLE, SNAPSHOT_ROLE
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
-class RowDelegate(QStyledItemDelegate):
-    """The default cell delegate: keeps a cell's state colour when its row is selected.
+_SELECTED = QStyle.StateFlag.State_Selected
+_ACTIVE = QStyle.StateFlag.State_Active
+_ALIGN_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+_TEXT_MARGIN = 4
 
-    Qt paints selected text in the palette's HighlightedText, which would turn a red FAILED black
-    exactly when the technician selects that row; the selection tint is neutral, so the colour stays.
+
+def _selected(option: QStyleOptionViewItem) -> bool:
+    return bool(option.state & _SELECTED)
+
+
+def _draw_background(painter: QPainter, option: QStyleOptionViewItem) -> None:
+    """The selection tint, nothing else.
+
+    Deliberately not QStyle's CE_ItemViewItem: that path (initStyleOption) asks the model for about
+    ten roles per cell and lays the text out again; at 1,000 rows refreshed several times a second it
+    was the GUI thread's largest cost (bench/gui_lag.py). Rows have no other per-cell background.
+    """
+    if option.state & _SELECTED:
+        group = QPalette.ColorGroup.Active if option.state & _ACTIVE else QPalette.ColorGroup.Inactive
+        painter.fillRect(option.rect, option.palette.brush(group, QPalette.ColorRole.Highlight))
+
+
+class RowDelegate(QStyledItemDelegate):
+    """The default cell delegate: the display text in its role colour, on the selection tint if any.
+
+    A cell keeps its state colour when its row is selected (Qt would paint selected text in the
+    palette's HighlightedText and turn a red FAILED black exactly when the technician selects that
+    row; the selection tint is neutral, so the colour stays). Painting asks the model for four roles
+    only (display, foreground, font, alignment).
     """
 
-    def initStyleOption(self, option: QStyleOptionViewItem, index: ModelIndex) -> None:
-        super().initStyleOption(option, index)
-        fg = index.data(Qt.ItemDataRole.ForegroundRole)
-        if isinstance(fg, QColor):
-            option.palette.setColor(QPalette.ColorRole.HighlightedText, fg)
-
-
-def _draw_background(painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex,
-                     delegate: QStyledItemDelegate) -> QStyleOptionViewItem:
-    """Let the style draw selection/hover/focus, without the text (the delegate draws content)."""
-    opt = QStyleOptionViewItem(option)
-    delegate.initStyleOption(opt, index)
-    opt.text = ""
-    style = opt.widget.style() if opt.widget is not None else QApplication.style()
-    style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
-    return opt
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        _draw_background(painter, option)
+        cell = index.data(CELL_ROLE)
+        if isinstance(cell, tuple):
+            text, fg, font, align = cell
+        else:  # any other model: the standard roles
+            text = index.data(Qt.ItemDataRole.DisplayRole)
+            fg = index.data(Qt.ItemDataRole.ForegroundRole)
+            font = index.data(Qt.ItemDataRole.FontRole)
+            align = index.data(Qt.ItemDataRole.TextAlignmentRole)
+        if not text:
+            return
+        if not isinstance(fg, QColor):
+            role = QPalette.ColorRole.HighlightedText if option.state & _SELECTED else QPalette.ColorRole.Text
+            fg = option.palette.color(role)
+        painter.save()
+        painter.setPen(fg)
+        if isinstance(font, QFont):
+            painter.setFont(font)
+            metrics = QFontMetrics(font)
+        else:
+            painter.setFont(option.font)
+            metrics = option.fontMetrics
+        rect = option.rect.adjusted(_TEXT_MARGIN, 0, -_TEXT_MARGIN, 0)
+        elided = metrics.elidedText(str(text), Qt.TextElideMode.ElideRight, rect.width())
+        painter.drawText(rect, int(align) if isinstance(align, int) else _ALIGN_LEFT, elided)
+        painter.restore()
 
 
 class IndicatorDelegate(QStyledItemDelegate):
@@ -62,8 +97,8 @@ class IndicatorDelegate(QStyledItemDelegate):
         if not isinstance(indicator, palette.Indicator):
             super().paint(painter, option, index)
             return
-        opt = _draw_background(painter, option, index, self)
-        rect = QRectF(opt.rect)
+        _draw_background(painter, option)
+        rect = QRectF(option.rect)
         side = min(rect.height() - 8, 14.0)
         colour = QColor(palette.colour(self.theme, indicator.role))
         text = index.data(Qt.ItemDataRole.DisplayRole)
@@ -76,12 +111,12 @@ class IndicatorDelegate(QStyledItemDelegate):
         paint_shape(painter, shape_rect, indicator.shape, colour)
         painter.save()
         painter.setPen(colour if indicator.role != "normal" else QColor(self.theme.muted))
-        font = opt.font
+        font = QFont(option.font)
         if indicator.role in ("critical", "suppressed"):
             font.setBold(True)
         painter.setFont(font)
         text_rect = rect.adjusted(side + 12, 0, -4, 0)
-        elided = opt.fontMetrics.elidedText(str(text), Qt.TextElideMode.ElideRight, int(text_rect.width()))
+        elided = option.fontMetrics.elidedText(str(text), Qt.TextElideMode.ElideRight, int(text_rect.width()))
         painter.drawText(text_rect, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), elided)
         painter.restore()
 
@@ -109,10 +144,10 @@ class SparklineDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
         snap = index.data(SNAPSHOT_ROLE)
-        opt = _draw_background(painter, option, index, self)
+        _draw_background(painter, option)
         if not isinstance(snap, ServiceSnapshot):
             return
-        rect = QRectF(opt.rect).adjusted(4, 4, -4, -4)
+        rect = QRectF(option.rect).adjusted(4, 4, -4, -4)
         if rect.width() < 8 or rect.height() < 4:
             return
         values = snap.latencies_ms

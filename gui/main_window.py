@@ -10,7 +10,8 @@ import logging
 import time
 from typing import Any, Callable, Coroutine, Mapping, Sequence
 
-from PySide6.QtCore import QByteArray, QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QSettings, Qt, Signal
+from PySide6.QtCore import (QByteArray, QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QRect, QSettings, Qt,
+                            Signal)
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QFrame, QHeaderView, QLabel, QLineEdit,
                                QMainWindow, QMenu, QMessageBox, QScrollArea, QSplitter, QStackedWidget, QSystemTrayIcon,
@@ -23,6 +24,7 @@ from gui.actions import SHORTCUTS, Confirm, ServiceActions
 from gui.alert_banner import AlertBanner, unacknowledged
 from gui.bridge import DEFAULT_INTERVAL_MS, EngineBridge
 from gui.chart import LatencyChart
+from gui.config_watch import ConfigNotice, ConfigWatcher
 from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate
 from gui.detail_panel import DetailPanel
 from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, status_counts
@@ -97,6 +99,7 @@ class MainWindow(QMainWindow):
         self._notified_alerts: set[str] = set()
         self._wall_mode = False
         self._was_maximized = False
+        self._normal_geometry: QRect | None = None
 
         self.bridge = EngineBridge(engine, bridge_interval_ms, self)
 
@@ -146,6 +149,8 @@ class MainWindow(QMainWindow):
 
         # ---- other views
         self.banner = AlertBanner(self, now=now)
+        self.config_notice = ConfigNotice(self)
+        self.config_watch = ConfigWatcher(self)
         self.detail = DetailPanel(self, theme=self.theme, now=now)
         self.chart = LatencyChart(self, theme=self.theme, clock=now)
         self.chart.setObjectName("latency_chart")
@@ -192,6 +197,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(6, 4, 6, 2)
         layout.setSpacing(4)
         layout.addWidget(self.banner)
+        layout.addWidget(self.config_notice)
         layout.addWidget(self.vertical_splitter, 1)
         self.console = console
         self.stack = QStackedWidget(self)
@@ -243,6 +249,7 @@ class MainWindow(QMainWindow):
         self.banner.acknowledge_requested.connect(self._on_banner_acknowledge_requested)
         self.banner.silence_requested.connect(self._on_banner_silence_requested)
         self.chart.range_changed.connect(self._on_chart_range_changed)
+        self.config_watch.changed.connect(self._on_config_watch_changed)
         self.timeline_view.exported.connect(self._on_timeline_view_exported)
         self.service_actions.message.connect(self._on_service_actions_message)
         self.service_actions.progress_changed.connect(self._on_service_actions_progress_changed)
@@ -347,6 +354,7 @@ class MainWindow(QMainWindow):
         """Start polling the engine and load the recent history into the timeline."""
         self.bridge.start()
         self.spawn(self._load_history())
+        self.config_watch.watch(_engine_config_path(self.engine))
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
         """Run a window-owned coroutine as a task (kept so shutdown can cancel it)."""
@@ -368,6 +376,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop polling and cancel pending tasks; idempotent."""
         self.bridge.stop()
+        self.config_watch.watch(None)
         for task in list(self.tasks):
             task.cancel()
         self.service_actions.cancel_all()
@@ -459,11 +468,17 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ bridge → views
     def _on_bridge_snapshots_changed(self, changed: Mapping[str, ServiceSnapshot]) -> None:
         rows_before = self.model.rowCount()
+        if not self._resort_due:
+            # Most updates (latencies, ages) cannot move a row sorted by name: re-sort only for those
+            # that can, since a re-sort of 1,000 rows is the most expensive thing the table does.
+            for sid, snap in changed.items():
+                old = self.model.snapshot(sid)
+                if old is not None and self.proxy.affects_order(old, snap):
+                    self._resort_due = True
+                    break
         self.model.update_snapshots(changed)
         if self.model.rowCount() != rows_before:
             self.proxy.resort()  # new services go to their sorted place at once
-        else:
-            self._resort_due = True
         names = self.timeline_view.model.names
         for sid, snap in changed.items():
             names[sid] = snap.name
@@ -605,7 +620,14 @@ class MainWindow(QMainWindow):
         self.progress_label.setText(f"loading {path}…")
         return self.spawn(self._reload(path))
 
-    async def _reload(self, path: str) -> CommandResult:
+    def _on_config_watch_changed(self, path: str) -> None:
+        log.info("%s changed on disk: reloading", path)
+        self.spawn(self._reload(path, automatic=True))
+
+    async def _reload(self, path: str, automatic: bool = False) -> CommandResult:
+        """Reload `path`. A refusal keeps the running config and shows the one-line error: in a
+        window-modal box when the user asked (File → Open), in the non-modal notice when the file
+        changed on disk (nobody may be at the screen to close a box)."""
         try:
             result = await self.engine.reload(path, ORIGIN)
         except Exception as exc:
@@ -614,14 +636,19 @@ class MainWindow(QMainWindow):
         finally:
             self.progress_label.setText("")
         if result.ok:
-            self.statusBar().showMessage(result.message, 5000)
+            self.config_notice.hide()
+            self.statusBar().showMessage(f"config reloaded: {result.message}", 5000)
+            self.config_watch.watch(path)  # File → Open switches the watch to the new file
         else:
-            self.statusBar().showMessage(f"✖ {result.message}", 10_000)
-            box = QMessageBox(QMessageBox.Icon.Warning, "Configuration refused", result.message,
-                              QMessageBox.StandardButton.Ok, self)
-            box.setObjectName("config_error_dialog")
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            box.open()  # window-modal and non-blocking
+            self.statusBar().showMessage(f"✖ config not reloaded: {result.message}", 15_000)
+            if automatic:
+                self.config_notice.show_error(result.message)
+            else:
+                box = QMessageBox(QMessageBox.Icon.Warning, "Configuration refused", result.message,
+                                  QMessageBox.StandardButton.Ok, self)
+                box.setObjectName("config_error_dialog")
+                box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+                box.open()  # window-modal and non-blocking
         return result
 
     def recent_configs(self) -> list[str]:
@@ -659,6 +686,13 @@ class MainWindow(QMainWindow):
             self.toolbar.hide()
             self.statusBar().hide()
             self._escape.setEnabled(True)
+            self._normal_geometry = self.geometry()
+            # Without a window manager (a kiosk X session, Xvfb) showFullScreen() only sets a state
+            # nobody acts on and the window keeps its size: cover the screen ourselves first (after
+            # showFullScreen() a setGeometry() would drop the full-screen state again).
+            screen = self.screen() or QApplication.primaryScreen()
+            if screen is not None:
+                self.setGeometry(screen.geometry())
             self.showFullScreen()
         else:
             self._wall_mode = False
@@ -671,6 +705,8 @@ class MainWindow(QMainWindow):
                 self.showMaximized()
             else:
                 self.showNormal()
+                if self._normal_geometry is not None:
+                    self.setGeometry(self._normal_geometry)
             self.table.setFocus()
         self.named_actions["action_wall_mode"].setText("Leave wall mode" if self._wall_mode else "Wall mode")
 
@@ -727,6 +763,14 @@ class MainWindow(QMainWindow):
         group_by = s.value("view/group_by_rack", True)
         self.named_actions["action_group_by_rack"].setChecked(group_by not in (False, "false", "0", 0))
         self._rebuild_recent_menu()
+
+
+def _engine_config_path(engine: EngineControl) -> str | None:
+    """The config file the engine runs (EngineThread: runtime.config_path; the demo's is generated)."""
+    path = getattr(engine, "config_path", None)
+    if path is None:
+        path = getattr(getattr(engine, "runtime", None), "config_path", None)
+    return str(path) if path else None
 
 
 def _config_sound(engine: EngineControl) -> bool:

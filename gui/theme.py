@@ -104,6 +104,8 @@ QFrame#alert_banner[severity="critical"] {{ border-left-color: {t.critical}; }}
 QFrame#alert_banner[severity="warning"] {{ border-left-color: {t.warning}; }}
 QFrame#alert_banner[severity="info"] {{ border-left-color: {t.info}; }}
 QFrame#alert_banner QLabel#alert_banner_counts {{ font-weight: 700; }}
+QFrame#config_notice {{ border: none; border-left: 8px solid {t.critical}; background: {t.surface}; }}
+QFrame#config_notice QLabel#config_notice_text {{ color: {t.critical}; }}
 QFrame#alert_banner QLabel#alert_banner_counts[severity="critical"] {{ color: {t.critical}; }}
 QFrame#alert_banner QLabel#alert_banner_counts[severity="warning"] {{ color: {t.warning}; }}
 QFrame#alert_banner QLabel#alert_banner_counts[severity="info"] {{ color: {t.info}; }}

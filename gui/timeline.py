@@ -25,6 +25,7 @@ from core.clock import iso_utc
 from core.events import (EVENT_TYPES, ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, BreakerState, Event,
                          HeartbeatEvent, ProbeEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus)
 from gui import palette
+from gui.service_model import format_ms
 
 log = logging.getLogger("gui.timeline")
 
@@ -58,7 +59,7 @@ def describe_event(event: Event) -> tuple[str, str]:
         status = event.status.value if isinstance(event.status, ServiceStatus) else str(event.status)
         what = status.upper()
         if event.latency_ms is not None:
-            what += f" {event.latency_ms:.0f} ms"
+            what += f" {format_ms(event.latency_ms)} ms"
         if event.consecutive_failures:
             what += f" ({event.consecutive_failures} consecutive failures)"
         why = event.error or (f"via {event.endpoint}" if event.endpoint else "")
@@ -77,7 +78,7 @@ def describe_event(event: Event) -> tuple[str, str]:
         why = "" if event.last_beat_age_s is None else f"last beat {event.last_beat_age_s:.0f} s ago"
         return what, why
     if isinstance(event, AnomalyEvent):
-        what = f"latency anomaly {event.latency_ms:.0f} ms (baseline {event.baseline_ms:.0f} ms)"
+        what = f"latency anomaly {format_ms(event.latency_ms)} ms (baseline {format_ms(event.baseline_ms)} ms)"
         why = f"score {event.score:.1f}" + (f" ({event.detector})" if event.detector else "")
         return what, why
     if isinstance(event, AlertEvent):

@@ -90,6 +90,8 @@ class FakeEngine:
         wall: the fake wall clock (seconds); `now()` reads it.
         restart_gate: when set to an asyncio.Event, restart() waits for it (to observe progress).
         config: None (the real EngineThread has a Config here).
+        config_path: the config file in use, None by default.
+        reload_refusal: when set, reload() refuses with this message.
     """
 
     def __init__(self, snapshots: dict[str, ServiceSnapshot] | None = None, *, wall: float = START_WALL) -> None:
@@ -102,6 +104,8 @@ class FakeEngine:
         self.calls: list[tuple[Any, ...]] = []
         self.restart_gate: asyncio.Event | None = None
         self.config: Any = None
+        self.config_path: str | None = None  # what the window watches for changes (EngineThread: runtime's)
+        self.reload_refusal: str | None = None  # set: reload() refuses with this one-line message
         self.started = False
         self.stopped = False
         self.stats_value = EngineStats(checks_total=123_456, checks_per_second=412.0, loop_lag_ms=3.0,
@@ -210,6 +214,8 @@ class FakeEngine:
 
     async def reload(self, path: str, origin: str) -> CommandResult:
         self.calls.append(("reload", path, origin))
+        if self.reload_refusal is not None:
+            return CommandResult(False, self.reload_refusal)
         if "bad" in path:
             return CommandResult(False, f"{path}: services[0].endpoint: expected an http(s) URL, got 'ftp://x'")
         return CommandResult(True, f"loaded {path}")

@@ -114,8 +114,8 @@ def test_threshold_lines_at_the_snapshot_values(chart):
     assert chart._slow_line.value() == 300.0
     assert chart._timeout_line.value() == 1500.0
     assert chart._slow_line.isVisible() and chart._timeout_line.isVisible()
-    assert "slow" in chart._slow_line.label.toPlainText()
-    assert "timeout" in chart._timeout_line.label.toPlainText()
+    assert chart._slow_line.label.toPlainText().strip() == "slow 300 ms"
+    assert chart._timeout_line.label.toPlainText().strip() == "timeout 1.5 s"
     assert QtColor(chart._slow_line.pen.color()) == palette.LIGHT.warning
     assert QtColor(chart._timeout_line.pen.color()) == palette.LIGHT.critical
     assert chart._timeout_line.pen.style() == Qt.PenStyle.DashLine
@@ -125,11 +125,46 @@ def QtColor(c) -> str:  # noqa: N802 - reads like a conversion
     return c.name()
 
 
-def test_y_range_keeps_both_thresholds_visible(chart):
-    chart.set_history([(NOW - 10 + i, 20.0) for i in range(10)])
-    chart.redraw_now()
+def _y_top(chart) -> float:
     (_, _), (ylo, yhi) = chart._plot.getPlotItem().getViewBox().viewRange()
-    assert ylo <= 0.0 and yhi > 1000.0
+    assert ylo <= 0.0
+    return yhi
+
+
+def test_y_range_fits_low_latencies_and_notes_thresholds_above_it(chart):
+    # 1-20 ms against slow 250 ms / timeout 1 s: the line must fill the chart, not lie on the floor.
+    chart.set_history([(NOW - 20 + i, 1.0 + i) for i in range(20)])
+    chart.redraw_now()
+    assert 20.0 < _y_top(chart) <= 30.0
+    assert chart.above_range_text() == "slow 250 ms ↑ · timeout 1 s ↑"
+    assert chart._above_note.isVisible()
+
+
+def test_slow_threshold_in_reach_is_drawn_in_range(chart):
+    chart.set_history([(NOW - 10 + i, 100.0) for i in range(10)])  # slow 250 is within 3x of 100
+    chart.redraw_now()
+    assert 250.0 < _y_top(chart) < 1000.0
+    assert chart.above_range_text() == "timeout 1 s ↑"
+
+
+def test_both_thresholds_in_range_when_latency_is_high(chart):
+    chart.set_history([(NOW - 10 + i, 600.0) for i in range(10)])
+    chart.redraw_now()
+    assert _y_top(chart) > 1000.0
+    assert chart.above_range_text() == ""
+    assert not chart._above_note.isVisible()
+
+
+def test_y_range_has_a_floor_and_a_spike_is_never_clipped(chart):
+    chart.set_history([(NOW - 10 + i, 0.3) for i in range(10)])
+    chart.redraw_now()
+    assert _y_top(chart) == pytest.approx(chart_mod.Y_FLOOR_MS)
+    chart.add_point(NOW, 4000.0)  # above the timeout
+    chart.redraw_now()
+    assert _y_top(chart) >= 4000.0
+    chart.set_history([])
+    chart.redraw_now()
+    assert _y_top(chart) == pytest.approx(chart_mod.Y_FLOOR_MS)
 
 
 def test_set_service_clears_and_retitles(chart):

@@ -1,6 +1,6 @@
 """gui/main_window with the in-memory FakeEngine: the table fills, actions reach the engine with the
 selected ids and origin "gui", confirmations, the alert banner, wall mode, the status bar, settings.
-One integration test runs the real EngineThread with the demo rack."""
+The real EngineThread with the demo rack: test_demo_rack.py."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from fake_engine import FakeEngine, seed_history
 
 AUTOMATION_NAMES = ("services_table", "latency_chart", "timeline", "action_force_open", "action_force_close",
                     "action_reset_breaker", "action_restart", "action_pause", "action_wall_mode", "alert_banner",
-                    "detail_panel", "filter_box", "wall_view", "action_acknowledge", "action_maintenance")
+                    "detail_panel", "filter_box", "wall_view", "action_acknowledge", "action_maintenance",
+                    "config_notice", "config_watcher", "config_reload_timer")
 
 
 class Confirmer:
@@ -370,41 +371,7 @@ def test_screenshot_renders(window, qtbot, tmp_path):
     assert image.save(str(tmp_path / "w.png"))
 
 
-# ---------------------------------------------------------------- against the real engine
-
-def test_integration_demo_rack_force_open(qtbot, qloop, qsettings, tmp_path):
-    try:
-        from core.runner import EngineThread
-    except ImportError as exc:  # pragma: no cover - the runner lands separately
-        pytest.skip(f"core.runner not available: {exc}")
-    engine = EngineThread.for_demo(state_dir=str(tmp_path))
-    engine.start()
-    w = None
-    try:
-        w = MainWindow(engine, qsettings, tray=False, confirm=lambda _t, _x: True)
-        qtbot.addWidget(w)
-        w.start()
-        qtbot.waitUntil(lambda: w.model.rowCount() > 0, timeout=10_000)
-        sid = w.model.ids()[0]
-        w.select_services([sid])
-        w.named_actions["action_force_open"].trigger()
-        qloop.run(w.wait_idle(), timeout=10)
-
-        def forced() -> bool:
-            row = w.model.row_of(sid)
-            return row is not None and w.model.index(row, Column.BREAKER).data() == "FORCED OPEN"
-
-        deadline = time.monotonic() + 10
-        while not forced() and time.monotonic() < deadline:
-            qloop.settle(0.1)
-        assert forced()
-        tip = w.model.index(w.model.row_of(sid), Column.BREAKER).data(Qt.ItemDataRole.AccessibleTextRole)
-        assert "FORCED OPEN" in tip
-    finally:
-        if w is not None:
-            w.shutdown()
-        engine.stop()
-
+# ---------------------------------------------------------------- against the real engine: test_demo_rack.py
 
 # ---------------------------------------------------------------- the real process (qasync + sockets)
 
@@ -483,3 +450,14 @@ def test_sort_follows_value_changes_at_a_bounded_rate(window, engine):
     window.bridge.poll()
     assert window.proxy.rowCount() == window.model.rowCount()
     assert top() == "New device"  # a new service is placed in sort order at once
+
+
+def test_wall_mode_covers_the_screen_and_gives_the_window_back(window):
+    # Without a window manager showFullScreen() alone leaves the window at its size (Xvfb, kiosks).
+    window.show()
+    window.setGeometry(20, 30, 700, 450)
+    window.toggle_wall_mode()
+    assert window.geometry() == window.screen().geometry()
+    assert window.isFullScreen()
+    window.toggle_wall_mode()
+    assert (window.width(), window.height()) == (700, 450)

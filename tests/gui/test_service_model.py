@@ -342,3 +342,70 @@ def engine_event(engine: FakeEngine):
 def test_model_index_parent_invalid_has_no_children(model):
     assert model.rowCount(model.index(0, 0)) == 0
     assert model.data(QModelIndex()) is None
+
+
+# ---------------------------------------------------------------- latency text, sort order, filter
+
+@pytest.mark.parametrize(("ms", "text"), [(0.0, "0.0"), (0.42, "0.4"), (3.24, "3.2"), (9.94, "9.9"), (9.96, "10"),
+                                          (12.4, "12"), (312.0, "312"), (9999.0, "9999"), (12_000.0, "12 s"),
+                                          (None, "—")])
+def test_latency_has_one_decimal_below_10_ms(ms, text):
+    from gui.service_model import format_ms
+
+    assert format_ms(ms) == text
+
+
+def _names(proxy: ServiceFilterProxy) -> list[str]:
+    return [proxy.index(r, Column.NAME).data() for r in range(proxy.rowCount())]
+
+
+@pytest.mark.parametrize("group_by_rack", [True, False])
+@pytest.mark.parametrize("column", [Column.NAME, Column.STATUS, Column.P95_MS, Column.RECOVERY])
+@pytest.mark.parametrize("order", [Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder])
+def test_sort_matches_the_documented_order(qapp, column, order, group_by_rack):
+    snaps = demo_rack(START_WALL)
+    m = ServiceTableModel(now=lambda: START_WALL)
+    m.update_snapshots(snaps)
+    proxy = ServiceFilterProxy()
+    proxy.group_by_rack = group_by_rack
+    proxy.setSourceModel(m)
+    proxy.sort(column, order)
+    # Groups ascending (when grouping), the column in the chosen order, ties by name ascending.
+    keyed = [(s.group.casefold() if group_by_rack else "", m.sort_key(m.row_of(s.id), column), s.name.casefold(),
+              s.name) for s in snaps.values()]
+    desc = order == Qt.SortOrder.DescendingOrder
+    keyed.sort(key=lambda k: k[2])
+    keyed.sort(key=lambda k: k[1], reverse=desc)
+    keyed.sort(key=lambda k: k[0])
+    assert _names(proxy) == [k[3] for k in keyed]
+
+
+def test_clearing_the_filter_restores_the_sort_order(qapp):
+    m = ServiceTableModel(now=lambda: START_WALL)
+    m.update_snapshots(demo_rack(START_WALL))
+    proxy = ServiceFilterProxy()
+    proxy.setSourceModel(m)
+    proxy.sort(Column.NAME, Qt.SortOrder.AscendingOrder)
+    before = _names(proxy)
+    proxy.set_filter_text("pump 2")
+    assert _names(proxy) == ["Pump 2"]
+    proxy.set_filter_text("")
+    assert _names(proxy) == before
+
+
+def test_only_order_relevant_changes_ask_for_a_resort(qapp):
+    m = ServiceTableModel(now=lambda: START_WALL)
+    snaps = demo_rack(START_WALL)
+    m.update_snapshots(snaps)
+    proxy = ServiceFilterProxy()
+    proxy.setSourceModel(m)
+    proxy.sort(Column.NAME, Qt.SortOrder.AscendingOrder)
+    old = snaps["pump-2"]
+    faster = dataclasses.replace(old, p95_ms=3.0, last_check_wall=old.last_check_wall + 1)
+    assert not proxy.affects_order(old, faster)  # sorted by name: a new latency moves nothing
+    assert proxy.affects_order(old, dataclasses.replace(old, name="Pump 20"))
+    proxy.sort(Column.P95_MS, Qt.SortOrder.DescendingOrder)
+    assert proxy.affects_order(old, faster)
+    proxy.sort(Column.NAME, Qt.SortOrder.AscendingOrder)
+    proxy.set_filter_text("failed")
+    assert proxy.affects_order(old, dataclasses.replace(old, failed=True))  # its state word changes
