@@ -192,7 +192,7 @@ class AlertManager:
         if event.to_state == BreakerState.OPEN:
             self._breaker_down_since.setdefault(service, event.mono)
             self._evaluate_group(self._group_of(service))
-            reason = f" ({event.reason})" if event.reason else ""
+            reason = f": {event.reason}" if event.reason else ""
             self._set_condition(RULE_BREAKER_OPEN, service, "warning",
                                 f"{service}: circuit breaker open{reason}")
         elif event.to_state == BreakerState.HALF_OPEN:

@@ -93,10 +93,9 @@ async def run_headless(runtime: Runtime, *, duration: float | None, events: str 
         engine.listeners.append(writer)
         tune_gc()
         if runtime.config_path and runtime.demo is None and hasattr(signal, "SIGHUP"):
-            path = runtime.config_path
-
             def reload() -> None:
-                task = loop.create_task(engine.reload(path, "cli"))
+                # The file of the running config: a reload elsewhere (the API, a GUI) may have moved it.
+                task = loop.create_task(engine.reload(engine.config.source or str(runtime.config_path), "cli"))
                 task.add_done_callback(lambda t: log.info("SIGHUP: %s", t.result().message))
             try:
                 loop.add_signal_handler(signal.SIGHUP, reload)

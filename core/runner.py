@@ -116,6 +116,11 @@ class EngineThread:
     def config(self) -> Config:
         return self.engine.config
 
+    @property
+    def config_path(self) -> str | None:
+        """The file of the running config (follows successful reloads; the demo's is generated)."""
+        return self.engine.config.source or self.runtime.config_path
+
     # ------------------------------------------------------------------ thread hops
 
     def _enqueue(self, event: Event) -> None:

@@ -33,7 +33,7 @@ def demo_devices() -> list[DeviceSpec]:
         DeviceSpec("label-l2", group=line, name="Label printer line 2", reboot_s=3.0),
         DeviceSpec("cs-sensor-1", group=cold, name="Cold-store sensor 1", heartbeat_interval_s=2.0),
         DeviceSpec("cs-sensor-2", group=cold, name="Cold-store sensor 2", heartbeat_interval_s=2.0),
-        DeviceSpec("cs-sensor-3", "flaky", {"p": 0.2, "seed": 7}, group=cold, name="Cold-store sensor 3",
+        DeviceSpec("cs-sensor-3", "flaky", {"p": 0.05, "seed": 7}, group=cold, name="Cold-store sensor 3",
                    heartbeat_interval_s=2.0),
         DeviceSpec("cs-sensor-4", group=cold, name="Cold-store sensor 4", heartbeat_interval_s=2.0),
         DeviceSpec("cs-compressor", group=cold, name="Compressor controller"),
