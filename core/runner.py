@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Sequence, TypeVar
 from core.config import Config, ConfigError, load_config
 from core.engine import Engine
 from core.events import Event
-from core.runtime import DemoOptions, Runtime, tune_gc
+from core.runtime import DemoOptions, Runtime
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
 
 log = logging.getLogger("core.engine")
@@ -65,7 +65,6 @@ class EngineThread:
             raise RuntimeError("engine did not start in time")
         if self._start_error is not None:
             raise self._start_error
-        tune_gc()
 
     def _main(self) -> None:
         loop = asyncio.new_event_loop()

@@ -50,6 +50,22 @@ SHORTCUTS: dict[str, str] = {
 _LIST_LIMIT = 8
 
 
+def make_action(owner: QObject, name: str, text: str, tip: str, slot: Callable[[], object],
+                checkable: bool = False) -> QAction:
+    """A QAction with its stable objectName and shortcut, the shortcut also shown in its tooltip."""
+    action = QAction(text, owner)
+    action.setObjectName(name)
+    shortcut = SHORTCUTS.get(name)
+    if shortcut:
+        action.setShortcut(QKeySequence(shortcut))
+        tip = f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
+    action.setToolTip(tip)
+    action.setStatusTip(tip)
+    action.setCheckable(checkable)
+    action.triggered.connect(lambda _checked=False, run=slot: run())
+    return action
+
+
 def name_list(snaps: Sequence[ServiceSnapshot]) -> str:
     """"PLC line 1", "PLC line 1 and Pump 2", "A, B, C and 4 more"."""
     names = [s.name for s in snaps]
@@ -136,16 +152,7 @@ class ServiceActions(QObject):
         owner = parent if parent is not None else self
 
         def make(name: str, text: str, tip: str, slot: Callable[[], None], checkable: bool = False) -> QAction:
-            action = QAction(text, owner)
-            action.setObjectName(name)
-            shortcut = SHORTCUTS.get(name)
-            if shortcut:
-                action.setShortcut(QKeySequence(shortcut))
-                tip = f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
-            action.setToolTip(tip)
-            action.setStatusTip(tip)
-            action.setCheckable(checkable)
-            action.triggered.connect(lambda _checked=False, run=slot: run())
+            action = make_action(owner, name, text, tip, slot, checkable)
             self.actions[name] = action
             return action
 

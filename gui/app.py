@@ -139,6 +139,7 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
     import qasync
     from PySide6.QtCore import QTimer
 
+    from gui.gc_policy import GuiThreadCollector
     from gui.main_window import MainWindow
 
     qasync_module = qasync_module or qasync
@@ -205,6 +206,7 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
             log.exception("stopping the engine failed")
         return 0
 
+    collector = GuiThreadCollector()
     wakeup = timer_type()
     wakeup.setObjectName("signal_wakeup_timer")
     wakeup.timeout.connect(lambda: None)
@@ -228,6 +230,7 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
                 engine.stop()
             except Exception:
                 log.exception("stopping the engine failed")
+        collector.stop()
     return code
 
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QFr
 from core.events import AnomalyEvent, BreakerEvent, Event, ServiceStatus
 from core.snapshot import AlertView, CommandResult, EngineControl, EngineStats, ServiceSnapshot
 from gui import palette, theme as qtheme
-from gui.actions import SHORTCUTS, Confirm, ServiceActions
+from gui.actions import SHORTCUTS, Confirm, ServiceActions, make_action
 from gui.alert_banner import AlertBanner, unacknowledged
 from gui.bridge import DEFAULT_INTERVAL_MS, EngineBridge
 from gui.chart import LatencyChart
@@ -262,15 +262,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ building
     def _build_window_actions(self) -> None:
         def make(name: str, text: str, tip: str, slot: Callable[[], object]) -> QAction:
-            action = QAction(text, self)
-            action.setObjectName(name)
-            shortcut = SHORTCUTS.get(name)
-            if shortcut:
-                action.setShortcut(QKeySequence(shortcut))
-                tip = f"{tip} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
-            action.setToolTip(tip)
-            action.setStatusTip(tip)
-            action.triggered.connect(lambda _checked=False, run=slot: run())
+            action = make_action(self, name, text, tip, slot)
             self.named_actions[name] = action
             return action
 

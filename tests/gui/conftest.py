@@ -4,6 +4,8 @@ thing as an autouse fixture)."""
 
 from __future__ import annotations
 
+import gc
+
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -28,6 +30,20 @@ HARMLESS_QT_MESSAGES = (
     "Could not connect to display",
     "propagateSizeHints",
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collect_on_the_gui_thread() -> Iterator[None]:
+    """As in the app (gui/gc_policy.py): no automatic GC, so an engine thread never finalizes Qt objects."""
+    gc.disable()
+    yield
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def collect_after_each_test() -> Iterator[None]:
+    yield
+    gc.collect()  # on the main (GUI) thread
 
 
 @pytest.fixture(autouse=True)
