@@ -15,7 +15,7 @@ import pytest
 
 from core.config import parse_config
 from core.engine import Engine
-from core.events import (ActionEvent, AlertEvent, BreakerEvent, BreakerState, Event, HeartbeatEvent, ProbeEvent,
+from core.events import (ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, BreakerState, Event, HeartbeatEvent, ProbeEvent,
                          RecoveryEvent, RecoveryOutcome, ServiceStatus)
 from core.sim.devices import DeviceSpec
 from core.sim.server import SimServer
@@ -77,8 +77,9 @@ async def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = 
 def make_engine(tmp_path: Path) -> Iterator[Callable[..., Awaitable[tuple[Engine, Recorder]]]]:
     engines: list[Engine] = []
 
-    async def make(server: SimServer, services: str, storm: int = 5) -> tuple[Engine, Recorder]:
-        config = parse_config(FAST.format(storm=storm) + services, label="test.toml")
+    async def make(server: SimServer, services: str, storm: int = 5, alerts: str = "") -> tuple[Engine, Recorder]:
+        head = FAST.format(storm=storm).replace("[alerts]\n", "[alerts]\n" + alerts)
+        config = parse_config(head + services, label="test.toml")
         engine = Engine(config, state_dir=str(tmp_path))
         rec = Recorder()
         engine.listeners.append(rec)
@@ -320,3 +321,50 @@ async def test_garbage_and_hanging_devices_get_verdicts_without_crashing(make_en
     assert "larger than" in first_error("huge")
     assert "not valid JSON" in first_error("garbage") or "not text" in first_error("garbage")
     assert first_error("reset")
+
+
+async def test_anomalous_latency_raises_an_anomaly_event_and_alert(make_engine) -> None:
+    async with SimServer([DeviceSpec("d1")]) as server:
+        services = service_toml(server, "d1") + "[anomaly]\nwarmup_samples = 8\nk = 2\nn = 3\n"
+        engine, rec = await make_engine(server, services.replace("[[services]]", "[[services]]", 1))
+        try:
+            await wait_for(lambda: engine.snapshots()["d1"].checks_total >= 10, what="warm-up checks")
+            server.device("d1").set_behaviour("slow", delay_ms=60)  # slower than normal, not "slow"
+            await wait_for(lambda: bool(rec.of(AnomalyEvent, "d1")), what="anomaly")
+        finally:
+            await engine.stop()
+    anomaly = rec.of(AnomalyEvent, "d1")[0]
+    assert anomaly.latency_ms >= 55 and anomaly.baseline_ms < 20
+    assert engine.snapshots()["d1"].status is ServiceStatus.HEALTHY  # an anomaly is not a state change
+    assert any(a.rule == "anomaly" and a.state == "firing" for a in rec.of(AlertEvent, "d1"))
+
+
+async def test_alerts_reach_the_webhook(make_engine) -> None:
+    from aiohttp import web
+
+    received: list[dict] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with SimServer([DeviceSpec("d1", "down")]) as server:
+            hook_url = f'webhook_url = "http://127.0.0.1:{port}/hook"\n'
+            engine, _ = await make_engine(server, service_toml(server, "d1").replace("restart = ", "# restart = "),
+                                          alerts=hook_url)
+            try:
+                await wait_for(lambda: any(r.get("rule") == "breaker_open" for r in received), what="webhook POST")
+            finally:
+                await engine.stop()
+    finally:
+        await runner.cleanup()
+    first = next(r for r in received if r["rule"] == "breaker_open")
+    assert first["kind"] == "alert" and first["state"] == "firing" and first["service"] == "d1" and first["seq"] > 0
