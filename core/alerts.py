@@ -150,14 +150,14 @@ class AlertManager:
                 detail = f": {event.detail}" if event.detail else ""
                 self._set_condition(
                     RULE_RECOVERY_GAVE_UP, event.service, "critical",
-                    f"{event.service}: {event.strategy} gave up after {event.attempt} of "
+                    f"{event.strategy} gave up after {event.attempt} of "
                     f"{event.max_attempts} attempts{detail}")
         elif isinstance(event, HeartbeatEvent):
             if event.status == "missed":
                 age = ("never beat" if event.last_beat_age_s is None
                        else f"last beat {event.last_beat_age_s:.0f} s ago")
                 self._set_condition(RULE_HEARTBEAT_MISSED, event.service, "warning",
-                                    f"{event.service}: heartbeat missed ({age})")
+                                    f"heartbeat missed ({age})")
             elif event.status == "resumed":
                 self._clear_condition(alert_id(RULE_HEARTBEAT_MISSED, event.service))
         elif isinstance(event, AnomalyEvent):
@@ -165,7 +165,7 @@ class AlertManager:
                 self._anomaly_last[event.service] = event.mono
                 self._set_condition(
                     RULE_ANOMALY, event.service, "warning",
-                    f"{event.service}: response time {event.latency_ms:.0f} ms, "
+                    f"response time {event.latency_ms:.0f} ms, "
                     f"usually {event.baseline_ms:.0f} ms")
 
     def _on_probe(self, event: ProbeEvent) -> None:
@@ -194,7 +194,7 @@ class AlertManager:
             self._evaluate_group(self._group_of(service))
             reason = f": {event.reason}" if event.reason else ""
             self._set_condition(RULE_BREAKER_OPEN, service, "warning",
-                                f"{service}: circuit breaker open{reason}")
+                                f"circuit breaker open{reason}")
         elif event.to_state == BreakerState.HALF_OPEN:
             pass  # a trial is not a recovery; the alert stays until the breaker closes
         else:
@@ -237,7 +237,7 @@ class AlertManager:
             return
         if now - since >= self._config.unhealthy_for_seconds:
             self._set_condition(RULE_UNHEALTHY, service, "critical",
-                                f"{service}: unhealthy for {now - since:.0f} s")
+                                f"unhealthy for {now - since:.0f} s")
 
     # ------------------------------------------------------------------ operator commands
 

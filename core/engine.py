@@ -217,7 +217,7 @@ class Engine:
         """`key` is what tripped: the service itself, or "group:<name>" for its whole group."""
         self.journal.save_state(f"storm:{key}", reason)
         self.alert_manager.raise_alert("storm_guard", service, "critical",
-                                f"{service}: automatic restarts stopped ({reason}); reset to re-enable")
+                                f"automatic restarts stopped ({reason}); reset to re-enable")
 
     def note_check(self) -> None:
         self._checks_total += 1
