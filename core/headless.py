@@ -16,8 +16,8 @@ from typing import IO, Callable
 
 from core.clock import iso_utc
 from core.config import ConfigError
-from core.events import (ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, Event, HeartbeatEvent, ProbeEvent,
-                         RecoveryEvent)
+from core.describe import describe_event
+from core.events import Event
 from core.journal import JournalError
 from core.runtime import DemoOptions, Runtime, tune_gc
 
@@ -25,36 +25,10 @@ log = logging.getLogger("core.engine")
 
 
 def describe(event: Event) -> str:
-    """One readable line per event, for a technician watching a terminal."""
-    ts = iso_utc(event.wall)[11:19]
-    who = event.service or "-"
-    if isinstance(event, ProbeEvent):
-        what = f"{event.status.value.upper()}"
-        if event.latency_ms is not None and event.error is None:
-            what += f" {event.latency_ms:.0f} ms"
-        if event.error:
-            what += f" ({event.error}; {event.consecutive_failures} in a row)"
-    elif isinstance(event, BreakerEvent):
-        what = f"breaker {event.from_state.value} -> {event.to_state.value}: {event.reason}"
-    elif isinstance(event, RecoveryEvent):
-        what = f"{event.strategy} attempt {event.attempt}/{event.max_attempts} {event.outcome.value}"
-        if event.delay_s:
-            what += f" after {event.delay_s:g} s backoff"
-        if event.detail:
-            what += f" ({event.detail})"
-    elif isinstance(event, HeartbeatEvent):
-        what = f"heartbeat {event.status}"
-    elif isinstance(event, AnomalyEvent):
-        what = f"latency anomaly {event.latency_ms:.0f} ms vs baseline {event.baseline_ms:.0f} ms (score {event.score:.1f})"
-    elif isinstance(event, AlertEvent):
-        what = f"ALERT {event.state} [{event.severity}] {event.message}"
-    elif isinstance(event, ActionEvent):
-        what = f"action {event.command} by {event.origin}{'' if event.ok else ' FAILED'}"
-        if event.detail:
-            what += f": {event.detail}"
-    else:
-        what = event.KIND
-    return f"{ts} #{event.seq:<6} {who:<16} {what}"
+    """One readable line per event, for a technician watching a terminal (the timeline's wording)."""
+    what, why = describe_event(event)
+    return f"{iso_utc(event.wall)[11:19]} #{event.seq:<6} {event.service or '-':<16} {what}" + (
+        f"  ({why})" if why else "")
 
 
 def make_writer(stream: IO[str], as_json: bool) -> Callable[[Event], None]:

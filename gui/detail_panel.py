@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLay
 
 from core.snapshot import ServiceSnapshot
 from gui import palette
-from gui.service_model import checked_text, endpoint_label, format_duration, format_ms, recovery_text
+from core.describe import format_ms
+from gui.service_model import checked_text, endpoint_label, format_duration, recovery_text
 from gui.shapes import paint_shape
 
 

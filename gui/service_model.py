@@ -17,6 +17,7 @@ from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersiste
                             QSortFilterProxyModel, Qt)
 from PySide6.QtGui import QColor, QFont
 
+from core.describe import format_ms
 from core.events import ServiceStatus
 from core.snapshot import RecoveryView, ServiceSnapshot
 from gui import palette
@@ -90,18 +91,6 @@ _TIME_ROLES = [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.Item
 
 
 # ---------------------------------------------------------------- formatting (pure)
-
-def format_ms(value: float | None) -> str:
-    """Milliseconds for a cell: "0.4", "3.2" below 10 ms (loopback and LAN devices answer in
-    fractions of a millisecond, which "0" would hide), "312" above, "12 s" from 10 s."""
-    if value is None:
-        return "—"
-    if value >= 10_000:
-        return f"{value / 1000:.0f} s"
-    if value < 9.95:
-        return f"{value:.1f}"
-    return f"{value:.0f}"
-
 
 def format_duration(seconds: float) -> str:
     """Short human duration: "4 s", "3 min", "2 h", "5 d"."""

@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDia
                                QLabel, QLineEdit, QPushButton, QTableView, QVBoxLayout, QWidget)
 
 from core.clock import iso_utc
+from core.describe import describe_event
 from core.events import (EVENT_TYPES, ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, BreakerState, Event,
                          HeartbeatEvent, ProbeEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus)
 from gui import palette
-from gui.service_model import format_ms
 
 log = logging.getLogger("gui.timeline")
 
@@ -47,49 +47,6 @@ HEADERS = ("Time", "Device", "Kind", "What happened", "Why / origin")
 
 
 # ---------------------------------------------------------------- describing events (pure)
-
-def _state_word(state: BreakerState | str) -> str:
-    value = state.value if isinstance(state, BreakerState) else str(state)
-    return value.replace("_", "-").upper()
-
-
-def describe_event(event: Event) -> tuple[str, str]:
-    """(what happened, why/origin) for one event, in the technician's words."""
-    if isinstance(event, ProbeEvent):
-        status = event.status.value if isinstance(event.status, ServiceStatus) else str(event.status)
-        what = status.upper()
-        if event.latency_ms is not None:
-            what += f" {format_ms(event.latency_ms)} ms"
-        if event.consecutive_failures:
-            what += f" ({event.consecutive_failures} consecutive failures)"
-        why = event.error or (f"via {event.endpoint}" if event.endpoint else "")
-        return what, why
-    if isinstance(event, BreakerEvent):
-        return f"breaker {_state_word(event.from_state)} → {_state_word(event.to_state)}", event.reason
-    if isinstance(event, RecoveryEvent):
-        outcome = event.outcome.value if isinstance(event.outcome, RecoveryOutcome) else str(event.outcome)
-        what = f"{event.strategy} {event.attempt}/{event.max_attempts} {outcome.replace('_', ' ')}"
-        if event.delay_s:
-            what += f" after {event.delay_s:.0f} s"
-        why = "; ".join(p for p in (event.failure_type.replace("_", " "), event.detail) if p)
-        return what, why
-    if isinstance(event, HeartbeatEvent):
-        what = f"heartbeat {event.status}"
-        why = "" if event.last_beat_age_s is None else f"last beat {event.last_beat_age_s:.0f} s ago"
-        return what, why
-    if isinstance(event, AnomalyEvent):
-        what = f"latency anomaly {format_ms(event.latency_ms)} ms (baseline {format_ms(event.baseline_ms)} ms)"
-        why = f"score {event.score:.1f}" + (f" ({event.detector})" if event.detector else "")
-        return what, why
-    if isinstance(event, AlertEvent):
-        return f"{event.severity} alert {event.state}: {event.message}", f"rule {event.rule}"
-    if isinstance(event, ActionEvent):
-        what = f"{event.command.replace('_', ' ')} {'done' if event.ok else 'FAILED'}"
-        why = f"by {event.origin}" + (f": {event.detail}" if event.detail else "")
-        return what, why
-    record = event.to_record()
-    return event.KIND, ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("ts", "seq", "kind", "service"))
-
 
 def event_role(event: Event) -> str:
     """The palette role an event row is tinted with (report by exception: most rows stay normal)."""

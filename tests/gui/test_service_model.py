@@ -350,7 +350,7 @@ def test_model_index_parent_invalid_has_no_children(model):
                                           (12.4, "12"), (312.0, "312"), (9999.0, "9999"), (12_000.0, "12 s"),
                                           (None, "—")])
 def test_latency_has_one_decimal_below_10_ms(ms, text):
-    from gui.service_model import format_ms
+    from core.describe import format_ms
 
     assert format_ms(ms) == text
 

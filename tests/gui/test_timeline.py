@@ -9,7 +9,8 @@ from PySide6.QtCore import Qt
 
 from core.events import (ActionEvent, AnomalyEvent, BreakerEvent, BreakerState, ProbeEvent, RecoveryEvent,
                          RecoveryOutcome, ServiceStatus)
-from gui.timeline import (CSV_HEADER, TimelineColumn, TimelineModel, TimelineView, describe_event, event_role,
+from core.describe import describe_event
+from gui.timeline import (CSV_HEADER, TimelineColumn, TimelineModel, TimelineView, event_role,
                           export_csv)
 
 W = 1_780_000_000.0
