@@ -13,7 +13,7 @@ import sys
 import time
 
 from core import __version__, paths
-from core.config import ConfigError, load_config, summary
+from core.config import ConfigError, load_config, parse_listen, summary
 
 _START = time.perf_counter()
 
@@ -60,6 +60,25 @@ def _display_available() -> tuple[bool, str]:
     return True, ""
 
 
+def _check_arguments(args: argparse.Namespace) -> str | None:
+    """Problems with the command line that would otherwise surface deep inside start-up."""
+    if args.listen is not None:
+        try:
+            parse_listen(args.listen)
+        except ConfigError:
+            return f"--listen: {args.listen!r} is not host:port"
+    if args.duration is not None and args.duration <= 0:
+        return f"--duration: must be greater than 0, got {args.duration:g}"
+    if args.demo_devices is not None and not 1 <= args.demo_devices <= 10_000:
+        return f"--demo-devices: must be between 1 and 10000, got {args.demo_devices}"
+    try:
+        paths.state_dir(args.state_dir)
+    except OSError as exc:
+        where = args.state_dir or "the state directory"
+        return f"cannot use {where} for the journal: {exc.strerror or exc}"
+    return None
+
+
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -76,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"faultwatch: {exc}", file=sys.stderr)
             return 2
     _setup_logging(args.log_level)
+    problem = _check_arguments(args)
+    if problem:
+        print(f"faultwatch: {problem}", file=sys.stderr)
+        return 2
     if args.self_test:
         from core.selftest import run_self_test
         return run_self_test(args.state_dir)

@@ -60,8 +60,12 @@ async def run_headless(runtime: Runtime, *, duration: float | None, events: str 
     try:
         try:
             engine = await runtime.start()
-        except (ConfigError, JournalError) as exc:
-            print(f"faultwatch: {exc}", file=sys.stderr)
+        except (ConfigError, JournalError, OSError) as exc:
+            # One line, and nothing left open: the demo rack may already be running.
+            message = str(exc)
+            if isinstance(exc, OSError) and exc.strerror:
+                message = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+            print(f"faultwatch: {message}", file=sys.stderr)
             await runtime.stop()
             return 2
         engine.listeners.append(writer)

@@ -167,7 +167,7 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         engine.start()
-    except ValueError as exc:  # the engine may still refuse the config while starting
+    except (ValueError, OSError) as exc:  # a refused config, an unusable journal or a taken port
         _restore_signals(previous)
         return show_config_error(str(exc))
     except BaseException:

@@ -141,3 +141,27 @@ def test_sighup_reloads_the_config_and_refuses_a_bad_one(tmp_path: Path) -> None
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_unusable_state_dir_or_taken_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import socket
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    bad_dir = subprocess.run([sys.executable, "-m", "core.cli", "--headless", "--demo", "--state-dir",
+                              str(blocker / "state"), "--duration", "1"], cwd=ROOT, env=_env(tmp_path),
+                             capture_output=True, text=True, timeout=60)
+    assert bad_dir.returncode == 2
+    assert bad_dir.stderr.strip().splitlines() == [
+        f"faultwatch: cannot use {blocker / 'state'} for the journal: Not a directory"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = subprocess.run([sys.executable, "-m", "core.cli", "--headless", "--demo", "--listen",
+                               f"127.0.0.1:{port}", "--duration", "1"], cwd=ROOT, env=_env(tmp_path),
+                              capture_output=True, text=True, timeout=60)
+    assert busy.returncode == 2
+    ours = [line for line in busy.stderr.splitlines() if line.startswith("faultwatch:")]
+    assert len(ours) == 1 and "address already in use" in ours[0]
+    assert "Traceback" not in busy.stderr and "Unclosed" not in busy.stderr
