@@ -139,6 +139,9 @@ class AlertsConfig:
     webhook_token_env: str = opt("", "Environment variable holding a bearer token for the webhook.")
     webhook_retries: int = opt(3, "Retries of a failed webhook POST (with exponential backoff).", min=0)
     sound: bool = opt(False, "The GUI plays a sound for new critical alerts.")
+    maintenance_default_hours: float = opt(
+        8.0, "Maintenance switched on without an end time ends after this long: nothing is silent forever.",
+        positive=True)
 
 
 @dataclass(frozen=True, slots=True)

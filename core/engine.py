@@ -23,7 +23,7 @@ import aiohttp
 from core import paths
 from core.actions import ActionResult, describe, run_action
 from core.alerts import AlertManager, LogSink, WebhookSink
-from core.clock import Clock, SystemClock
+from core.clock import Clock, SystemClock, iso_utc
 from core.config import Config, ConfigError, load_config
 from core.events import (ActionEvent, AlertEvent, BreakerEvent, BreakerState, Event, FailureType,
                          HeartbeatEvent)
@@ -355,7 +355,7 @@ class Engine:
                 self.recovery.cancel(mon.cfg.id, "maintenance started")
             mon.invalidate()
         self._action("maintenance_on" if on else "maintenance_off", target, origin, True,
-                     detail or (f"until {until_wall:.0f}" if until_wall else ""))
+                     detail or (f"until {iso_utc(until_wall)}" if until_wall else ""))
 
     # ------------------------------------------------------------------ commands
 
@@ -473,10 +473,13 @@ class Engine:
         unknown = [t for t in targets if t not in self.monitors and t not in groups]
         if unknown:
             return CommandResult(False, f"unknown service or group: {', '.join(unknown)}")
+        if on and until_wall is None:
+            until_wall = self.clock.wall() + self.config.alerts.maintenance_default_hours * 3600.0
         for t in targets:
             self._set_maintenance(t, on, origin, until_wall if on else None)
         self.refresh_views()
-        return CommandResult(True, f"maintenance {'on' if on else 'off'}: {', '.join(targets)}")
+        ends = f" until {iso_utc(until_wall)[11:16]} UTC" if on and until_wall else ""
+        return CommandResult(True, f"maintenance {'on' if on else 'off'}: {', '.join(targets)}{ends}")
 
     async def reload(self, path: str, origin: str) -> CommandResult:
         try:

@@ -368,3 +368,20 @@ async def test_alerts_reach_the_webhook(make_engine) -> None:
         await runner.cleanup()
     first = next(r for r in received if r["rule"] == "breaker_open")
     assert first["kind"] == "alert" and first["state"] == "firing" and first["service"] == "d1" and first["seq"] > 0
+
+
+async def test_maintenance_always_ends_by_itself(make_engine) -> None:
+    async with SimServer([DeviceSpec("d1")]) as server:
+        engine, rec = await make_engine(server, service_toml(server, "d1"))
+        try:
+            result = await engine.maintenance(["d1"], True, "gui")  # no end time given
+            snap = engine.snapshots()["d1"]
+            assert snap.maintenance and snap.maintenance_until_wall is not None
+            assert snap.maintenance_until_wall == pytest.approx(time.time() + 8 * 3600, abs=5)
+            assert "until" in result.message
+            await engine.maintenance(["d1"], True, "gui", until_wall=time.time() + 0.3)
+            await wait_for(lambda: not engine.snapshots()["d1"].maintenance, what="maintenance window end")
+        finally:
+            await engine.stop()
+    ended = [a for a in rec.of(ActionEvent, "d1") if a.command == "maintenance_off"]
+    assert ended and ended[0].origin == "engine" and ended[0].detail == "maintenance window ended"
