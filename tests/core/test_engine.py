@@ -65,6 +65,12 @@ class Recorder:
         return [e for e in self.events if isinstance(e, kind) and (service is None or e.service == service)]
 
 
+async def witness_checks(engine: Engine, service: str, n: int) -> None:
+    """Wait until `service` has been checked n more times: engine progress, not a guessed sleep."""
+    target = engine.snapshots()[service].checks_total + n
+    await wait_for(lambda: engine.snapshots()[service].checks_total >= target, what=f"{n} checks of {service}")
+
+
 async def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -205,8 +211,8 @@ async def test_missed_heartbeat_is_a_fault_and_a_beat_clears_it(make_engine) -> 
 
 
 async def test_forced_open_stops_checks_is_journaled_and_survives_restart(make_engine, tmp_path: Path) -> None:
-    async with SimServer([DeviceSpec("d1")]) as server:
-        services = service_toml(server, "d1")
+    async with SimServer([DeviceSpec("d1"), DeviceSpec("witness")]) as server:
+        services = service_toml(server, "d1") + service_toml(server, "witness")
         engine, rec = await make_engine(server, services)
         try:
             await wait_for(lambda: engine.snapshots()["d1"].checks_total >= 2, what="checks")
@@ -214,7 +220,7 @@ async def test_forced_open_stops_checks_is_journaled_and_survives_restart(make_e
             assert result.ok
             assert engine.snapshots()["d1"].breaker.state is BreakerState.FORCED_OPEN
             before = server.device("d1").requests
-            await asyncio.sleep(0.5)
+            await witness_checks(engine, "witness", 5)  # five intervals pass
             assert server.device("d1").requests == before  # no check hits the endpoint while open
             assert engine.snapshots()["d1"].stale  # last-known-good shown, marked stale
         finally:
@@ -231,14 +237,16 @@ async def test_forced_open_stops_checks_is_journaled_and_survives_restart(make_e
 
 
 async def test_maintenance_holds_automatic_recovery_and_alerts(make_engine) -> None:
-    async with SimServer([DeviceSpec("d1", reboot_s=0.1)]) as server:
-        engine, rec = await make_engine(server, service_toml(server, "d1"))
+    async with SimServer([DeviceSpec("d1", reboot_s=0.1), DeviceSpec("witness")]) as server:
+        engine, rec = await make_engine(server, service_toml(server, "d1") + service_toml(
+            server, "witness").replace('group = "rack"', 'group = "other"'))
         try:
             assert (await engine.maintenance(["rack"], True, "gui")).ok
             server.device("d1").set_behaviour("down")
             await wait_for(lambda: engine.snapshots()["d1"].failed, what="failed")
-            await asyncio.sleep(0.6)  # longer than the first backoff delay: nothing may be restarted
+            await witness_checks(engine, "witness", 8)  # well past the first backoff delay (0.2 s)
             assert server.device("d1").restarts == 0
+            assert engine.snapshots()["d1"].recovery is None  # no recovery was even started
             assert not [a for a in rec.of(AlertEvent) if a.state == "firing"]
             assert engine.snapshots()["d1"].maintenance
             assert (await engine.maintenance(["rack"], False, "gui")).ok
@@ -251,14 +259,14 @@ async def test_maintenance_holds_automatic_recovery_and_alerts(make_engine) -> N
 
 
 async def test_pause_makes_status_unknown_and_resume_checks_again(make_engine) -> None:
-    async with SimServer([DeviceSpec("d1")]) as server:
-        engine, _ = await make_engine(server, service_toml(server, "d1"))
+    async with SimServer([DeviceSpec("d1"), DeviceSpec("witness")]) as server:
+        engine, _ = await make_engine(server, service_toml(server, "d1") + service_toml(server, "witness"))
         try:
             await wait_for(lambda: engine.snapshots()["d1"].status is ServiceStatus.HEALTHY, what="healthy")
             await engine.pause(["d1"], "api")
             assert engine.snapshots()["d1"].status is ServiceStatus.UNKNOWN
             before = server.device("d1").requests
-            await asyncio.sleep(0.4)
+            await witness_checks(engine, "witness", 4)
             assert server.device("d1").requests == before
             await engine.resume(["d1"], "api")
             await wait_for(lambda: engine.snapshots()["d1"].status is ServiceStatus.HEALTHY, what="checked again")
