@@ -41,6 +41,7 @@ SERVICE_COMMANDS: dict[str, str] = {
     "pause": "pause",
     "resume": "resume",
 }
+MAINTENANCE_COMMANDS: dict[str, bool] = {"maintenance-on": True, "maintenance-off": False}
 
 _Command = Callable[[Sequence[str], str], Awaitable[CommandResult]]
 
@@ -152,10 +153,17 @@ class ApiServer:
         service_id = request.match_info["service_id"]
         verb = request.match_info["verb"]
         method_name = SERVICE_COMMANDS.get(verb)
-        if method_name is None:
+        if method_name is None and verb not in MAINTENANCE_COMMANDS:
             return _error(404, f"unknown command {verb!r}")
         if service_id not in self._control.snapshots():
             return _error(404, f"unknown service {service_id!r}")
+        if method_name is None:
+            on = MAINTENANCE_COMMANDS[verb]
+
+            async def maintenance(ids: Sequence[str], origin: str) -> CommandResult:
+                # No end time from the API: the engine's default window applies (never silent forever).
+                return await self._control.maintenance(ids, on, origin)
+            return await self._run(verb, service_id, maintenance)
         command: _Command = getattr(self._control, method_name)
         return await self._run(verb, service_id, command)
 

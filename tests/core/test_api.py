@@ -93,7 +93,7 @@ class FakeControl:
 
     async def maintenance(self, targets: Sequence[str], on: bool, origin: str,
                           until_wall: float | None = None) -> CommandResult:
-        return await self._command("maintenance", targets, origin)
+        return await self._command(f"maintenance_{'on' if on else 'off'}", targets, origin)
 
     async def reload(self, path: str, origin: str) -> CommandResult:
         return await self._command("reload", [path], origin)
@@ -367,6 +367,17 @@ async def test_command_with_token(server: ApiServer, session: aiohttp.ClientSess
         assert r.status == 200
         assert await r.json() == {"ok": True, "message": "done"}
     assert control.calls == [(VERBS[verb], ["db"], "api")]
+
+
+@pytest.mark.parametrize(("verb", "called"), [("maintenance-on", "maintenance_on"),
+                                              ("maintenance-off", "maintenance_off")])
+async def test_maintenance_with_token(server: ApiServer, session: aiohttp.ClientSession, control: FakeControl,
+                                      verb: str, called: str) -> None:
+    async with session.post(f"{server.url}/api/services/db/{verb}") as r:
+        assert r.status == 401
+    async with session.post(f"{server.url}/api/services/db/{verb}", headers=auth()) as r:
+        assert r.status == 200
+    assert control.calls == [(called, ["db"], "api")]
 
 
 async def test_bearer_scheme_is_case_insensitive(server: ApiServer, session: aiohttp.ClientSession,
