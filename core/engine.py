@@ -15,7 +15,6 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import aiohttp
@@ -85,7 +84,6 @@ class Engine:
         self._log_sink = LogSink()
         self._snapshots: dict[str, ServiceSnapshot] = {}
         self._alert_views: list[AlertView] = []
-        self._recent: deque[Event] = deque(maxlen=2000)
         self._checks_total = 0
         self._checks_window: deque[tuple[float, int]] = deque(maxlen=40)
         self._lags: deque[float] = deque(maxlen=200)
@@ -182,7 +180,6 @@ class Engine:
             log.exception("journal append failed; event published unjournaled")
             stored = event
         self._events_total += 1
-        self._recent.append(stored)
         mon = self.monitors.get(stored.service)
         if mon is not None:
             mon.invalidate()  # its snapshot shows breaker, recovery, heartbeat and alert state
@@ -285,7 +282,6 @@ class Engine:
             mon.breaker.poll()
         for hb in self.heartbeat.poll():
             self.publish(hb)
-            self._invalidate(hb.service)
         self.alert_manager.poll()
         now_wall = self.clock.wall()
         for target, m in list(self._maintenance.items()):
@@ -297,11 +293,6 @@ class Engine:
         """Rebuild the published snapshot dict; readers on other threads swap references only."""
         self._snapshots = {sid: mon.snapshot() for sid, mon in self.monitors.items()}
         self._alert_views = self.alert_manager.alerts()
-
-    def _invalidate(self, service: str) -> None:
-        mon = self.monitors.get(service)
-        if mon is not None:
-            mon.invalidate()
 
     # ------------------------------------------------------------------ reads (thread-safe)
 
@@ -319,13 +310,6 @@ class Engine:
         lags = sorted(self._lags)
         p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0
         return EngineStats(self._checks_total, rate, p99, len(self.monitors), self._events_total)
-
-    def recent_events(self, limit: int = 500) -> list[Event]:
-        return list(self._recent)[-limit:]
-
-    def group_of(self, service: str) -> str:
-        mon = self.monitors.get(service)
-        return mon.cfg.group if mon else ""
 
     # ------------------------------------------------------------------ maintenance
 
@@ -407,7 +391,6 @@ class Engine:
                 # Still failing: hand it to recovery again, or automatic restarts would never resume
                 # (recovery starts on the change to failed, which already happened).
                 self.on_service_failed(mon, mon.last_failure_type)
-            mon.invalidate()
             return "storm guard cleared" if cleared else ""
         return self._each(service_ids, "reset", origin, go)
 
@@ -527,7 +510,6 @@ class Engine:
         event: HeartbeatEvent | None = self.heartbeat.beat(service)
         if event is not None:
             self.publish(event)
-            self._invalidate(service)
         return True
 
     async def latency_history(self, service_id: str, since_wall: float,
@@ -547,7 +529,3 @@ class Engine:
 def _log_task_error(task: "asyncio.Task[object]") -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background task failed", exc_info=task.exception())
-
-
-def default_state_dir(override: str | None) -> Path:
-    return paths.state_dir(override)

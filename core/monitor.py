@@ -109,7 +109,7 @@ class ServiceMonitor:
         try:
             permit = self.breaker.acquire()
         except CircuitOpen:
-            self._mark_dirty()
+            self.invalidate()
             if self.active_index != 0:
                 await self._probe_primary_for_failback()
             return
@@ -174,7 +174,7 @@ class ServiceMonitor:
             engine.recovery.on_check(self.cfg.id, result.ok)
         if self.failed and not prev_failed:
             engine.on_service_failed(self, self.last_failure_type)
-        self._mark_dirty()
+        self.invalidate()
 
     async def _probe_primary_for_failback(self) -> None:
         """While on a backup, check the primary on the side; enough healthy checks fail back."""
@@ -199,7 +199,7 @@ class ServiceMonitor:
         self.failed = False
         if not self.breaker.state.forced:
             self.breaker.reset(reason)
-        self._mark_dirty()
+        self.invalidate()
 
     def set_paused(self, paused: bool) -> None:
         if paused == self.paused:
@@ -214,7 +214,7 @@ class ServiceMonitor:
                     service=self.cfg.id, mono=engine.clock.monotonic(), wall=engine.clock.wall(),
                     status=self.status, latency_ms=None, error="checks paused",
                     consecutive_failures=self.consecutive_failures, endpoint=self.active_endpoint))
-        self._mark_dirty()
+        self.invalidate()
 
     def reconfigure(self, cfg: ServiceConfig, anomaly: AnomalyConfig) -> None:
         endpoints_changed = cfg.endpoints != self.cfg.endpoints or cfg.health_path != self.cfg.health_path
@@ -226,15 +226,16 @@ class ServiceMonitor:
             self.active_index = 0
             self.latencies.clear()
             self.switch_endpoint(0, "endpoint changed by config reload")
-        self._mark_dirty()
+        self.invalidate()
 
     # ------------------------------------------------------------------ views
 
     def _on_breaker_event(self, event: BreakerEvent) -> None:
-        self._mark_dirty()
+        self.invalidate()
         self._engine.on_breaker_event(self, event)
 
-    def _mark_dirty(self) -> None:
+    def invalidate(self) -> None:
+        """Something shown in the snapshot changed: rebuild it on the next read."""
         self._snapshot = None
 
     @property
@@ -273,6 +274,3 @@ class ServiceMonitor:
         )
         self._snapshot = snap
         return snap
-
-    def invalidate(self) -> None:
-        self._mark_dirty()

@@ -165,10 +165,12 @@ class RecoveryManager:
         if primary_healthy is None:
             return
         self._verifiers.setdefault(service, _Verifier()).note(primary_healthy)
-        target = self._target(service)
-        if target is None:
-            return
-        tracker = self._tracker(service, target.config)
+        tracker = self._trackers.get(service)
+        if tracker is None:  # on every check: ask the engine for the target only the first time
+            target = self._target(service)
+            if target is None:
+                return
+            tracker = self._tracker(service, target.config)
         if primary_healthy:
             reason = tracker.note_healthy()
             if reason:

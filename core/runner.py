@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 from concurrent.futures import Future
-from typing import Any, Awaitable, Callable, Coroutine, Sequence, TypeVar
+from typing import Any, Callable, Coroutine, Sequence, TypeVar
 
 from core.config import Config, ConfigError, load_config
 from core.engine import Engine
@@ -135,10 +135,6 @@ class EngineThread:
     async def _call(self, make: Callable[[Engine], Coroutine[Any, Any, T]]) -> T:
         return await asyncio.wrap_future(self._submit(make(self.engine)))
 
-    def call_sync(self, make: Callable[[Engine], Coroutine[Any, Any, T]], timeout: float = 10.0) -> T:
-        """For tests and scripts outside any loop."""
-        return self._submit(make(self.engine)).result(timeout)
-
     # ------------------------------------------------------------------ EngineControl
 
     async def force_open(self, service_ids: Sequence[str], origin: str) -> CommandResult:
@@ -197,10 +193,3 @@ class EngineThread:
                 break
         self._queued = max(0, self._queued - len(out))
         return out
-
-    def recent_events(self, limit: int = 500) -> list[Event]:
-        return self.engine.recent_events(limit)
-
-
-def run_blocking(awaitable: Awaitable[T]) -> T:  # pragma: no cover - convenience for scripts
-    return asyncio.run(awaitable)  # type: ignore[arg-type]

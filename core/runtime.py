@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from core import paths
 from core.api import ApiServer
@@ -125,7 +123,3 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-
-
-def state_dir_for(override: str | None) -> Path:
-    return paths.state_dir(override or os.environ.get("FAULTWATCH_STATE_DIR"))
