@@ -21,9 +21,11 @@ import aiohttp
 
 from core import paths
 from core.actions import ActionResult, describe, run_action
+from core.checks.base import Check, CheckContext
+from core.checks.registry import check_types
 from core.alerts import AlertManager, LogSink, WebhookSink
 from core.clock import Clock, SystemClock, iso_utc
-from core.config import Config, ConfigError, load_config
+from core.config import Config, ConfigError, ServiceConfig, load_config
 from core.events import (ActionEvent, AlertEvent, BreakerEvent, BreakerState, Event, FailureType,
                          HeartbeatEvent)
 from core.heartbeat import HeartbeatMonitor
@@ -99,6 +101,7 @@ class Engine:
         if self._session_given is None:
             self.session = make_session()
         self.prober = Prober(self.session)
+        self.check_context = CheckContext(self.session)
         self._setup_webhook()
         restored = self._restore_state()
         for svc in self.config.services:
@@ -124,6 +127,7 @@ class Engine:
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._webhook is not None:
             self._webhook.close()
+        await self.check_context.close()
         if self._session_given is None and self.session is not None:
             await self.session.close()
         if self._journal_given is None and self.journal is not None:
@@ -216,6 +220,9 @@ class Engine:
         self.alert_manager.raise_alert("storm_guard", service, "critical",
                                 f"automatic restarts stopped ({reason}); reset to re-enable")
 
+    def make_check(self, svc: "ServiceConfig") -> Check:
+        return check_types()[svc.check_type].make(svc.check, self.check_context, svc)
+
     def note_check(self) -> None:
         self._checks_total += 1
 
@@ -237,7 +244,7 @@ class Engine:
         if mon is None or mon.cfg.restart is None:
             return ActionResult(False, "no restart action", 0.0)
         log.info("%s: restart via %s", service, describe(mon.cfg.restart))
-        return await run_action(mon.cfg.restart, self.session, mon.cfg.recovery.restart_timeout_seconds)
+        return await run_action(mon.cfg.restart, self.check_context, mon.cfg.recovery.restart_timeout_seconds)
 
     async def _run_failover(self, service: str) -> str | None:
         """Move the service to its first healthy backup endpoint; returns it, or None."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from core.actions import describe
 from core.anomaly import LatencyAnomalyDetector
 from core.breaker import CircuitBreaker, CircuitOpen
+from core.checks.base import Check, execute
 from core.config import AnomalyConfig, ServiceConfig
 from core.events import BreakerEvent, BreakerState, FailureType, ProbeEvent, ServiceStatus
 from core.probe import ProbeResult
@@ -71,6 +72,7 @@ class ServiceMonitor:
         self.paused = False
         self.checks_total = 0
         self.task: asyncio.Task[None] | None = None
+        self.check: Check | None = None  # made on first use, remade when the check settings change
         self._snapshot: ServiceSnapshot | None = None
         self._rng = random.Random(hash(cfg.id))
 
@@ -115,11 +117,11 @@ class ServiceMonitor:
             return
         await engine.check_limiter.acquire()
         fd = self.cfg.fault_detection
+        if self.check is None:
+            self.check = engine.make_check(self.cfg)
         try:
-            result = await engine.prober.check(
-                self.active_endpoint + self.cfg.health_path, timeout_s=fd.timeout_seconds,
-                slow_ms=fd.slow_response_threshold_ms, max_body_bytes=fd.max_body_bytes,
-                tls_verify=self.cfg.tls_verify, ca_bundle=self.cfg.ca_bundle)
+            result = await execute(self.check, self.active_endpoint, check_type=self.cfg.check_type,
+                                   timeout_s=fd.timeout_seconds, slow_ms=fd.slow_response_threshold_ms)
         except asyncio.CancelledError:
             self.breaker.release(permit)
             raise
@@ -218,6 +220,10 @@ class ServiceMonitor:
 
     def reconfigure(self, cfg: ServiceConfig, anomaly: AnomalyConfig) -> None:
         endpoints_changed = cfg.endpoints != self.cfg.endpoints or cfg.health_path != self.cfg.health_path
+        if (cfg.check, cfg.health_path, cfg.tls_verify, cfg.ca_bundle, cfg.fault_detection.max_body_bytes) != (
+                self.cfg.check, self.cfg.health_path, self.cfg.tls_verify, self.cfg.ca_bundle,
+                self.cfg.fault_detection.max_body_bytes):
+            self.check = None
         self.cfg = cfg
         self.breaker.set_config(cfg.circuit_breaker)
         self.anomaly.set_config(anomaly)

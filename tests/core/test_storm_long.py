@@ -285,9 +285,15 @@ async def test_engine_resumes_automatic_restarts_after_reset(tmp_path: Path) -> 
     from core.probe import ProbeResult
     from core.events import ServiceStatus
 
-    class DownProber:
-        async def check(self, url: str, **kw: object) -> ProbeResult:
+    class DownCheck:
+        async def run(self, endpoint: str) -> ProbeResult:
             return ProbeResult(ServiceStatus.UNHEALTHY, 1.0, "HTTP 503", 503, FailureType.SERVICE_UNAVAILABLE)
+
+        def describe_error(self, exc: BaseException) -> tuple[str, FailureType]:
+            return str(exc), FailureType.SERVICE_UNAVAILABLE
+
+        async def close(self) -> None:
+            pass
 
     restarts: list[float] = []
     clock = FakeClock(start=0.0)
@@ -318,7 +324,7 @@ restart = { command = ["/bin/true"] }
     engine = Engine(config, clock=clock, state_dir=str(tmp_path))
     await engine.start()
     try:
-        engine.prober = DownProber()  # type: ignore[assignment]
+        engine.make_check = lambda svc: DownCheck()  # type: ignore[method-assign]
         engine.recovery._run_restart = fake_restart  # the runner is injected at construction
         await clock.advance(1200)
         assert len(restarts) == 2 and engine.snapshots()["d1"].storm_tripped
