@@ -107,7 +107,7 @@ class AnomalyConfig:
     z_threshold: float = opt(4.0, "EWMA z-score above which a sample is anomalous.", positive=True)
     mad_window: int = opt(60, "Samples in the rolling median/MAD window.", min=5)
     mad_threshold: float = opt(6.0, "Robust (median/MAD) score above which a sample is anomalous.", positive=True)
-    warmup_samples: int = opt(20, "Samples seen before any sample can be judged.", min=1)
+    warmup_samples: int = opt(8, "Samples seen before any sample can be judged.", min=1)
     k: int = opt(3, "Anomalous samples among the last n that raise an anomaly event.", min=1)
     n: int = opt(5, "Size of the k-of-n window.", min=1)
     min_latency_ms: float = opt(5.0, "Samples faster than this are never anomalous (noise floor).", min=0)
