@@ -17,6 +17,7 @@ from core.clock import Clock, SystemClock
 from core.config import Config, load_config, parse_listen
 from core.assembly import open_engine
 from core.engine import Engine
+from core.health import HEALTH_STATE_KEY, HealthProbe
 from core.token import load_or_create_token
 from core.logs import ENGINE as log
 
@@ -50,6 +51,7 @@ class Runtime:
         self.token_where = ""
         self._sim: object | None = None
         self._scenario_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def load(self) -> Config:
         """Validate the config (ConfigError on a bad one) before anything starts."""
@@ -70,7 +72,7 @@ class Runtime:
         if listen:
             host, port = parse_listen(listen)
             token, self.token_where = load_or_create_token(config.api.token_env, paths.state_dir(self.state_dir))
-            self.api = ApiServer(engine, engine.beat, token, host, port)
+            self.api = ApiServer(engine, engine.beat, token, host, port, health=self._health_probe(engine))
             await self.api.start()
             log.info("api listening on %s (token from %s)", self.api.url, self.token_where)
             if self._sim is not None:
@@ -101,7 +103,13 @@ class Runtime:
         log.info("demo rack: %d devices at %s", len(specs), sim.url)
         return load_config(path)
 
+    def _health_probe(self, engine: Engine) -> HealthProbe:
+        def write_journal() -> None:
+            engine.journal.save_state(HEALTH_STATE_KEY, self.clock.wall())
+        return HealthProbe(lambda: not self._stopping, write_journal, self.clock)
+
     async def stop(self) -> None:
+        self._stopping = True
         if self._scenario_task is not None:
             self._scenario_task.cancel()
             await asyncio.gather(self._scenario_task, return_exceptions=True)
