@@ -7,7 +7,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 from typing import AsyncIterator, Sequence
 
@@ -582,3 +584,16 @@ def test_token_from_the_os_keyring_when_the_environment_has_none(tmp_path, monke
     assert not (tmp_path / token_mod.TOKEN_FILENAME).exists()
     monkeypatch.setenv("FW_TEST_TOKEN", "env-wins")
     assert token_mod.load_or_create_token("FW_TEST_TOKEN", tmp_path)[0] == "env-wins"
+
+
+async def test_metrics_pass_promtool_lint(server: ApiServer, session: aiohttp.ClientSession) -> None:
+    # Prometheus' own linter: base units, _total on counters only, HELP for every family, no
+    # "quantile" label outside a summary. The fake engine's services cover every value shape
+    # (unknown status, no latency yet, odd label characters).
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    async with session.get(f"{server.url}/metrics") as r:
+        text = await r.text()
+    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
