@@ -27,7 +27,7 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui_lag.py
 
 $(VENV)/.package-installed: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[package]'
+	$(BIN)/python -m pip install --quiet -e '.[gui,package]'
 	touch $@
 
 package: $(VENV)/.package-installed
