@@ -1,0 +1,838 @@
+"""Reports: what the journal says about one period — availability, outages, detection and recovery.
+
+Reads the journal through its own read-only SQLite connection (`mode=ro`): in WAL mode a reader
+never blocks the engine's writer, so a report can be made while an engine runs. Nothing here writes.
+
+How time is classified, per service (docs/reports.md has the reader's version):
+
+* not monitored: the engine was not running (a gap with no events and no samples from any service,
+  at least `gap_s` long, or between `engine_stop`/`engine_start` markers if the journal has them),
+  the service's verdict was unknown (before its first check, checks paused), or the service had
+  stopped reporting (no sample or event since; removed from the config). Never downtime.
+* maintenance: the service or its group was in maintenance (planned; outside the availability ratio).
+* down: inside an outage. An outage is a run of failed checks that reached the service's
+  `max_failures` (the console's red "failed"); it starts at the first failed check and ends at the
+  next healthy or degraded verdict. A shorter run of failures (the amber "FAILING n/N") is a blip,
+  counted as degraded.
+* degraded: slow (or a blip); healthy: the rest.
+
+availability % = healthy / (monitored − maintenance). Outages are clipped at the period's edges, at
+maintenance and at engine gaps; a clipped piece says so (`clipped_start`, `clipped_end`).
+Time to detect = failure verdict − last good check (the last ok sample before the first failed check,
+from raw samples; when those are past `raw_retention_hours`, from the first failed check). Time to
+recover = healthy again − failure verdict. MTBF = (healthy + degraded) / failures that began in the
+period. Restarts, failovers, reboots are counted from `recovery` and `reboot` events in the period.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from core.clock import iso_utc
+from core.journal import SCHEMA_VERSION
+
+DEFAULT_GAP_S = 300.0
+DEFAULT_MAX_FAILURES = 3
+_MIN = 60
+# Events that change state or are counted; alerts and anomalies are left in the file.
+_KINDS = ("probe", "breaker", "recovery", "action", "reboot")
+_BLOCKING = frozenset({"open", "forced_open"})
+_FORCED = frozenset({"forced_open", "forced_closed"})
+_UP_STATUSES = frozenset({"healthy", "degraded"})
+# Where in a tie the engine-gap edges fall: a gap ends at its first evidence (before that event is
+# applied) and starts at its last evidence (after that event is applied).
+_ORDER_GAP_END, _ORDER_EVENT, _ORDER_GAP_START = 0, 1, 2
+
+
+class ReportError(Exception):
+    """The journal cannot be read for a report; the message is one line."""
+
+
+# ---------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    """What a report needs to know about a service from the configuration."""
+
+    group: str = ""
+    max_failures: int = DEFAULT_MAX_FAILURES
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRequest:
+    """One report's period and scope.
+
+    Attributes:
+        since, until: the period, wall seconds (UTC), since < until.
+        group, service: only this group / service (None: all).
+        services: known services (from the config): their group and failure threshold. Services
+            found only in the journal are reported too, with `default_max_failures`.
+        gap_s: a stretch this long with nothing journaled by anyone is an engine gap (not monitored).
+    """
+
+    since: float
+    until: float
+    group: str | None = None
+    service: str | None = None
+    services: Mapping[str, ServiceInfo] = field(default_factory=dict)
+    default_max_failures: int = DEFAULT_MAX_FAILURES
+    gap_s: float = DEFAULT_GAP_S
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One thing done about an outage: a recovery step, an operator action, a reboot seen."""
+
+    at: float
+    kind: str  # restart | failover | failback | action | reboot
+    outcome: str  # recovery outcome, the action's command, or "seen"
+    attempt: int = 0
+    detail: str = ""
+
+    def text(self) -> str:
+        head = f"{self.kind} {self.outcome}" if self.kind not in ("action", "reboot") else (
+            f"{self.outcome}" if self.kind == "action" else "reboot seen")
+        if self.attempt:
+            head += f" (attempt {self.attempt})"
+        return f"{iso_utc(self.at)[11:19]} {head}" + (f": {self.detail}" if self.detail else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": iso_utc(self.at), "kind": self.kind, "outcome": self.outcome, "attempt": self.attempt,
+                "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """One outage (or the part of it inside the period and outside maintenance and engine gaps).
+
+    Attributes:
+        start, end: wall seconds; `clipped_start`/`clipped_end` when an edge is the period's, a
+            maintenance window's or an engine gap's rather than the failure's own.
+        detected: the failure verdict (max_failures reached), None if not known.
+        ttd_s, ttr_s: time to detect / recover for this outage, None where not measurable.
+        end_reason: recovered | period_end | maintenance | not_monitored.
+    """
+
+    service: str
+    group: str
+    start: float
+    end: float
+    detected: float | None
+    ttd_s: float | None
+    ttr_s: float | None
+    failure_type: str
+    error: str
+    steps: tuple[Step, ...]
+    clipped_start: bool
+    clipped_end: bool
+    end_reason: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.end - self.start
+
+    @property
+    def cause(self) -> str:
+        return ": ".join(p for p in (self.failure_type, self.error) if p) or "unknown"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service, "group": self.group, "start": iso_utc(self.start), "end": iso_utc(self.end),
+            "duration_s": _r(self.duration_s),
+            "cause": {"failure_type": self.failure_type, "error": self.error},
+            "steps": [s.to_json() for s in self.steps],
+            "detected": None if self.detected is None else iso_utc(self.detected),
+            "ttd_s": _r(self.ttd_s), "ttr_s": _r(self.ttr_s),
+            "clipped_start": self.clipped_start, "clipped_end": self.clipped_end, "end_reason": self.end_reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The figures of one service, one group or the fleet over the period (seconds unless named)."""
+
+    monitored_s: float = 0.0
+    healthy_s: float = 0.0
+    degraded_s: float = 0.0
+    maintenance_s: float = 0.0
+    downtime_s: float = 0.0
+    outages: int = 0
+    failures: int = 0  # outages that began inside the period (the MTBF divisor)
+    longest_outage_s: float = 0.0
+    ttd_s: float | None = None
+    ttr_s: float | None = None
+    mtbf_s: float | None = None
+    restarts: int = 0
+    restarts_ok: int = 0
+    restarts_gave_up: int = 0
+    failovers: int = 0
+    breaker_open_s: float = 0.0
+    reboots: int = 0
+
+    @property
+    def availability_pct(self) -> float | None:
+        base = self.monitored_s - self.maintenance_s
+        return None if base <= 0 else 100.0 * self.healthy_s / base
+
+    @property
+    def restart_success_pct(self) -> float | None:
+        return None if not self.restarts else 100.0 * self.restarts_ok / self.restarts
+
+    def to_json(self) -> dict[str, Any]:
+        pct = self.availability_pct
+        return {
+            "availability_pct": None if pct is None else round(pct, 3),
+            "outages": self.outages, "downtime_s": _r(self.downtime_s),
+            "ttd_s": _r(self.ttd_s), "ttr_s": _r(self.ttr_s), "mtbf_s": _r(self.mtbf_s),
+            "restarts": self.restarts, "restarts_ok": self.restarts_ok,
+            "breaker_open_s": _r(self.breaker_open_s), "reboots": self.reboots,
+            "monitored_s": _r(self.monitored_s), "healthy_s": _r(self.healthy_s),
+            "degraded_s": _r(self.degraded_s), "maintenance_s": _r(self.maintenance_s),
+            "longest_outage_s": _r(self.longest_outage_s), "failures": self.failures,
+            "restarts_gave_up": self.restarts_gave_up, "failovers": self.failovers,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceReport:
+    id: str
+    group: str
+    figures: Figures
+
+
+@dataclass(frozen=True, slots=True)
+class GroupReport:
+    name: str
+    services: int
+    figures: Figures
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A whole report. `gaps` are the engine gaps (not monitored) that overlap the period, clipped."""
+
+    since: float
+    until: float
+    services: tuple[ServiceReport, ...]
+    groups: tuple[GroupReport, ...]
+    fleet: Figures
+    outages: tuple[Outage, ...]
+    gaps: tuple[tuple[float, float], ...]
+    scope: str = ""  # "group rack-a", "service plc-1" or "" for the whole fleet
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented shape (docs/reports.md): period, services, outages; groups and fleet added."""
+        return {
+            "period": {"since": iso_utc(self.since), "until": iso_utc(self.until)},
+            "services": [{"id": s.id, "group": s.group, **s.figures.to_json()} for s in self.services],
+            "outages": [o.to_json() for o in self.outages],
+            "groups": [{"group": g.name, "services": g.services, **g.figures.to_json()} for g in self.groups],
+            "fleet": {"services": len(self.services), **self.fleet.to_json()},
+            "not_monitored": [{"start": iso_utc(a), "end": iso_utc(b), "duration_s": _r(b - a)}
+                              for a, b in self.gaps],
+        }
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+# ---------------------------------------------------------------- reading the journal
+
+
+@dataclass(frozen=True, slots=True)
+class _Ev:
+    seq: int
+    kind: str
+    service: str
+    wall: float
+    rec: Mapping[str, Any]
+
+
+class JournalReader:
+    """A read-only view of a journal file for reports; never writes, never takes the write lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise ReportError(f"{self.path}: no journal here (has an engine run with this state directory?)")
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+        try:
+            self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=5.0)
+            version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise ReportError(f"{self.path}: cannot read journal: {_one_line(exc)}") from None
+        if version == 0:
+            self._conn.close()
+            raise ReportError(f"{self.path}: not a Faultwatch journal")
+        if version > SCHEMA_VERSION:
+            self._conn.close()
+            raise ReportError(f"{self.path}: journal schema v{version} is newer than this Faultwatch "
+                              f"reads (v{SCHEMA_VERSION})")
+        rows = self.q("SELECT sid, name FROM services")
+        self.sids: dict[str, int] = {str(name): int(sid) for sid, name in rows}
+
+    def q(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise ReportError(f"{self.path}: journal read failed: {_one_line(exc)}") from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> JournalReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- events
+
+    def events(self, since: float, until: float) -> list[_Ev]:
+        marks = ", ".join("?" * len(_KINDS))
+        rows = self.q(f"SELECT seq, kind, service, wall, record FROM events WHERE wall >= ? AND wall < ?"
+                      f" AND kind IN ({marks}) ORDER BY seq", (since, until, *_KINDS))
+        return [_Ev(int(seq), str(kind), str(svc), float(wall), _loads(rec)) for seq, kind, svc, wall, rec in rows]
+
+    def last_before(self, kind: str, since: float) -> dict[str, _Ev]:
+        """Each service's last event of `kind` before `since`."""
+        rows = self.q("SELECT seq, kind, service, wall, record FROM events WHERE seq IN"
+                      " (SELECT max(seq) FROM events WHERE kind = ? AND wall < ? GROUP BY service)",
+                      (kind, since))
+        return {str(svc): _Ev(int(seq), str(k), str(svc), float(wall), _loads(rec))
+                for seq, k, svc, wall, rec in rows}
+
+    def maintenance_before(self, since: float) -> dict[str, bool]:
+        """Each maintenance target's state (service id or group) just before `since`."""
+        rows = self.q("SELECT service, record FROM events WHERE kind = 'action' AND wall < ?"
+                      " AND record LIKE '%maintenance_o%' ORDER BY seq", (since,))
+        state: dict[str, bool] = {}
+        for svc, rec in rows:
+            r = _loads(rec)
+            if r.get("ok", True) and r.get("command") in ("maintenance_on", "maintenance_off"):
+                state[str(svc)] = r.get("command") == "maintenance_on"
+        return state
+
+    def alert_groups(self) -> dict[str, str]:
+        """service → group as alerts named it (for services the config does not know)."""
+        rows = self.q("SELECT service, json_extract(record, '$.group') FROM events WHERE seq IN"
+                      " (SELECT max(seq) FROM events WHERE kind = 'alert' AND service != '' GROUP BY service)")
+        return {str(s): str(g) for s, g in rows if g}
+
+    def services_with_events(self, since: float, until: float) -> set[str]:
+        rows = self.q("SELECT DISTINCT service FROM events WHERE wall >= ? AND wall < ? AND service != ''"
+                      " AND kind IN ('probe', 'breaker', 'recovery', 'reboot')", (since, until))
+        return {str(s) for (s,) in rows}
+
+    def last_event_wall(self, before: float, after: float) -> float | None:
+        row = self.q("SELECT max(wall) FROM events WHERE wall < ? AND wall >= ?", (before, after))
+        return None if row[0][0] is None else float(row[0][0])
+
+    def first_event_wall(self, at_or_after: float, before: float) -> float | None:
+        row = self.q("SELECT min(wall) FROM events WHERE wall >= ? AND wall < ?", (at_or_after, before))
+        return None if row[0][0] is None else float(row[0][0])
+
+    # ---- samples and rollups
+
+    def minutes(self, sid: int, lo_min: int, hi_min: int) -> list[int]:
+        return [int(m) for (m,) in self.q("SELECT minute FROM rollups WHERE sid = ? AND minute >= ?"
+                                          " AND minute < ? ORDER BY minute", (sid, lo_min, hi_min))]
+
+    def any_rollup(self, minute: int) -> bool:
+        for sid in self.sids.values():
+            if self.q("SELECT 1 FROM rollups WHERE sid = ? AND minute = ?", (sid, minute)):
+                return True
+        return False
+
+    def sample_edge(self, lo: float, hi: float, last: bool) -> float | None:
+        """The last (or first) raw sample of any service with lo <= wall < hi."""
+        fn = "max" if last else "min"
+        best: float | None = None
+        for sid in self.sids.values():
+            (v,) = self.q(f"SELECT {fn}(wall_ms) FROM samples WHERE sid = ? AND wall_ms >= ? AND wall_ms < ?",
+                          (sid, _ms(lo), _ms(hi)))[0]
+            if v is not None:
+                w = v / 1000.0
+                best = w if best is None else (max(best, w) if last else min(best, w))
+        return best
+
+    def last_evidence(self, service: str, before: float) -> float | None:
+        """The service's last sample before `before` (raw, else the end of its last rollup minute)."""
+        sid = self.sids.get(service)
+        if sid is None:
+            return None
+        (raw,) = self.q("SELECT max(wall_ms) FROM samples WHERE sid = ? AND wall_ms < ?", (sid, _ms(before)))[0]
+        (minute,) = self.q("SELECT max(minute) FROM rollups WHERE sid = ? AND minute < ?",
+                           (sid, math.ceil(before / _MIN)))[0]
+        best = None if raw is None else raw / 1000.0
+        if minute is not None and (best is None or best < minute * _MIN):
+            best = min(before, (int(minute) + 1) * float(_MIN))
+        return best
+
+    def last_ok_sample(self, service: str, before: float, after: float) -> float | None:
+        sid = self.sids.get(service)
+        if sid is None:
+            return None
+        (v,) = self.q("SELECT max(wall_ms) FROM samples WHERE sid = ? AND ok = 1 AND wall_ms < ? AND wall_ms >= ?",
+                      (sid, _ms(before), _ms(after)))[0]
+        return None if v is None else v / 1000.0
+
+    def reboots(self, since: float, until: float) -> dict[str, int]:
+        rows = self.q("SELECT service, count(*) FROM events WHERE kind = 'reboot' AND wall >= ? AND wall < ?"
+                      " GROUP BY service", (since, until))
+        return {str(s): int(n) for s, n in rows}
+
+
+def _ms(wall: float) -> int:
+    return round(wall * 1000.0)
+
+
+def _loads(text: str) -> Mapping[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# ---------------------------------------------------------------- engine gaps
+
+
+def find_gaps(reader: JournalReader, lo: float, hi: float, gap_s: float,
+              event_walls: Sequence[float], markers: Sequence[tuple[float, str]] = ()) -> list[tuple[float, float]]:
+    """Stretches in [lo, hi) when the engine was not running: nothing journaled by anyone for >= gap_s.
+
+    Works on per-minute rollups so a month of a big fleet is not read row by row: candidate stretches
+    start as the whole window and are cut by each service's rollup minutes in turn, so after the
+    first few services only the real gaps are left to look at. Edges are then refined to the last
+    and first evidence (event or raw sample) around each stretch. `markers` are (wall, "start"|"stop")
+    engine lifecycle events, if the journal has them; a stop..start pair is a gap whatever its length.
+    """
+    need = max(1, int(gap_s // _MIN) - 1)  # whole unseen minutes inside any gap of gap_s or more
+    lo_min, hi_min = math.floor(lo / _MIN), math.ceil(hi / _MIN)
+    seen_by_events = sorted({math.floor(w / _MIN) for w in event_walls})
+    cands = _cut([(lo_min, hi_min)], seen_by_events, need)
+    for sid in reader.sids.values():
+        if not cands:
+            break
+        nxt: list[tuple[int, int]] = []
+        for a, b in cands:
+            nxt.extend(_cut([(a, b)], reader.minutes(sid, a, b), need))
+        cands = nxt
+    gaps: list[tuple[float, float]] = []
+    for a, b in cands:
+        start = _edge_before(reader, a * _MIN, lo, event_walls)
+        end = _edge_after(reader, b * _MIN, hi, event_walls)
+        s, e = (lo if start is None else start), (hi if end is None else end)
+        if e - s >= gap_s or (start is None and e > s) or (end is None and e > s and hi - s >= gap_s):
+            gaps.append((max(lo, s), min(hi, e)))
+    stop: float | None = None
+    for wall, what in sorted(markers):
+        if what == "stop":
+            stop = wall
+        elif what == "start":
+            begin = stop
+            if begin is None:  # a start without a stop: the engine died; it was down since its last word
+                begin = _edge_before(reader, wall, lo - gap_s, [w for w in event_walls if w < wall])
+            if begin is not None and wall > begin:
+                gaps.append((max(lo, begin), min(hi, wall)))
+            stop = None
+    return _merge([g for g in gaps if g[1] > g[0]])
+
+
+def _cut(ranges: Iterable[tuple[int, int]], seen: Sequence[int], need: int) -> list[tuple[int, int]]:
+    """Split minute ranges [a, b) at the seen minutes; keep unseen runs at least `need` long."""
+    out: list[tuple[int, int]] = []
+    for a, b in ranges:
+        i = bisect.bisect_left(seen, a)
+        cur = a
+        while i < len(seen) and seen[i] < b:
+            if seen[i] - cur >= need:
+                out.append((cur, seen[i]))
+            cur = seen[i] + 1
+            i += 1
+        if b - cur >= need:
+            out.append((cur, b))
+    return out
+
+
+def _edge_before(reader: JournalReader, t: float, floor: float, event_walls: Sequence[float]) -> float | None:
+    """The last evidence of a running engine before `t` (within the minute before, or any event)."""
+    i = bisect.bisect_left(event_walls, t)
+    ev = event_walls[i - 1] if i else reader.last_event_wall(t, floor)
+    raw = reader.sample_edge(t - _MIN, t, last=True)
+    if raw is None and reader.any_rollup(math.floor(t / _MIN) - 1):
+        raw = t  # samples of that minute are past raw retention: its end is the safe bound
+    found = [v for v in (ev, raw) if v is not None and v >= floor]
+    return max(found) if found else None
+
+
+def _edge_after(reader: JournalReader, t: float, ceiling: float, event_walls: Sequence[float]) -> float | None:
+    i = bisect.bisect_left(event_walls, t)
+    ev = event_walls[i] if i < len(event_walls) else reader.first_event_wall(t, ceiling)
+    raw = reader.sample_edge(t, t + _MIN, last=False)
+    if raw is None and reader.any_rollup(math.floor(t / _MIN)):
+        raw = t
+    found = [v for v in (ev, raw) if v is not None and v < ceiling]
+    return min(found) if found else None
+
+
+def _merge(gaps: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(gaps):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+# ---------------------------------------------------------------- one service's timeline
+
+
+@dataclass(slots=True)
+class _Run:
+    """A run of failed checks (between a good verdict, or an engine gap, and the next good verdict)."""
+
+    first_fail: float
+    first_fail_known: bool  # False when the run began before the period (first_fail is then a bound)
+    verdict: float | None = None
+    end: float | None = None
+    recovered: bool = False
+    error: str = ""
+    max_cf: int = 0
+
+
+@dataclass(slots=True)
+class _Acc:
+    healthy: float = 0.0
+    degraded: float = 0.0
+    maintenance: float = 0.0
+    down: float = 0.0
+    breaker_open: float = 0.0
+    pieces: list[tuple[float, float, _Run]] = field(default_factory=list)
+
+
+def _service_timeline(
+        svc: str, group: str, max_failures: int, since: float, until: float,
+        events: Sequence[_Ev], gaps: Sequence[tuple[float, float]],
+        init_probe: _Ev | None, init_breaker: _Ev | None, init_maint: Mapping[str, bool],
+        span_end: float | None) -> _Acc:
+    """Walk one service's state through the period and add up its time per class."""
+    # Points: (time, order, seq, what, payload)
+    points: list[tuple[float, int, int, str, Any]] = []
+    for a, b in gaps:
+        points.append((a, _ORDER_GAP_START, 0, "gap_start", None))
+        points.append((b, _ORDER_GAP_END, 0, "gap_end", None))
+    for e in events:
+        if e.kind == "probe" or e.kind == "breaker":
+            points.append((e.wall, _ORDER_EVENT, e.seq, e.kind, e.rec))
+        elif e.kind == "action" and e.rec.get("command") in ("maintenance_on", "maintenance_off") \
+                and e.rec.get("ok", True):
+            points.append((e.wall, _ORDER_EVENT, e.seq, "maint_svc" if e.service == svc else "maint_grp",
+                           e.rec.get("command") == "maintenance_on"))
+    if span_end is not None and span_end < until:
+        points.append((span_end, _ORDER_GAP_START, 0, "span_end", None))
+    points.sort(key=lambda p: (p[0], p[1], p[2]))
+
+    engine_up = not any(a <= since < b for a, b in gaps)
+    in_span = True
+    status = "unknown"
+    run: _Run | None = None
+    if init_probe is not None and engine_up:
+        status = str(init_probe.rec.get("status", "unknown"))
+        if status == "unhealthy":
+            cf = int(init_probe.rec.get("consecutive_failures", 0) or 0)
+            run = _Run(first_fail=since, first_fail_known=False, max_cf=cf,
+                       error=str(init_probe.rec.get("error") or ""))
+            if cf >= max_failures:
+                run.verdict = init_probe.wall
+    breaker = "closed"
+    if init_breaker is not None:
+        breaker = str(init_breaker.rec.get("to", "closed"))
+        if not engine_up and breaker not in _FORCED:
+            breaker = "closed"
+    maint_svc = init_maint.get(svc, False)
+    maint_grp = bool(group) and init_maint.get(group, False)
+
+    acc = _Acc()
+    # (start, end, class, run): unhealthy segments are sorted into outage or blip once every run's
+    # length is known (a run becomes an outage only when it reaches max_failures, later).
+    segments: list[tuple[float, float, str, _Run | None]] = []
+
+    def account(a: float, b: float) -> None:
+        if b <= a:
+            return
+        if engine_up and breaker in _BLOCKING:
+            acc.breaker_open += b - a
+        if not (engine_up and in_span) or status == "unknown":
+            return
+        if maint_svc or maint_grp:
+            acc.maintenance += b - a
+        elif status == "unhealthy":
+            segments.append((a, b, "unhealthy", run))
+        elif status == "healthy":
+            acc.healthy += b - a
+        else:
+            acc.degraded += b - a
+
+    def end_run(t: float, recovered: bool) -> None:
+        nonlocal run
+        if run is not None:
+            run.end, run.recovered = t, recovered
+        run = None
+
+    cur = since
+    for t, _, _, what, payload in points:
+        if t >= until:
+            break
+        if t > cur:
+            account(max(cur, since), t)
+            cur = t
+        if what in ("gap_start", "span_end"):
+            if what == "gap_start":
+                engine_up = False
+                if breaker not in _FORCED:
+                    breaker = "closed"  # a new engine starts with closed breakers, unless forced
+            else:
+                in_span = False
+            status = "unknown"
+            end_run(t, False)
+        elif what == "gap_end":
+            engine_up = True
+        elif what == "probe" and engine_up:
+            status = str(payload.get("status", "unknown"))
+            if status == "unhealthy":
+                ncf = int(payload.get("consecutive_failures", 0) or 0)
+                if run is None:
+                    run = _Run(first_fail=t, first_fail_known=True)
+                run.max_cf = max(run.max_cf, ncf)
+                if run.verdict is None and ncf >= max_failures:
+                    run.verdict, run.error = t, str(payload.get("error") or "")
+                elif not run.error:
+                    run.error = str(payload.get("error") or "")
+            else:
+                end_run(t, status in _UP_STATUSES)
+        elif what == "breaker":
+            breaker = str(payload.get("to", breaker))
+        elif what == "maint_svc":
+            maint_svc = bool(payload)
+        elif what == "maint_grp":
+            maint_grp = bool(payload)
+    account(max(cur, since), until)
+
+    for a, b, _, r in segments:
+        if r is not None and r.max_cf >= max_failures:
+            acc.down += b - a
+            if acc.pieces and acc.pieces[-1][1] == a and acc.pieces[-1][2] is r:
+                acc.pieces[-1] = (acc.pieces[-1][0], b, r)
+            else:
+                acc.pieces.append((a, b, r))
+        else:
+            acc.degraded += b - a
+    return acc
+
+
+# ---------------------------------------------------------------- the report
+
+
+def build_report(reader: JournalReader, request: ReportRequest) -> Report:
+    """Compute a report from a journal (see the module docstring for the definitions)."""
+    since, until = request.since, request.until
+    if not until > since:
+        raise ReportError("the period is empty: --until must be after --since")
+    gap_s = request.gap_s
+    events = reader.events(since, until)
+    init_probe = reader.last_before("probe", since)
+    init_breaker = reader.last_before("breaker", since)
+    init_maint = reader.maintenance_before(since)
+    # An open breaker carried in from long before: engine gaps back to then reset it.
+    lookback = since - gap_s
+    for ev in init_breaker.values():
+        if ev.rec.get("to") not in ("closed", *_FORCED):
+            lookback = min(lookback, ev.wall)
+    pre = reader.events(lookback, since) if lookback < since else []
+    walls = sorted([e.wall for e in pre] + [e.wall for e in events])
+    markers = [(e.wall, "start" if e.rec.get("command") == "engine_start" else "stop")
+               for e in (*pre, *events)
+               if e.kind == "action" and e.rec.get("command") in ("engine_start", "engine_stop")]
+    all_gaps = find_gaps(reader, lookback, until, gap_s, walls, markers)
+
+    # Which services, and their groups.
+    names: set[str] = set(request.services)
+    names |= reader.services_with_events(since, until)
+    names |= set(init_probe)
+    names |= {n for n in reader.sids if (reader.last_evidence(n, until) or 0.0) >= since}
+    alert_groups = reader.alert_groups() if any(n not in request.services for n in names) else {}
+
+    def group_of(name: str) -> str:
+        info = request.services.get(name)
+        return info.group if info is not None else alert_groups.get(name, "")
+
+    chosen = sorted(n for n in names if n
+                    and (request.service is None or n == request.service)
+                    and (request.group is None or group_of(n) == request.group))
+    by_service: dict[str, list[_Ev]] = {n: [] for n in chosen}
+    group_events: dict[str, list[_Ev]] = {}
+    for e in events:
+        if e.service in by_service:
+            by_service[e.service].append(e)
+        elif e.kind == "action":
+            group_events.setdefault(e.service, []).append(e)
+    reboots = reader.reboots(since, until)
+
+    service_reports: list[ServiceReport] = []
+    outages: list[Outage] = []
+    for name in chosen:
+        group = group_of(name)
+        info = request.services.get(name)
+        max_failures = info.max_failures if info is not None else request.default_max_failures
+        evs = by_service[name]
+        if group and group != name:
+            evs = sorted(evs + group_events.get(group, []), key=lambda e: e.seq)
+        last = reader.last_evidence(name, until)
+        ev_last = max((e.wall for e in evs if e.service == name), default=None)
+        probe0 = init_probe.get(name)
+        latest = max((v for v in (last, ev_last) if v is not None), default=None)
+        span_end = None if latest is not None and latest >= until - gap_s else (latest if latest is not None else since)
+        acc = _service_timeline(name, group, max_failures, since, until, evs, all_gaps,
+                                probe0, init_breaker.get(name), init_maint, span_end)
+        svc_outages = _outages(reader, name, group, acc, evs, since, until, all_gaps)
+        monitored = acc.healthy + acc.degraded + acc.maintenance + acc.down
+        if name not in request.services and monitored <= 0 and not any(e.service == name for e in evs):
+            continue  # known only from old samples: nothing to say about this period
+        outages.extend(svc_outages)
+        service_reports.append(ServiceReport(name, group, _figures(acc, svc_outages, evs, reboots.get(name, 0))))
+
+    groups: dict[str, list[ServiceReport]] = {}
+    for s in service_reports:
+        groups.setdefault(s.group, []).append(s)
+    group_reports = tuple(GroupReport(g, len(members), _sum([m.figures for m in members],
+                                                            [o for o in outages if o.group == g]))
+                          for g, members in sorted(groups.items()))
+    fleet = _sum([s.figures for s in service_reports], outages)
+    scope = f"service {request.service}" if request.service else (f"group {request.group}" if request.group else "")
+    clipped_gaps = tuple((max(a, since), min(b, until)) for a, b in all_gaps if b > since and a < until)
+    outages.sort(key=lambda o: (o.start, o.service))
+    return Report(since, until, tuple(service_reports), group_reports, fleet, tuple(outages), clipped_gaps, scope)
+
+
+def _outages(reader: JournalReader, svc: str, group: str, acc: _Acc, evs: Sequence[_Ev],
+             since: float, until: float, gaps: Sequence[tuple[float, float]]) -> list[Outage]:
+    out: list[Outage] = []
+    recov = [e for e in evs if e.service == svc and e.kind in ("recovery", "action", "reboot")]
+    first_by_rid: dict[str, float] = {}
+    for e in recov:
+        if e.kind == "recovery":
+            first_by_rid.setdefault(str(e.rec.get("recovery_id", "")), e.wall)
+    for a, b, run in acc.pieces:
+        clipped_start = not (run.first_fail_known and a == run.first_fail)
+        at_run_end = run.end is not None and b == run.end
+        clipped_end = not (at_run_end and run.recovered)
+        if at_run_end and run.recovered:
+            reason = "recovered"
+        elif b >= until:
+            reason = "period_end"
+        elif any(abs(g[0] - b) < 1e-9 for g in gaps) or (at_run_end and not run.recovered):
+            reason = "not_monitored"
+        else:
+            reason = "maintenance"
+        ttd: float | None = None
+        if not clipped_start and run.verdict is not None:
+            prev_end = max([e for _, e in _prior(gaps, a)] + [since - 86_400.0])
+            good = reader.last_ok_sample(svc, run.first_fail, prev_end)
+            ttd = run.verdict - (good if good is not None else run.first_fail)
+        ttr = (b - run.verdict) if (reason == "recovered" and run.verdict is not None) else None
+        steps: list[Step] = []
+        ftype = ""
+        for e in recov:
+            rid = str(e.rec.get("recovery_id", ""))
+            inside = a <= e.wall <= b
+            if e.kind == "recovery" and not inside:
+                inside = a <= first_by_rid.get(rid, -1.0) <= b
+            if not inside:
+                continue
+            if e.kind == "recovery":
+                ftype = ftype or str(e.rec.get("failure_type") or "")
+                steps.append(Step(e.wall, str(e.rec.get("strategy", "")), str(e.rec.get("outcome", "")),
+                                  int(e.rec.get("attempt", 0) or 0), str(e.rec.get("detail") or "")))
+            elif e.kind == "reboot":
+                steps.append(Step(e.wall, "reboot", "seen", 0, str(e.rec.get("reason") or e.rec.get("detail") or "")))
+            else:
+                cmd = str(e.rec.get("command", ""))
+                if cmd in ("maintenance_on", "maintenance_off"):
+                    continue
+                steps.append(Step(e.wall, "action", cmd, 0,
+                                  " ".join(p for p in (f"by {e.rec.get('origin', '')}", str(e.rec.get("detail") or "")) if p)))
+        out.append(Outage(svc, group, a, b, run.verdict, ttd, ttr, ftype, run.error, tuple(steps),
+                          clipped_start, clipped_end, reason))
+    return out
+
+
+def _prior(gaps: Sequence[tuple[float, float]], t: float) -> list[tuple[float, float]]:
+    return [g for g in gaps if g[1] <= t]
+
+
+def _figures(acc: _Acc, outages: Sequence[Outage], evs: Sequence[_Ev], reboots: int) -> Figures:
+    restarts = restarts_ok = gave_up = failovers = 0
+    for e in evs:
+        if e.kind != "recovery":
+            continue
+        strategy, outcome = e.rec.get("strategy"), e.rec.get("outcome")
+        if strategy == "restart":
+            restarts += outcome == "started"
+            restarts_ok += outcome == "succeeded"
+            gave_up += outcome == "gave_up"
+        elif strategy == "failover":
+            failovers += outcome == "started"
+    monitored = acc.healthy + acc.degraded + acc.maintenance + acc.down
+    failures = sum(1 for o in outages if not o.clipped_start)
+    ttds = [o.ttd_s for o in outages if o.ttd_s is not None]
+    ttrs = [o.ttr_s for o in outages if o.ttr_s is not None]
+    up = acc.healthy + acc.degraded
+    return Figures(
+        monitored_s=monitored, healthy_s=acc.healthy, degraded_s=acc.degraded, maintenance_s=acc.maintenance,
+        downtime_s=acc.down, outages=len(outages), failures=failures,
+        longest_outage_s=max((o.duration_s for o in outages), default=0.0),
+        ttd_s=sum(ttds) / len(ttds) if ttds else None, ttr_s=sum(ttrs) / len(ttrs) if ttrs else None,
+        mtbf_s=up / failures if failures else None,
+        restarts=restarts, restarts_ok=restarts_ok, restarts_gave_up=gave_up, failovers=failovers,
+        breaker_open_s=acc.breaker_open, reboots=reboots)
+
+
+def _sum(parts: Sequence[Figures], outages: Sequence[Outage]) -> Figures:
+    """Group and fleet figures: times and counts add up; means are over all the outages."""
+    ttds = [o.ttd_s for o in outages if o.ttd_s is not None]
+    ttrs = [o.ttr_s for o in outages if o.ttr_s is not None]
+    failures = sum(p.failures for p in parts)
+    up = sum(p.healthy_s + p.degraded_s for p in parts)
+    return Figures(
+        monitored_s=sum(p.monitored_s for p in parts), healthy_s=sum(p.healthy_s for p in parts),
+        degraded_s=sum(p.degraded_s for p in parts), maintenance_s=sum(p.maintenance_s for p in parts),
+        downtime_s=sum(p.downtime_s for p in parts), outages=sum(p.outages for p in parts), failures=failures,
+        longest_outage_s=max((p.longest_outage_s for p in parts), default=0.0),
+        ttd_s=sum(ttds) / len(ttds) if ttds else None, ttr_s=sum(ttrs) / len(ttrs) if ttrs else None,
+        mtbf_s=up / failures if failures else None,
+        restarts=sum(p.restarts for p in parts), restarts_ok=sum(p.restarts_ok for p in parts),
+        restarts_gave_up=sum(p.restarts_gave_up for p in parts), failovers=sum(p.failovers for p in parts),
+        breaker_open_s=sum(p.breaker_open_s for p in parts), reboots=sum(p.reboots for p in parts))
+
+
+def load_report(journal: Path, request: ReportRequest) -> Report:
+    """Open the journal read-only, build the report, close. Raises ReportError (one line)."""
+    with JournalReader(journal) as reader:
+        return build_report(reader, request)
