@@ -11,9 +11,13 @@ import logging
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from core import __version__, paths
 from core.config import ConfigError, load_config, parse_listen, summary
+
+if TYPE_CHECKING:
+    from core.report_cli import PdfWriter
 
 _START = time.perf_counter()
 
@@ -23,6 +27,7 @@ examples:
   faultwatch --config rack.toml --wall   wall display for a rack
   faultwatch --headless --config rack.toml --events -    JSON lines on stdout
   faultwatch --check-config rack.toml    validate a config and print a summary
+  faultwatch report --since 24h --format html --out shift.html   availability report (report --help)
 """
 
 
@@ -85,7 +90,12 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, pdf_writer: PdfWriter | None = None) -> int:
+    """The command line. `pdf_writer`: Qt's, handed in by gui/entry.py (core never imports gui)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        from core.report_cli import report_main
+        return report_main(argv[1:], pdf_writer=pdf_writer)
     args = build_parser().parse_args(argv)
     if args.check_config:
         try:
