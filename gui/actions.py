@@ -11,6 +11,7 @@ sends the command, and reports the CommandResult. Shortcuts (also in docs/automa
     Ctrl+M           Maintenance (device)         Ctrl+Shift+M  Maintenance (whole group)
     Ctrl+Shift+A     Acknowledge alerts           Ctrl+F        Find (filter box)
     F11              Wall mode (Esc leaves)       Ctrl+Q        Quit
+    Ctrl+Shift+P     File → Reports…
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ SHORTCUTS: dict[str, str] = {
     "action_maintenance_group": "Ctrl+Shift+M",
     "action_acknowledge": "Ctrl+Shift+A",
     "action_find": "Ctrl+F",
+    "action_reports": "Ctrl+Shift+P",
     "action_wall_mode": "F11",
     "action_quit": "Ctrl+Q",
 }

@@ -271,6 +271,8 @@ class MainWindow(QMainWindow):
         make("action_wall_mode", "Wall mode", "Full-screen wall of tiles (Esc or F11 to leave)",
              self.toggle_wall_mode)
         make("action_find", "Find…", "Filter the service table", self._on_find)
+        make("action_reports", "Reports…", "Availability, outages, detection and recovery over a period; "
+             "export CSV, HTML or PDF", self._on_reports)
         make("action_export_timeline", "Export timeline…", "Save the visible timeline rows as CSV",
              self.timeline_view._on_export_button_clicked)
         group_by = make("action_group_by_rack", "Group by rack", "Keep rows grouped by group (rack)",
@@ -297,6 +299,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Recent configs")
         self.recent_menu.setObjectName("menu_recent")
         file_menu.addAction(a["action_export_timeline"])
+        file_menu.addAction(a["action_reports"])
         file_menu.addSeparator()
         file_menu.addAction(a["action_quit"])
         device_menu = bar.addMenu("&Device")
@@ -564,6 +567,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ user input
     def _on_filter_box_text_changed(self, text: str) -> None:
         self.proxy.set_filter_text(text)
+
+    def _on_reports(self) -> None:
+        from gui.reports_view import show_reports  # Qt SVG widgets load only when reports are wanted
+        self.reports_view = show_reports(self, self.engine, getattr(self, "reports_view", None))
 
     def _on_find(self) -> None:
         if self._wall_mode:
