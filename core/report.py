@@ -299,18 +299,47 @@ class JournalReader:
     # ---- events
 
     def events(self, since: float, until: float) -> list[_Ev]:
-        marks = ", ".join("?" * len(_KINDS))
-        rows = self.q(f"SELECT seq, kind, service, wall, record FROM events WHERE wall >= ? AND wall < ?"
-                      f" AND kind IN ({marks}) ORDER BY seq", (since, until, *_KINDS))
-        return [_Ev(int(seq), str(kind), str(svc), float(wall), _loads(rec)) for seq, kind, svc, wall, rec in rows]
+        """The events a report uses, oldest first. Probe and breaker events (most of a busy journal)
+        are read field by field in SQL: decoding every record in Python was the report's largest cost."""
+        out: list[_Ev] = []
+        for seq, svc, wall, status, cf, error in self.q(
+                "SELECT seq, service, wall, json_extract(record, '$.status'),"
+                " json_extract(record, '$.consecutive_failures'), json_extract(record, '$.error')"
+                " FROM events WHERE wall >= ? AND wall < ? AND kind = 'probe'", (since, until)):
+            out.append(_Ev(int(seq), "probe", str(svc), float(wall),
+                           {"status": status, "consecutive_failures": cf, "error": error}))
+        for seq, svc, wall, to in self.q(
+                "SELECT seq, service, wall, json_extract(record, '$.to') FROM events"
+                " WHERE wall >= ? AND wall < ? AND kind = 'breaker'", (since, until)):
+            out.append(_Ev(int(seq), "breaker", str(svc), float(wall), {"to": to}))
+        for seq, kind, svc, wall, rec in self.q(
+                "SELECT seq, kind, service, wall, record FROM events WHERE wall >= ? AND wall < ?"
+                " AND kind IN ('recovery', 'action', 'reboot')", (since, until)):
+            out.append(_Ev(int(seq), str(kind), str(svc), float(wall), _loads(rec)))
+        out.sort(key=lambda e: e.seq)
+        return out
 
-    def last_before(self, kind: str, since: float) -> dict[str, _Ev]:
-        """Each service's last event of `kind` before `since`."""
-        rows = self.q("SELECT seq, kind, service, wall, record FROM events WHERE seq IN"
-                      " (SELECT max(seq) FROM events WHERE kind = ? AND wall < ? GROUP BY service)",
-                      (kind, since))
-        return {str(svc): _Ev(int(seq), str(k), str(svc), float(wall), _loads(rec))
-                for seq, k, svc, wall, rec in rows}
+    def raw_floor(self, service: str) -> float | None:
+        """The service's oldest raw sample (older ones are pruned; only rollups remain)."""
+        sid = self.sids.get(service)
+        if sid is None:
+            return None
+        (v,) = self.q("SELECT min(wall_ms) FROM samples WHERE sid = ?", (sid,))[0]
+        return None if v is None else v / 1000.0
+
+    def last_before(self, kind: str, since: float, services: Iterable[str]) -> dict[str, _Ev]:
+        """Each service's last event of `kind` before `since`.
+
+        One short backwards walk of the (service, seq) index per service: a GROUP BY over the whole
+        table cost 0.6 s on a month of 1,000 devices, this a few milliseconds."""
+        out: dict[str, _Ev] = {}
+        for name in services:
+            rows = self.q("SELECT seq, kind, service, wall, record FROM events WHERE service = ? AND kind = ?"
+                          " AND wall < ? ORDER BY seq DESC LIMIT 1", (name, kind, since))
+            if rows:
+                seq, k, svc, wall, rec = rows[0]
+                out[str(svc)] = _Ev(int(seq), str(k), str(svc), float(wall), _loads(rec))
+        return out
 
     def maintenance_before(self, since: float) -> dict[str, bool]:
         """Each maintenance target's state (service id or group) just before `since`."""
@@ -329,11 +358,6 @@ class JournalReader:
                       " (SELECT max(seq) FROM events WHERE kind = 'alert' AND service != '' GROUP BY service)")
         return {str(s): str(g) for s, g in rows if g}
 
-    def services_with_events(self, since: float, until: float) -> set[str]:
-        rows = self.q("SELECT DISTINCT service FROM events WHERE wall >= ? AND wall < ? AND service != ''"
-                      " AND kind IN ('probe', 'breaker', 'recovery', 'reboot')", (since, until))
-        return {str(s) for (s,) in rows}
-
     def last_event_wall(self, before: float, after: float) -> float | None:
         row = self.q("SELECT max(wall) FROM events WHERE wall < ? AND wall >= ?", (before, after))
         return None if row[0][0] is None else float(row[0][0])
@@ -348,11 +372,16 @@ class JournalReader:
         return [int(m) for (m,) in self.q("SELECT minute FROM rollups WHERE sid = ? AND minute >= ?"
                                           " AND minute < ? ORDER BY minute", (sid, lo_min, hi_min))]
 
-    def any_rollup(self, minute: int) -> bool:
+    def rollup_edge(self, lo_min: int, hi_min: int, last: bool) -> int | None:
+        """The last (or first) minute in [lo_min, hi_min) that any service has a rollup for."""
+        fn = "max" if last else "min"
+        best: int | None = None
         for sid in self.sids.values():
-            if self.q("SELECT 1 FROM rollups WHERE sid = ? AND minute = ?", (sid, minute)):
-                return True
-        return False
+            (v,) = self.q(f"SELECT {fn}(minute) FROM rollups WHERE sid = ? AND minute >= ? AND minute < ?",
+                          (sid, lo_min, hi_min))[0]
+            if v is not None:
+                best = int(v) if best is None else (max(best, int(v)) if last else min(best, int(v)))
+        return best
 
     def sample_edge(self, lo: float, hi: float, last: bool) -> float | None:
         """The last (or first) raw sample of any service with lo <= wall < hi."""
@@ -435,10 +464,12 @@ def find_gaps(reader: JournalReader, lo: float, hi: float, gap_s: float,
         cands = nxt
     gaps: list[tuple[float, float]] = []
     for a, b in cands:
-        start = _edge_before(reader, a * _MIN, lo, event_walls)
-        end = _edge_after(reader, b * _MIN, hi, event_walls)
-        s, e = (lo if start is None else start), (hi if end is None else end)
-        if e - s >= gap_s or (start is None and e > s) or (end is None and e > s and hi - s >= gap_s):
+        # Nothing within gap_s on a side means the gap reaches at least that far: the window's edge.
+        start = _edge_before(reader, a * _MIN, gap_s, event_walls)
+        end = _edge_after(reader, b * _MIN, gap_s, event_walls)
+        s = start if start is not None else a * _MIN - gap_s
+        e = end if end is not None else b * _MIN + gap_s
+        if e - s >= gap_s:
             gaps.append((max(lo, s), min(hi, e)))
     stop: float | None = None
     for wall, what in sorted(markers):
@@ -447,7 +478,7 @@ def find_gaps(reader: JournalReader, lo: float, hi: float, gap_s: float,
         elif what == "start":
             begin = stop
             if begin is None:  # a start without a stop: the engine died; it was down since its last word
-                begin = _edge_before(reader, wall, lo - gap_s, [w for w in event_walls if w < wall])
+                begin = _edge_before(reader, wall, gap_s, [w for w in event_walls if w < wall])
             if begin is not None and wall > begin:
                 gaps.append((max(lo, begin), min(hi, wall)))
             stop = None
@@ -470,24 +501,28 @@ def _cut(ranges: Iterable[tuple[int, int]], seen: Sequence[int], need: int) -> l
     return out
 
 
-def _edge_before(reader: JournalReader, t: float, floor: float, event_walls: Sequence[float]) -> float | None:
-    """The last evidence of a running engine before `t` (within the minute before, or any event)."""
+def _edge_before(reader: JournalReader, t: float, within: float, event_walls: Sequence[float]) -> float | None:
+    """The last evidence of a running engine in [t - within, t): an event or a sample."""
     i = bisect.bisect_left(event_walls, t)
-    ev = event_walls[i - 1] if i else reader.last_event_wall(t, floor)
-    raw = reader.sample_edge(t - _MIN, t, last=True)
-    if raw is None and reader.any_rollup(math.floor(t / _MIN) - 1):
-        raw = t  # samples of that minute are past raw retention: its end is the safe bound
-    found = [v for v in (ev, raw) if v is not None and v >= floor]
+    ev = event_walls[i - 1] if i and event_walls[i - 1] >= t - within else reader.last_event_wall(t, t - within)
+    raw = reader.sample_edge(t - within, t, last=True)
+    minute = reader.rollup_edge(math.floor((t - within) / _MIN), math.ceil(t / _MIN), last=True)
+    if minute is not None and (raw is None or raw < minute * _MIN):
+        raw = min(t, (minute + 1) * float(_MIN))  # that minute's samples are past raw retention: its end
+    found = [v for v in (ev, raw) if v is not None and t - within <= v < t]
     return max(found) if found else None
 
 
-def _edge_after(reader: JournalReader, t: float, ceiling: float, event_walls: Sequence[float]) -> float | None:
+def _edge_after(reader: JournalReader, t: float, within: float, event_walls: Sequence[float]) -> float | None:
+    """The first evidence in [t, t + within)."""
     i = bisect.bisect_left(event_walls, t)
-    ev = event_walls[i] if i < len(event_walls) else reader.first_event_wall(t, ceiling)
-    raw = reader.sample_edge(t, t + _MIN, last=False)
-    if raw is None and reader.any_rollup(math.floor(t / _MIN)):
-        raw = t
-    found = [v for v in (ev, raw) if v is not None and v < ceiling]
+    ev = event_walls[i] if i < len(event_walls) and event_walls[i] < t + within \
+        else reader.first_event_wall(t, t + within)
+    raw = reader.sample_edge(t, t + within, last=False)
+    minute = reader.rollup_edge(math.floor(t / _MIN), math.ceil((t + within) / _MIN), last=False)
+    if minute is not None and (raw is None or raw >= (minute + 1) * _MIN):
+        raw = max(t, minute * float(_MIN))
+    found = [v for v in (ev, raw) if v is not None and t <= v < t + within]
     return min(found) if found else None
 
 
@@ -657,8 +692,9 @@ def build_report(reader: JournalReader, request: ReportRequest) -> Report:
         raise ReportError("the period is empty: --until must be after --since")
     gap_s = request.gap_s
     events = reader.events(since, until)
-    init_probe = reader.last_before("probe", since)
-    init_breaker = reader.last_before("breaker", since)
+    known = set(request.services) | set(reader.sids) | {e.service for e in events if e.service}
+    init_probe = reader.last_before("probe", since, known)
+    init_breaker = reader.last_before("breaker", since, known)
     init_maint = reader.maintenance_before(since)
     # An open breaker carried in from long before: engine gaps back to then reset it.
     lookback = since - gap_s
@@ -674,9 +710,10 @@ def build_report(reader: JournalReader, request: ReportRequest) -> Report:
 
     # Which services, and their groups.
     names: set[str] = set(request.services)
-    names |= reader.services_with_events(since, until)
+    names |= {e.service for e in events if e.service and e.kind in ("probe", "breaker", "recovery", "reboot")}
     names |= set(init_probe)
-    names |= {n for n in reader.sids if (reader.last_evidence(n, until) or 0.0) >= since}
+    last_seen = {n: reader.last_evidence(n, until) for n in reader.sids}
+    names |= {n for n, t in last_seen.items() if t is not None and t >= since}
     alert_groups = reader.alert_groups() if any(n not in request.services for n in names) else {}
 
     def group_of(name: str) -> str:
@@ -702,10 +739,10 @@ def build_report(reader: JournalReader, request: ReportRequest) -> Report:
         info = request.services.get(name)
         max_failures = info.max_failures if info is not None else request.default_max_failures
         evs = by_service[name]
-        if group and group != name:
-            evs = sorted(evs + group_events.get(group, []), key=lambda e: e.seq)
-        last = reader.last_evidence(name, until)
-        ev_last = max((e.wall for e in evs if e.service == name), default=None)
+        ev_last = max(evs[-1].wall, evs[0].wall) if evs else None  # seq order is wall order, give or take
+        if group and group != name and group_events.get(group):
+            evs = sorted(evs + group_events[group], key=lambda e: e.seq)
+        last = last_seen[name] if name in last_seen else reader.last_evidence(name, until)
         probe0 = init_probe.get(name)
         latest = max((v for v in (last, ev_last) if v is not None), default=None)
         span_end = None if latest is not None and latest >= until - gap_s else (latest if latest is not None else since)
@@ -735,10 +772,17 @@ def _outages(reader: JournalReader, svc: str, group: str, acc: _Acc, evs: Sequen
              since: float, until: float, gaps: Sequence[tuple[float, float]]) -> list[Outage]:
     out: list[Outage] = []
     recov = [e for e in evs if e.service == svc and e.kind in ("recovery", "action", "reboot")]
-    first_by_rid: dict[str, float] = {}
+    recov.sort(key=lambda e: (e.wall, e.seq))
+    walls = [e.wall for e in recov]
+    # A recovery belongs to the outage its first step falls in, with all its steps (the verified
+    # "succeeded" comes after the healthy verdict).
+    by_rid: dict[str, list[_Ev]] = {}
     for e in recov:
         if e.kind == "recovery":
-            first_by_rid.setdefault(str(e.rec.get("recovery_id", "")), e.wall)
+            by_rid.setdefault(str(e.rec.get("recovery_id", "")), []).append(e)
+    firsts = sorted((steps[0].wall, rid) for rid, steps in by_rid.items())
+    first_walls = [w for w, _ in firsts]
+    floor = reader.raw_floor(svc) if acc.pieces else None
     for a, b, run in acc.pieces:
         clipped_start = not (run.first_fail_known and a == run.first_fail)
         at_run_end = run.end is not None and b == run.end
@@ -753,19 +797,22 @@ def _outages(reader: JournalReader, svc: str, group: str, acc: _Acc, evs: Sequen
             reason = "maintenance"
         ttd: float | None = None
         if not clipped_start and run.verdict is not None:
-            prev_end = max([e for _, e in _prior(gaps, a)] + [since - 86_400.0])
-            good = reader.last_ok_sample(svc, run.first_fail, prev_end)
+            good = None
+            if floor is not None and floor < run.first_fail:
+                prev_end = max([e for _, e in _prior(gaps, a)] + [since - 86_400.0])
+                good = reader.last_ok_sample(svc, run.first_fail, prev_end)
             ttd = run.verdict - (good if good is not None else run.first_fail)
         ttr = (b - run.verdict) if (reason == "recovered" and run.verdict is not None) else None
+        chosen: dict[int, _Ev] = {}
+        for e in recov[bisect.bisect_left(walls, a):bisect.bisect_right(walls, b)]:
+            if e.kind != "recovery":
+                chosen[e.seq] = e
+        for _, rid in firsts[bisect.bisect_left(first_walls, a):bisect.bisect_right(first_walls, b)]:
+            for e in by_rid[rid]:
+                chosen[e.seq] = e
         steps: list[Step] = []
         ftype = ""
-        for e in recov:
-            rid = str(e.rec.get("recovery_id", ""))
-            inside = a <= e.wall <= b
-            if e.kind == "recovery" and not inside:
-                inside = a <= first_by_rid.get(rid, -1.0) <= b
-            if not inside:
-                continue
+        for e in sorted(chosen.values(), key=lambda e: (e.wall, e.seq)):
             if e.kind == "recovery":
                 ftype = ftype or str(e.rec.get("failure_type") or "")
                 steps.append(Step(e.wall, str(e.rec.get("strategy", "")), str(e.rec.get("outcome", "")),
