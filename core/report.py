@@ -16,7 +16,7 @@ How time is classified, per service (docs/reports.md has the reader's version):
   counted as degraded.
 * degraded: slow (or a blip); healthy: the rest.
 
-availability % = healthy / (monitored − maintenance). Outages are clipped at the period's edges, at
+availability % = healthy / (monitored − maintenance); up % counts degraded as up too. Outages are clipped at the period's edges, at
 maintenance and at engine gaps; a clipped piece says so (`clipped_start`, `clipped_end`).
 Time to detect = failure verdict − last good check (the last ok sample before the first failed check,
 from raw samples; when those are past `raw_retention_hours`, from the first failed check). Time to
@@ -184,13 +184,20 @@ class Figures:
         return None if base <= 0 else 100.0 * self.healthy_s / base
 
     @property
+    def up_pct(self) -> float | None:
+        """Like availability, with degraded (slow, or failing short of the threshold) counted as up."""
+        base = self.monitored_s - self.maintenance_s
+        return None if base <= 0 else 100.0 * (self.healthy_s + self.degraded_s) / base
+
+    @property
     def restart_success_pct(self) -> float | None:
         return None if not self.restarts else 100.0 * self.restarts_ok / self.restarts
 
     def to_json(self) -> dict[str, Any]:
-        pct = self.availability_pct
+        pct, up = self.availability_pct, self.up_pct
         return {
             "availability_pct": None if pct is None else round(pct, 3),
+            "up_pct": None if up is None else round(up, 3),
             "outages": self.outages, "downtime_s": _r(self.downtime_s),
             "ttd_s": _r(self.ttd_s), "ttr_s": _r(self.ttr_s), "mtbf_s": _r(self.mtbf_s),
             "restarts": self.restarts, "restarts_ok": self.restarts_ok,
@@ -509,7 +516,7 @@ def _edge_before(reader: JournalReader, t: float, within: float, event_walls: Se
     minute = reader.rollup_edge(math.floor((t - within) / _MIN), math.ceil(t / _MIN), last=True)
     if minute is not None and (raw is None or raw < minute * _MIN):
         raw = min(t, (minute + 1) * float(_MIN))  # that minute's samples are past raw retention: its end
-    found = [v for v in (ev, raw) if v is not None and t - within <= v < t]
+    found = [v for v in (ev, raw) if v is not None and t - within <= v <= t]
     return max(found) if found else None
 
 

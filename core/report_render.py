@@ -47,7 +47,7 @@ def fmt_pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f} %"
 
 
-_FIGURE_COLUMNS = ("availability_pct", "monitored_s", "healthy_s", "degraded_s", "maintenance_s", "downtime_s",
+_FIGURE_COLUMNS = ("availability_pct", "up_pct", "monitored_s", "healthy_s", "degraded_s", "maintenance_s", "downtime_s",
                    "outages", "longest_outage_s", "ttd_s", "ttr_s", "mtbf_s", "restarts", "restarts_ok",
                    "restarts_gave_up", "failovers", "breaker_open_s", "reboots")
 
@@ -207,12 +207,12 @@ def _figure_cells(f: Figures) -> list[str]:
     restarts = f"{f.restarts_ok}/{f.restarts}" if f.restarts else "0"
     if f.restarts_gave_up:
         restarts += f" ({f.restarts_gave_up} gave up)"
-    return [fmt_pct(f.availability_pct), fmt_short(f.downtime_s), str(f.outages), fmt_short(f.longest_outage_s),
+    return [fmt_pct(f.availability_pct), fmt_pct(f.up_pct), fmt_short(f.downtime_s), str(f.outages), fmt_short(f.longest_outage_s),
             fmt_short(f.ttd_s), fmt_short(f.ttr_s), fmt_short(f.mtbf_s), restarts, str(f.failovers),
             fmt_short(f.breaker_open_s), str(f.reboots), fmt_short(f.degraded_s), fmt_short(f.maintenance_s)]
 
 
-_FIGURE_HEAD = ("availability", "downtime", "outages", "longest", "TTD", "TTR", "MTBF", "restarts ok/all",
+_FIGURE_HEAD = ("availability", "up (incl. degraded)", "downtime", "outages", "longest", "TTD", "TTR", "MTBF", "restarts ok/all",
                 "failovers", "breaker open", "reboots", "degraded", "maintenance")
 
 
@@ -233,15 +233,15 @@ def render_html(report: Report, *, inline_svg: bool = True, title: str = "Faultw
         f'<p class="sub">{iso_utc(report.since)} → {iso_utc(report.until)} '
         f"({fmt_duration(report.until - report.since)}){scope} · {len(report.services)} services</p>",
         "<h2>Summary</h2><table width=100%>",
-        "<tr><th>availability</th><th>outages</th><th>downtime</th><th>longest</th><th>mean time to detect</th>"
+        "<tr><th>availability</th><th>up (incl. degraded)</th><th>outages</th><th>downtime</th><th>longest</th><th>mean time to detect</th>"
         "<th>mean time to recover</th><th>MTBF</th><th>restarts ok / all</th><th>breaker open</th>"
         "<th>reboots seen</th><th>engine not running</th></tr>",
-        _cells([fmt_pct(f.availability_pct), str(f.outages), fmt_duration(f.downtime_s),
+        _cells([fmt_pct(f.availability_pct), fmt_pct(f.up_pct), str(f.outages), fmt_duration(f.downtime_s),
                 fmt_duration(f.longest_outage_s), fmt_duration(f.ttd_s), fmt_duration(f.ttr_s),
                 fmt_duration(f.mtbf_s), f"{f.restarts_ok} / {f.restarts}", fmt_duration(f.breaker_open_s),
                 str(f.reboots), fmt_duration(not_monitored)], numeric_from=0),
         "</table>",
-        '<p class="note">Availability = healthy time / (monitored time − maintenance). Degraded (slow, or failed '
+        '<p class="note">Availability = healthy time / (monitored time − maintenance); "up" also counts degraded time. Degraded (slow, or failed '
         "checks short of the failure threshold) and maintenance are shown apart; time the engine was not "
         "running is not downtime. TTD: failure verdict − last good check; TTR: healthy again − failure "
         "verdict.</p>",

@@ -39,7 +39,7 @@ ConfigSource = Callable[[], Config | None]
 class _Columns:
     """The device table: header, how a row shows, how it sorts."""
 
-    HEAD = ("device", "group", "availability", "downtime", "outages", "longest", "TTD", "TTR", "MTBF",
+    HEAD = ("device", "group", "availability", "up", "downtime", "outages", "longest", "TTD", "TTR", "MTBF",
             "restarts ok/all", "failovers", "breaker open", "reboots", "degraded", "maintenance", "monitored")
 
     @staticmethod
@@ -49,6 +49,7 @@ class _Columns:
         return (
             (sid, sid), (group, group), (fmt_pct(f.availability_pct), -1.0 if f.availability_pct is None
                                         else f.availability_pct),
+            (fmt_pct(f.up_pct), -1.0 if f.up_pct is None else f.up_pct),
             dur(f.downtime_s), (str(f.outages), f.outages), dur(f.longest_outage_s), dur(f.ttd_s), dur(f.ttr_s),
             dur(f.mtbf_s), (f"{f.restarts_ok}/{f.restarts}", f.restarts), (str(f.failovers), f.failovers),
             dur(f.breaker_open_s), (str(f.reboots), f.reboots), dur(f.degraded_s), dur(f.maintenance_s),
@@ -367,7 +368,8 @@ class ReportsView(QWidget):
             f = report.fleet
             down = sum(b - a for a, b in report.gaps)
             self.summary.setText(
-                f"<b>{fmt_pct(f.availability_pct)}</b> available · {f.outages} outages, "
+                f"<b>{fmt_pct(f.availability_pct)}</b> available ({fmt_pct(f.up_pct)} up incl. degraded) · "
+                f"{f.outages} outages, "
                 f"{fmt_short(f.downtime_s)} down (longest {fmt_short(f.longest_outage_s)}) · "
                 f"TTD {fmt_short(f.ttd_s)} · TTR {fmt_short(f.ttr_s)} · MTBF {fmt_short(f.mtbf_s)} · "
                 f"restarts {f.restarts_ok}/{f.restarts} ok · breaker open {fmt_short(f.breaker_open_s)} · "

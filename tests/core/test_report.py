@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,20 @@ def test_engine_gap_is_found_from_the_journal_and_not_counted(journal_path: Path
     assert [s.figures.monitored_s for s in rep.services] == [2990.0, 2990.0, 2990.0]
 
 
+def test_engine_gap_found_from_rollups_alone_once_raw_samples_are_pruned(tmp_path: Path) -> None:
+    path = tmp_path / "faultwatch.db"
+    write_scenario(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM samples")  # what prune() leaves after raw_retention_hours
+    rep = report(path)
+    # Minute resolution now: the last sample (1790) is known only as "in the minute 1740-1800".
+    assert rep.gaps == ((T0 + 1800, T0 + GAP[1]),)
+    a = rep.services[0].figures
+    assert a.healthy_s == 2730.0 and a.monitored_s == 3000.0
+    # Without raw samples the last good check is unknown: TTD is measured from the first failed check.
+    assert a.ttd_s == 20.0
+
+
 def test_service_a_every_figure(journal_path: Path) -> None:
     a = report(journal_path).services[0]
     f = a.figures
@@ -45,6 +60,7 @@ def test_service_a_every_figure(journal_path: Path) -> None:
     assert f.healthy_s == 2720.0 and f.degraded_s == 70.0 and f.maintenance_s == 0.0
     assert f.downtime_s == 200.0 and f.outages == 2 and f.failures == 2 and f.longest_outage_s == 100.0
     assert f.availability_pct == pytest.approx(100.0 * 2720 / 2990, abs=1e-12)
+    assert f.up_pct == pytest.approx(100.0 * 2790 / 2990, abs=1e-12)  # degraded counted as up
     assert f.ttd_s == 30.0  # both: verdict 20 s after the first failure, 10 s after the last good check
     assert f.ttr_s == 80.0  # only the first outage recovered: verdict at 620, healthy at 700
     assert f.mtbf_s == (2720 + 70) / 2

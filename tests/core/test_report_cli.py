@@ -79,6 +79,7 @@ def test_csv_file(state: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0 and proc.stdout == b""
     figures, outages = out.read_text(encoding="utf-8").split("\n\n")
     rows = list(csv.DictReader(io.StringIO(figures.split("\n", 1)[1])))
+    assert rows[3]["up_pct"] == "93.311"  # a: (2720 + 70) / 2990
     assert [(r["level"], r["id"], r["availability_pct"], r["outages"]) for r in rows] == [
         ("fleet", "", "95.167", "3"), ("group", "rack1", "93.134", "3"), ("group", "rack2", "100.0", "0"),
         ("service", "a", "90.97", "2"), ("service", "b", "95.539", "1"), ("service", "c", "100.0", "0")]

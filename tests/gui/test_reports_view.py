@@ -69,7 +69,7 @@ def test_custom_period_fills_table_summary_and_charts(view: ReportsView) -> None
 
 def test_table_sorts_by_the_number_not_the_text(qtbot, view: ReportsView) -> None:  # type: ignore[no-untyped-def]
     table = view.findChild(QTableView, "report_table")
-    table.sortByColumn(3, Qt.SortOrder.DescendingOrder)  # downtime: 3m20s > 2m00s > 0s
+    table.sortByColumn(4, Qt.SortOrder.DescendingOrder)  # downtime: 3m20s > 2m00s > 0s
     assert column(table, 0) == ["a", "b", "c"]
     table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
     assert column(table, 0) == ["c", "b", "a"]
