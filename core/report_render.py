@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from html import escape
 
@@ -23,6 +24,9 @@ _MAINT = "#ad1457"
 _DEGRADED = "#ef8f00"
 _NOT_MONITORED = "#d5d9de"
 _MAX_CHART_ROWS = 60
+# Printed, both charts share the page width and must fit one page's height.
+PRINT_CHART_ROWS = 24
+_PRINT_SCALE = 0.76
 
 
 def render_json(report: Report) -> str:
@@ -82,22 +86,23 @@ def render_csv(report: Report) -> str:
 # ---------------------------------------------------------------- HTML
 
 
-def chart_svgs(report: Report) -> dict[str, str]:
-    """The report's charts as SVG documents, keyed by the name `render_html` uses for them."""
-    return {"chart:availability": _availability_svg(report), "chart:timeline": _timeline_svg(report)}
+def chart_svgs(report: Report, rows: int = _MAX_CHART_ROWS) -> dict[str, str]:
+    """The report's charts as SVG documents (at most `rows` devices each, worst first), keyed by the
+    name `render_html` uses for them."""
+    return {"chart:availability": _availability_svg(report, rows), "chart:timeline": _timeline_svg(report, rows)}
 
 
-def _chart_rows(report: Report) -> list[str]:
-    """Services shown in the charts: worst availability first, at most _MAX_CHART_ROWS."""
+def _chart_rows(report: Report, rows: int) -> list[str]:
+    """Services shown in the charts: worst availability first, at most `rows`."""
     ranked = sorted(report.services, key=lambda s: (s.figures.availability_pct is None,
                                                    s.figures.availability_pct or 0.0, s.id))
-    return [s.id for s in ranked[:_MAX_CHART_ROWS]]
+    return [s.id for s in ranked[:rows]]
 
 
-def _availability_svg(report: Report) -> str:
-    ids = _chart_rows(report)
+def _availability_svg(report: Report, rows: int) -> str:
+    ids = _chart_rows(report, rows)
     figures = {s.id: s.figures for s in report.services}
-    label_w, bar_w, row_h = 170, 460, 18
+    label_w, bar_w, row_h = 150, 380, 18
     height = max(1, len(ids)) * row_h + 24
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 90}" height="{height}" '
              f'font-family="sans-serif" font-size="11">']
@@ -129,11 +134,11 @@ def _availability_svg(report: Report) -> str:
     return "".join(parts)
 
 
-def _timeline_svg(report: Report) -> str:
+def _timeline_svg(report: Report, rows: int) -> str:
     """One row per device (those with outages first): outages in red over the period, engine gaps grey."""
     with_outages = sorted({o.service for o in report.outages})
-    ids = (with_outages + [s for s in _chart_rows(report) if s not in with_outages])[:_MAX_CHART_ROWS]
-    label_w, width, row_h = 170, 560, 16
+    ids = (with_outages + [s for s in _chart_rows(report, rows) if s not in with_outages])[:rows]
+    label_w, width, row_h = 150, 480, 16
     span = report.until - report.since
     height = max(1, len(ids)) * row_h + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + width + 20}" height="{height}" '
@@ -175,14 +180,17 @@ th, td { border: 1px solid #c8cdd2; padding: 3px 6px; text-align: left; vertical
 th { background-color: #eef0f2; }
 td.n { text-align: right; white-space: nowrap; }
 td.bad { color: #c62828; font-weight: bold; }
+td.k { white-space: nowrap; }
 .note { color: #55606b; font-size: 9pt; }
 """
 
 
-def _cells(values: Sequence[str], numeric_from: int = 1, bad: frozenset[int] = frozenset()) -> str:
+def _cells(values: Sequence[str], numeric_from: int = 1, bad: frozenset[int] = frozenset(),
+           keep_whole: bool = False) -> str:
+    """One table row; `keep_whole`: text cells never wrap (ids, in tables of many narrow columns)."""
     out = []
     for i, v in enumerate(values):
-        cls = "n" if i >= numeric_from else ""
+        cls = "n" if i >= numeric_from else ("k" if keep_whole else "")
         if i in bad:
             cls += " bad"
         out.append(f'<td class="{cls.strip()}">{escape(v)}</td>' if cls else f"<td>{escape(v)}</td>")
@@ -216,12 +224,30 @@ _FIGURE_HEAD = ("availability", "up (incl. degraded)", "downtime", "outages", "l
                 "failovers", "breaker open", "reboots", "degraded", "maintenance")
 
 
+def _charts_inline(charts: dict[str, str], more: str) -> list[str]:
+    return [f"<h2>Availability by device{more}</h2>", charts["chart:availability"],
+            f"<h2>Outage timeline{more}</h2>", charts["chart:timeline"]]
+
+
+def _charts_for_print(charts: dict[str, str], more: str) -> list[str]:
+    """Side by side and scaled down, so the summary and both charts fit the first page."""
+    cells = []
+    for name in ("chart:availability", "chart:timeline"):
+        w = re.search(r'width="(\d+)"', charts[name])
+        h = re.search(r'height="(\d+)"', charts[name])
+        size = (f" width={int(int(w.group(1)) * _PRINT_SCALE)} height={int(int(h.group(1)) * _PRINT_SCALE)}"
+                if w and h else "")
+        cells.append(f'<td style="border: none; padding: 0"><img src="{name}"{size}></td>')
+    return [f"<h2>Availability by device and outage timeline{more}</h2>",
+            "<table><tr>" + "".join(cells) + "</tr></table>"]
+
+
 def render_html(report: Report, *, inline_svg: bool = True, title: str = "Faultwatch report") -> str:
     """One self-contained page. inline_svg=False: charts as <img src="chart:NAME"> (see chart_svgs)."""
-    charts = chart_svgs(report)
-
-    def chart(name: str) -> str:
-        return charts[name] if inline_svg else f'<img src="{name}">'
+    rows = _MAX_CHART_ROWS if inline_svg else PRINT_CHART_ROWS
+    charts = chart_svgs(report, rows)
+    shown = min(rows, len(report.services))
+    more = f" (the {shown} worst of {len(report.services)})" if shown < len(report.services) else ""
 
     f = report.fleet
     not_monitored = sum(b - a for a, b in report.gaps)
@@ -233,9 +259,9 @@ def render_html(report: Report, *, inline_svg: bool = True, title: str = "Faultw
         f'<p class="sub">{iso_utc(report.since)} → {iso_utc(report.until)} '
         f"({fmt_duration(report.until - report.since)}){scope} · {len(report.services)} services</p>",
         "<h2>Summary</h2><table width=100%>",
-        "<tr><th>availability</th><th>up (incl. degraded)</th><th>outages</th><th>downtime</th><th>longest</th><th>mean time to detect</th>"
+        "<thead><tr><th>availability</th><th>up (incl. degraded)</th><th>outages</th><th>downtime</th><th>longest</th><th>mean time to detect</th>"
         "<th>mean time to recover</th><th>MTBF</th><th>restarts ok / all</th><th>breaker open</th>"
-        "<th>reboots seen</th><th>engine not running</th></tr>",
+        "<th>reboots seen</th><th>engine not running</th></tr></thead>",
         _cells([fmt_pct(f.availability_pct), fmt_pct(f.up_pct), str(f.outages), fmt_duration(f.downtime_s),
                 fmt_duration(f.longest_outage_s), fmt_duration(f.ttd_s), fmt_duration(f.ttr_s),
                 fmt_duration(f.mtbf_s), f"{f.restarts_ok} / {f.restarts}", fmt_duration(f.breaker_open_s),
@@ -245,26 +271,25 @@ def render_html(report: Report, *, inline_svg: bool = True, title: str = "Faultw
         "checks short of the failure threshold) and maintenance are shown apart; time the engine was not "
         "running is not downtime. TTD: failure verdict − last good check; TTR: healthy again − failure "
         "verdict.</p>",
-        "<h2>Availability by device</h2>", chart("chart:availability"),
-        "<h2>Outage timeline</h2>", chart("chart:timeline"),
+        *(_charts_inline(charts, more) if inline_svg else _charts_for_print(charts, more)),
     ]
     if len(report.groups) > 1 or (report.groups and report.groups[0].name):
-        h.append("<h2>Groups</h2><table width=100%><tr><th>group</th><th>services</th>"
-                 + "".join(f"<th>{c}</th>" for c in _FIGURE_HEAD) + "</tr>")
+        h.append("<h2>Groups</h2><table width=100%><thead><tr><th>group</th><th>services</th>"
+                 + "".join(f"<th>{c}</th>" for c in _FIGURE_HEAD) + "</tr></thead>")
         for g in report.groups:
-            h.append(_cells([g.name or "(none)", str(g.services), *_figure_cells(g.figures)]))
+            h.append(_cells([g.name or "(none)", str(g.services), *_figure_cells(g.figures)], keep_whole=True))
         h.append("</table>")
-    h.append("<h2>Devices</h2><table width=100%><tr><th>device</th><th>group</th>"
-             + "".join(f"<th>{c}</th>" for c in _FIGURE_HEAD) + "</tr>")
+    h.append("<h2>Devices</h2><table width=100%><thead><tr><th>device</th><th>group</th>"
+             + "".join(f"<th>{c}</th>" for c in _FIGURE_HEAD) + "</tr></thead>")
     for s in report.services:
         pct = s.figures.availability_pct
         bad = frozenset({2}) if pct is not None and pct < 99.0 else frozenset()
-        h.append(_cells([s.id, s.group, *_figure_cells(s.figures)], numeric_from=2, bad=bad))
+        h.append(_cells([s.id, s.group, *_figure_cells(s.figures)], numeric_from=2, bad=bad, keep_whole=True))
     h.append("</table>")
     h.append(f"<h2>Outages ({len(report.outages)})</h2>")
     if report.outages:
-        h.append("<table width=100%><tr><th>device</th><th>start (UTC)</th><th>end (UTC)</th><th>duration</th><th>cause</th>"
-                 "<th>TTD</th><th>TTR</th><th>recovery steps</th></tr>")
+        h.append("<table width=100%><thead><tr><th>device</th><th>start (UTC)</th><th>end (UTC)</th><th>duration</th><th>cause</th>"
+                 "<th>TTD</th><th>TTR</th><th>recovery steps</th></tr></thead>")
         for o in report.outages:
             start = iso_utc(o.start)[:19].replace("T", " ") + (" (before)" if o.clipped_start else "")
             end = iso_utc(o.end)[:19].replace("T", " ") + ("" if o.end_reason == "recovered" else f" ({o.end_reason.replace('_', ' ')})")
@@ -277,7 +302,7 @@ def render_html(report: Report, *, inline_svg: bool = True, title: str = "Faultw
     else:
         h.append("<p>No outages in this period.</p>")
     if report.gaps:
-        h.append("<h2>Engine not running</h2><table width=100%><tr><th>from (UTC)</th><th>to (UTC)</th><th>duration</th></tr>")
+        h.append("<h2>Engine not running</h2><table width=100%><thead><tr><th>from (UTC)</th><th>to (UTC)</th><th>duration</th></tr></thead>")
         for a, b in report.gaps:
             h.append(_cells([iso_utc(a)[:19].replace("T", " "), iso_utc(b)[:19].replace("T", " "),
                              fmt_duration(b - a)], numeric_from=2))

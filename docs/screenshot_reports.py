@@ -38,7 +38,7 @@ def main() -> int:
     cfg_path = args.config or (str(state / "demo.toml") if (state / "demo.toml").exists() else None)
     config = load_config(cfg_path) if cfg_path else None
     view = ReportsView(lambda: state / "faultwatch.db", lambda: config)
-    view.resize(1280, 760)
+    view.resize(1400, 900)
     view.show()
     # The journal's own span (a demo run), so the picture is not mostly "engine not running".
     conn = sqlite3.connect(f"file:{state / 'faultwatch.db'}?mode=ro", uri=True)

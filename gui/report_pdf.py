@@ -18,6 +18,7 @@ from core.report_render import chart_svgs, render_html
 _DPI = 300
 # Charts are drawn at this multiple of their SVG size, so they stay sharp in print.
 _CHART_SCALE = 3
+_LAYOUT_WIDTH = 1000.0
 
 
 def _svg_image(svg: str) -> QImage:
@@ -29,8 +30,7 @@ def _svg_image(svg: str) -> QImage:
     painter = QPainter(image)
     renderer.render(painter, QRectF(0, 0, image.width(), image.height()))
     painter.end()
-    image.setDevicePixelRatio(_CHART_SCALE)  # laid out at the SVG's own size
-    return image
+    return image  # the HTML gives its printed size (width/height), this is only its resolution
 
 
 def report_document(report: Report, title: str = "Faultwatch report") -> QTextDocument:
@@ -57,8 +57,9 @@ def write_pdf(report: Report, path: Path, title: str = "Faultwatch report") -> N
     writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Landscape,
                                      QMarginsF(12, 12, 12, 12), QPageLayout.Unit.Millimeter))
     doc = report_document(report, title)
-    # Lay the document out in points of the page so fonts print at their size, whatever the DPI.
+    # Laid out on a page _LAYOUT_WIDTH wide, then scaled to the paper (QTextDocument.print scales a
+    # paginated document to the printer's page): room for the device table's columns on A4.
     rect = writer.pageLayout().paintRectPoints()
-    doc.setPageSize(QSizeF(rect.width(), rect.height()))
+    doc.setPageSize(QSizeF(_LAYOUT_WIDTH, _LAYOUT_WIDTH * rect.height() / rect.width()))
     doc.print_(writer)
     del app

@@ -18,7 +18,7 @@ from PySide6.QtCore import (QAbstractTableModel, QByteArray, QDateTime, QModelIn
                             QPersistentModelIndex, QSortFilterProxyModel, Qt, QTimeZone, Signal)
 from PySide6.QtSvgWidgets import QSvgWidget
 from PySide6.QtWidgets import (QComboBox, QDateTimeEdit, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QScrollArea, QTableView, QTabWidget, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
 from core.config import Config
 from core.report import Figures, Outage, Report, ReportError, load_report
@@ -244,19 +244,28 @@ class ReportsView(QWidget):
         self.timeline = QSvgWidget(self)
         self.timeline.setObjectName("report_timeline")
         charts = QWidget(self)
-        charts_layout = QVBoxLayout(charts)
-        charts_layout.addWidget(QLabel("<b>Availability by device</b> (worst first)", charts))
-        charts_layout.addWidget(self.chart)
-        charts_layout.addWidget(QLabel("<b>Outage timeline</b> (red: down, grey: engine not running)", charts))
-        charts_layout.addWidget(self.timeline)
+        charts_layout = QHBoxLayout(charts)
+        for title, widget in (("<b>Availability by device</b> (worst first)", self.chart),
+                              ("<b>Outage timeline</b> (red: down, grey: engine not running)", self.timeline)):
+            column = QVBoxLayout()
+            column.addWidget(QLabel(title, charts))
+            column.addWidget(widget)
+            column.addStretch(1)
+            charts_layout.addLayout(column)
         charts_layout.addStretch(1)
         scroll = QScrollArea(self)
+        scroll.setObjectName("report_charts")
         scroll.setWidget(charts)
         scroll.setWidgetResizable(True)
+        # Table above, both charts below, in one tab: the whole picture at a glance.
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(scroll)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("report_tabs")
-        self.tabs.addTab(self.table, "Devices")
-        self.tabs.addTab(scroll, "Charts")
+        self.tabs.addTab(self.splitter, "Devices")
         self.tabs.addTab(self.outage_table, "Outages")
 
         layout = QVBoxLayout(self)
@@ -268,7 +277,7 @@ class ReportsView(QWidget):
         self.period.currentIndexChanged.connect(self._on_period_current_index_changed)
         self.refresh_button.clicked.connect(self.refresh)
         self._set_custom_range_from_preset(86_400.0)
-        self.resize(1180, 720)
+        self.resize(1400, 900)
 
     # ------------------------------------------------------------------ period
 
