@@ -144,9 +144,10 @@ class OutageTableModel(QAbstractTableModel):
 
 
 class _Results(QObject):
-    """Carries a finished computation from the worker thread to the GUI thread (queued signal)."""
+    """Carries finished work from the worker thread to the GUI thread (queued signals)."""
 
     done = Signal(object, str)  # Report | None, error text
+    exported = Signal(str)  # status line
 
 
 class ReportsView(QWidget):
@@ -174,6 +175,7 @@ class ReportsView(QWidget):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report")
         self._results = _Results(self)
         self._results.done.connect(self._on_results_done)
+        self._results.exported.connect(self._on_results_exported)
         self.report: Report | None = None
         self.computing = False
         self.last_compute_s = 0.0
@@ -393,14 +395,7 @@ class ReportsView(QWidget):
         """Write the report on show as csv, html or pdf."""
         if self.report is None:
             raise ValueError("no report to export")
-        if fmt == "pdf":
-            from gui.report_pdf import write_pdf
-            write_pdf(self.report, path)
-        elif fmt in ("csv", "html"):
-            text = render_csv(self.report) if fmt == "csv" else render_html(self.report)
-            path.write_text(text, encoding="utf-8", newline="")
-        else:
-            raise ValueError(f"unknown format {fmt!r}")
+        _export(self.report, fmt, path)
 
     def _on_export_clicked(self, fmt: str) -> None:
         if self.report is None:
@@ -410,16 +405,42 @@ class ReportsView(QWidget):
                                               f"faultwatch-report-{stamp}.{fmt}", f"{fmt.upper()} (*.{fmt})")
         if not name:
             return
-        try:
-            self.export(fmt, Path(name))
-        except OSError as exc:
-            self.status.setText(f"✖ export failed: {exc.strerror or exc}")
-            return
-        self.status.setText(f"saved {name}")
+        # On the worker thread: a PDF of a big fleet's day is a hundred pages and takes seconds.
+        # (QTextDocument, QImage and QPdfWriter are reentrant; nothing here touches a widget.)
+        self.status.setText(f"saving {name}…")
+        report = self.report
+
+        def work() -> None:
+            try:
+                _export(report, fmt, Path(name))
+            except OSError as exc:
+                self._results.exported.emit(f"✖ export failed: {exc.strerror or exc}")
+                return
+            except Exception as exc:  # noqa: BLE001 - show it, do not lose it in the thread
+                log.exception("export failed")
+                self._results.exported.emit(f"✖ export failed: {exc}")
+                return
+            self._results.exported.emit(f"saved {name}")
+
+        self._pool.submit(work)
+
+    def _on_results_exported(self, text: str) -> None:
+        self.status.setText(text)
 
     def closeEvent(self, event: Any) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         super().closeEvent(event)
+
+
+def _export(report: Report, fmt: str, path: Path) -> None:
+    if fmt == "pdf":
+        from gui.report_pdf import write_pdf
+        write_pdf(report, path)
+    elif fmt in ("csv", "html"):
+        text = render_csv(report) if fmt == "csv" else render_html(report)
+        path.write_text(text, encoding="utf-8", newline="")
+    else:
+        raise ValueError(f"unknown format {fmt!r}")
 
 
 def engine_sources(engine: object) -> tuple[JournalSource, ConfigSource]:

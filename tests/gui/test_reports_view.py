@@ -133,3 +133,12 @@ def test_main_window_opens_reports_from_its_menu_action(qtbot, qloop, qsettings)
         assert w.findChildren(ReportsView) == [view]  # brought forward, not opened twice
     finally:
         w.shutdown()
+
+
+def test_export_button_saves_off_the_gui_thread(qtbot, view: ReportsView, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "from-button.pdf"
+    monkeypatch.setattr("gui.reports_view.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    qtbot.mouseClick(view.findChild(QPushButton, "report_export_pdf"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.status.text().startswith("saved"), timeout=20_000)
+    assert target.read_bytes().startswith(b"%PDF")
