@@ -38,3 +38,11 @@ def test_soak_bench_runs() -> None:
     assert "<- end of warm-up" in out
     assert "# soak summary: 20 devices" in out
     assert "VERDICT (medians) RSS growth" in out
+
+
+@pytest.mark.slow
+def test_report_bench_runs() -> None:
+    out = _run(str(BENCH / "report_bench.py"), "--devices", "20", "--days", "2", "--repeat", "1")
+    assert "generated 20 devices × 2 days" in out
+    assert "| 30 d | 20 |" not in out and "| 2 d | 20 |" in out
+    assert "fleet over the whole span: availability" in out and "in 2 gaps" in out
