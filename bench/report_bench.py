@@ -24,16 +24,14 @@ import sqlite3
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.clock import FakeClock  # noqa: E402
 from core.config import JournalConfig  # noqa: E402
 from core.events import (ActionEvent, AlertEvent, BreakerEvent, BreakerState, Event, ProbeEvent,  # noqa: E402
-                         RecoveryEvent, RecoveryOutcome, ServiceStatus)
+                         RebootEvent, RecoveryEvent, RecoveryOutcome, RecoveryStrategyName, ServiceStatus)
 from core.journal import Journal  # noqa: E402
 from core.report import ReportRequest, ServiceInfo, load_report  # noqa: E402
 from core.report_render import render_csv, render_html, render_json  # noqa: E402
@@ -52,7 +50,7 @@ def _outage_events(svc: str, group: str, t: float, duration: float, n: int) -> l
     verdict = t + 2 * INTERVAL
     ev.append(AlertEvent(service=svc, mono=verdict, wall=verdict, alert_id=f"unhealthy:{svc}", severity="critical",
                          rule="unhealthy", state="firing", message=f"{svc} failed", group=group))
-    ev.append(RecoveryEvent(service=svc, mono=verdict + 1, wall=verdict + 1, recovery_id=rid, strategy="restart",
+    ev.append(RecoveryEvent(service=svc, mono=verdict + 1, wall=verdict + 1, recovery_id=rid, strategy=RecoveryStrategyName.RESTART,
                             attempt=1, max_attempts=3, outcome=RecoveryOutcome.STARTED, delay_s=1.0,
                             failure_type="service_unavailable"))
     ev.append(BreakerEvent(service=svc, mono=t + 4 * INTERVAL, wall=t + 4 * INTERVAL, from_state=BreakerState.CLOSED,
@@ -64,7 +62,7 @@ def _outage_events(svc: str, group: str, t: float, duration: float, n: int) -> l
                          consecutive_failures=0, endpoint=f"http://{svc}"))
     ev.append(BreakerEvent(service=svc, mono=end + 60, wall=end + 60, from_state=BreakerState.HALF_OPEN,
                            to_state=BreakerState.CLOSED, reason="2 successes in half-open"))
-    ev.append(RecoveryEvent(service=svc, mono=end + 60, wall=end + 60, recovery_id=rid, strategy="restart",
+    ev.append(RecoveryEvent(service=svc, mono=end + 60, wall=end + 60, recovery_id=rid, strategy=RecoveryStrategyName.RESTART,
                             attempt=1, max_attempts=3, outcome=RecoveryOutcome.SUCCEEDED,
                             failure_type="service_unavailable", detail="healthy after restart (HTTP 200)"))
     ev.append(AlertEvent(service=svc, mono=end, wall=end, alert_id=f"unhealthy:{svc}", severity="critical",
@@ -138,16 +136,8 @@ def generate(path: Path, devices: int, days: float, end: float, seed: int = 14) 
     return infos
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RebootEvent(Event):
-    """A `reboot` event as the device checks journal it (another helper's kind): counted if present."""
-
-    KIND: ClassVar[str] = "reboot"
-    reason: str = "uptime went back"
-
-
 def _reboot(svc: str, at: float) -> Event:
-    return RebootEvent(service=svc, mono=at, wall=at)
+    return RebootEvent(service=svc, mono=at, wall=at, reason="uptime went back")
 
 
 def main() -> None:

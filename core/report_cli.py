@@ -112,7 +112,7 @@ def report_main(argv: Sequence[str], *, pdf_writer: PdfWriter | None = None, now
 def _run(args: argparse.Namespace, pdf_writer: PdfWriter | None, now: float) -> int:
     if args.format == "pdf" and pdf_writer is None:
         raise UsageError("--format pdf needs Qt's PDF writer, which this entry point does not load; run the "
-                         "installed `faultwatch` command (or `python -m gui.entry report ...`)")
+                         "installed `faultwatch` command (or `python -m gui.launcher report ...`)")
     until = parse_when(args.until, now, relative=False) if args.until else now
     since = parse_when(args.since, until, relative=True)
     if since >= until:

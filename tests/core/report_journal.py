@@ -7,27 +7,17 @@ expect is worked out in test_report.py next to the scenario it comes from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 from core.clock import FakeClock
 from core.config import JournalConfig
-from core.events import (ActionEvent, BreakerEvent, BreakerState, Event, ProbeEvent, RecoveryEvent,
-                         RecoveryOutcome, ServiceStatus)
+from core.events import (ActionEvent, BreakerEvent, BreakerState, Event, ProbeEvent, RebootEvent, RecoveryEvent,
+                         RecoveryOutcome, RecoveryStrategyName, ServiceStatus)
 from core.journal import Journal
 
 T0 = 1_780_000_020.0  # a minute boundary (29,666,667 × 60)
 GAP = (1790.0, 2400.0)  # the engine was stopped: nothing journaled by anyone in between
 PERIOD = (T0, T0 + 3600.0)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RebootEvent(Event):
-    """The shape another helper's device checks journal when a device restarted by itself."""
-
-    KIND: ClassVar[str] = "reboot"
-    reason: str = ""
 
 
 def _probe(svc: str, t: float, status: str, cf: int = 0, error: str | None = None) -> ProbeEvent:
@@ -41,7 +31,7 @@ def _breaker(svc: str, t: float, a: str, b: str) -> BreakerEvent:
 
 
 def _recovery(svc: str, t: float, rid: str, attempt: int, outcome: str, detail: str = "") -> RecoveryEvent:
-    return RecoveryEvent(service=svc, mono=t, wall=T0 + t, recovery_id=rid, strategy="restart", attempt=attempt,
+    return RecoveryEvent(service=svc, mono=t, wall=T0 + t, recovery_id=rid, strategy=RecoveryStrategyName.RESTART, attempt=attempt,
                          max_attempts=3, outcome=RecoveryOutcome(outcome), failure_type="service_unavailable",
                          detail=detail)
 

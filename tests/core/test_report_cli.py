@@ -101,7 +101,7 @@ def test_html_is_one_self_contained_file(state: Path, tmp_path: Path) -> None:
 
 def test_pdf_through_the_installed_entry_point(state: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.pdf"
-    proc = run(state, "--format", "pdf", "--out", str(out), module="gui.entry")
+    proc = run(state, "--format", "pdf", "--out", str(out), module="gui.launcher")
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes().startswith(b"%PDF")
     if shutil.which("pdftoppm") is None:
@@ -115,7 +115,7 @@ def test_pdf_through_the_installed_entry_point(state: Path, tmp_path: Path) -> N
 
 
 def test_pdf_to_stdout(state: Path) -> None:
-    proc = run(state, "--format", "pdf", module="gui.entry")
+    proc = run(state, "--format", "pdf", module="gui.launcher")
     assert proc.returncode == 0 and proc.stdout.startswith(b"%PDF")
 
 
@@ -123,7 +123,7 @@ def test_core_entry_without_qt_refuses_pdf_in_one_line(state: Path) -> None:
     proc = run(state, "--format", "pdf")
     assert proc.returncode == 2
     err = proc.stderr.decode()
-    assert len(err.splitlines()) == 1 and "gui.entry" in err
+    assert len(err.splitlines()) == 1 and "gui.launcher" in err
 
 
 @pytest.mark.parametrize("args, message", [
