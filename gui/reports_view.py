@@ -16,7 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import (QAbstractTableModel, QByteArray, QDateTime, QModelIndex, QObject,
                             QPersistentModelIndex, QSortFilterProxyModel, Qt, QTimeZone, Signal)
-from PySide6.QtSvgWidgets import QSvgWidget
+from PySide6.QtGui import QImage, QPainter, QPixmap
+from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import (QComboBox, QDateTimeEdit, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QScrollArea, QSplitter, QTableView, QTabWidget, QVBoxLayout, QWidget)
 
@@ -241,9 +242,11 @@ class ReportsView(QWidget):
         self.outage_table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
         self.outage_table.verticalHeader().hide()
         self.outage_table.horizontalHeader().setStretchLastSection(True)
-        self.chart = QSvgWidget(self)
+        # QLabels showing the SVG rendered once (QtSvg), not QSvgWidgets: the packaged app leaves
+        # QtSvgWidgets out, and a picture that only changes with the report needs no live SVG.
+        self.chart = QLabel(self)
         self.chart.setObjectName("report_chart")
-        self.timeline = QSvgWidget(self)
+        self.timeline = QLabel(self)
         self.timeline.setObjectName("report_timeline")
         charts = QWidget(self)
         charts_layout = QHBoxLayout(charts)
@@ -265,6 +268,7 @@ class ReportsView(QWidget):
         self.splitter.addWidget(scroll)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([400, 400])
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("report_tabs")
         self.tabs.addTab(self.splitter, "Devices")
@@ -367,15 +371,13 @@ class ReportsView(QWidget):
             button.setEnabled(report is not None)
         if report is None:
             self.summary.setText("")
-            self.chart.load(QByteArray())
-            self.timeline.load(QByteArray())
+            self.chart.clear()
+            self.timeline.clear()
             self.status.setText(f"✖ {error}")
         else:
             svgs = chart_svgs(report)
             for widget, name in ((self.chart, "chart:availability"), (self.timeline, "chart:timeline")):
-                data = QByteArray(svgs[name].encode("utf-8"))
-                widget.load(data)
-                widget.setFixedSize(widget.renderer().defaultSize())
+                widget.setPixmap(_svg_pixmap(svgs[name], self.devicePixelRatioF()))
             f = report.fleet
             down = sum(b - a for a, b in report.gaps)
             self.summary.setText(
@@ -430,6 +432,20 @@ class ReportsView(QWidget):
     def closeEvent(self, event: Any) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         super().closeEvent(event)
+
+
+def _svg_pixmap(svg: str, ratio: float) -> QPixmap:
+    """The SVG drawn at the screen's pixel ratio (sharp on HiDPI), laid out at its own size."""
+    renderer = QSvgRenderer(QByteArray(svg.encode("utf-8")))
+    size = renderer.defaultSize()
+    image = QImage(max(1, round(size.width() * ratio)), max(1, round(size.height() * ratio)),
+                   QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(0)
+    painter = QPainter(image)
+    renderer.render(painter)
+    painter.end()
+    image.setDevicePixelRatio(ratio)
+    return QPixmap.fromImage(image)
 
 
 def _export(report: Report, fmt: str, path: Path) -> None:
