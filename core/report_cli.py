@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+import platformdirs
+
 from core import paths
 from core.config import Config, ConfigError, load_config
 from core.report import DEFAULT_GAP_S, Report, ReportError, ReportRequest, ServiceInfo, load_report
@@ -118,12 +120,15 @@ def _run(args: argparse.Namespace, pdf_writer: PdfWriter | None, now: float) -> 
     if since >= until:
         raise UsageError("--since must be before --until")
     config = _load_config(args.config)
-    journal = paths.journal_path(config.journal.path if config else "", args.state_dir)
+    journal = _journal_path(config.journal.path if config else "", args.state_dir)
     request = request_from_config(config, since, until, args.group, args.service)
     if args.service and config is not None and args.service not in request.services:
         print(f"faultwatch report: note: {args.service!r} is not in the config; reporting what the journal has",
               file=sys.stderr)
     report = load_report(journal, request)
+    if not report.services and (args.group or args.service):
+        print(f"faultwatch report: note: no {'group' if args.group else 'service'} "
+              f"{args.group or args.service!r} in this period", file=sys.stderr)
     if args.format == "pdf":
         assert pdf_writer is not None
         if args.out and args.out != "-":
@@ -141,6 +146,16 @@ def _run(args: argparse.Namespace, pdf_writer: PdfWriter | None, now: float) -> 
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _journal_path(configured: str, state_override: str | None) -> Path:
+    """Where the journal is, like paths.journal_path but creating nothing: a report only reads."""
+    if configured:
+        return Path(configured).expanduser()
+    chosen = state_override or os.environ.get(paths.STATE_DIR_ENV) or ""
+    if chosen:
+        return Path(chosen).expanduser() / paths.JOURNAL_FILENAME
+    return Path(platformdirs.user_state_dir(paths.APP_NAME, appauthor=False)) / paths.JOURNAL_FILENAME
 
 
 def _write_atomically(path: Path, text: str) -> None:

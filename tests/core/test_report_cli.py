@@ -129,12 +129,13 @@ def test_core_entry_without_qt_refuses_pdf_in_one_line(state: Path) -> None:
 @pytest.mark.parametrize("args, message", [
     (["--since", "yesterday"], "'yesterday' is not a duration like 24h"),
     (["--until", "2026-13-40"], "is not an ISO 8601 time"),
-    (["--state-dir", "/nonexistent-dir-for-report/x"], "no journal here"),
+    (["--state-dir", "{tmp}/absent/state"], "no journal here"),
 ])
-def test_bad_input_is_one_line_and_exit_2(state: Path, args: list[str], message: str) -> None:
-    proc = run(state, "--format", "json", *args)
+def test_bad_input_is_one_line_and_exit_2(state: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    proc = run(state, "--format", "json", *(a.replace("{tmp}", str(tmp_path)) for a in args))
     err = proc.stderr.decode()
     assert proc.returncode == 2 and len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+    assert not (tmp_path / "absent").exists()  # a report reads; it creates no state directory
 
 
 def test_relative_since(state: Path) -> None:
