@@ -14,6 +14,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any, Callable, Coroutine, Sequence, TypeVar
 
+from core.loops import loop_factory
 from core.config import Config, ConfigError, load_config
 from core.engine import Engine
 from core.events import Event
@@ -68,7 +69,7 @@ class EngineThread:
             raise self._start_error
 
     def _main(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = loop_factory()()
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
