@@ -309,8 +309,12 @@ class ConfigFile:
                 continue
             seen.add(problem.key)
             errors.append(problem)
-            if not problem.key or problem.key == "check.type" or not _drop(candidate, problem.key):
+            if not problem.key or problem.key == "check.type":
                 break
+            if not _drop(candidate, problem.key):  # a required key that is missing
+                if not _placehold(candidate, problem.key):
+                    break
+                held.add(problem.key)
         sid = table.get("id")
         if isinstance(sid, str) and sid in taken and "id" not in seen:
             errors.insert(0, FieldError("id", f"duplicate id '{sid}' (another device has it)"))
@@ -564,51 +568,54 @@ class Edit:
     """One edit of the services list, kept as a value so it can be redone on a newer file.
 
     Attributes:
-        kind: add (one or more entries) | replace (one entry, by id) | remove (one entry, by id).
-        service_id: the entry replaced or removed ("" for add).
+        kind: add (one or more entries) | replace (one entry, by id) | remove (entries, by id).
+        ids: the entry replaced, or the entries removed (empty for add).
         tables: the new entries (add) or the one new entry (replace).
     """
 
     kind: Literal["add", "replace", "remove"]
-    service_id: str = ""
+    ids: tuple[str, ...] = ()
     tables: tuple[Mapping[str, Any], ...] = ()
 
     def apply(self, cf: ConfigFile) -> str:
         if self.kind == "add":
             return cf.text_with_added(self.tables)
         if self.kind == "replace":
-            return cf.text_with_replaced(self.service_id, self.tables[0])
-        return cf.text_with_removed(self.service_id)
+            return cf.text_with_replaced(self.ids[0], self.tables[0])
+        current = cf
+        for sid in self.ids:
+            current = ConfigFile(cf.path, current.text_with_removed(sid), cf.digest)
+        return current.text
 
     @property
     def target(self) -> str:
         """The device the journal files the edit under ("" for several)."""
         if self.kind == "add":
             return str(self.tables[0].get("id", "")) if len(self.tables) == 1 else ""
-        return self.service_id
+        return self.ids[0] if len(self.ids) == 1 else ""
 
     def describe(self) -> str:
         """For the journal: "added plc-3", "changed plc-3", "removed plc-3", "added 3 devices: …"."""
-        if self.kind == "add":
-            ids = [str(t.get("id", "")) for t in self.tables]
-            if len(ids) == 1:
-                return f"added {ids[0]}"
-            shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
-            return f"added {len(ids)} devices: {shown}"
-        new_id = str(self.tables[0].get("id", self.service_id)) if self.tables else self.service_id
+        ids = [str(t.get("id", "")) for t in self.tables] if self.kind == "add" else list(self.ids)
+        verb = {"add": "added", "replace": "changed", "remove": "removed"}[self.kind]
         if self.kind == "replace":
-            return f"changed {self.service_id}" + (f" (now {new_id})" if new_id != self.service_id else "")
-        return f"removed {self.service_id}"
+            new_id = str(self.tables[0].get("id", ids[0]))
+            return f"changed {ids[0]}" + (f" (now {new_id})" if new_id != ids[0] else "")
+        if len(ids) == 1:
+            return f"{verb} {ids[0]}"
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        return f"{verb} {len(ids)} devices: {shown}"
 
     def check(self, cf: ConfigFile) -> None:
-        """Still valid on `cf` (after a reload: the other edit may have taken the id)? Raises ConfigEditError."""
+        """Still possible on `cf` (after a reload the other edit may have taken the id)? Raises ConfigEditError."""
         ids = cf.ids()
-        if self.kind in ("replace", "remove") and self.service_id not in ids:
-            raise ConfigEditError(f"{cf.path.name}: no service '{self.service_id}' any more")
-        if self.kind == "add":
-            for t in self.tables:
-                if t.get("id") in ids:
-                    raise ConfigEditError(f"{cf.path.name}: id '{t.get('id')}' is taken now")
+        for sid in self.ids:
+            if sid not in ids:
+                raise ConfigEditError(f"{cf.path.name}: no service '{sid}' any more")
+        taken = [i for i in ids if not (self.kind == "replace" and i == self.ids[0])]
+        for t in self.tables:
+            if t.get("id") in taken:
+                raise ConfigEditError(f"{cf.path.name}: id '{t.get('id')}' is taken now")
 
 
 def save(cf: ConfigFile, edit: Edit, *, force: bool = False) -> tuple[ConfigFile, Config]:
