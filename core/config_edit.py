@@ -636,7 +636,7 @@ CSV_COLUMNS = ("id", "name", "group", "tags", "check_type", "endpoint", "health_
                "backup_endpoints", "restart", "heartbeat_interval_seconds", "tls_verify", "ca_bundle", "overrides")
 """One column set for import and export:
 
-- `tags`, `backup_endpoints`: separated by `;` (export) or `;`, `,` or spaces (import);
+- `tags`, `backup_endpoints`: separated by `;` (export) or `;` and `,` (import; URLs also by spaces);
 - `check_type`: the check's `type` (empty: http); `host`, `port`: the check's keys of those names;
   `check`: the check's other keys as a TOML inline table (`{ register = 40001, min = 0 }`);
 - `restart`: `POST http://…/restart` (also GET, PUT) or a TOML inline table (`{ command = ["…"] }`);
@@ -687,8 +687,9 @@ class ImportPreview:
         return Edit("add", tables=tuple(r.table for r in self.good))
 
 
-def _split_list(text: str) -> list[str]:
-    return [p for p in re.split(r"[;,\s]+", text.strip()) if p]
+def _split_list(text: str, spaces: bool = False) -> list[str]:
+    """`a; b, c` → [a, b, c]; with `spaces` (URL lists) whitespace separates too (tags may hold spaces)."""
+    return [p.strip() for p in re.split(r"[;,\s]+" if spaces else r"[;,]", text.strip()) if p.strip()]
 
 
 def _toml_value(text: str, column: str) -> Any:
@@ -739,7 +740,7 @@ def row_to_table(row: Mapping[str, str]) -> dict[str, Any]:
     if check and check != {"type": "http"}:
         table["check"] = check
     if cell["backup_endpoints"]:
-        table["backup_endpoints"] = _split_list(cell["backup_endpoints"])
+        table["backup_endpoints"] = _split_list(cell["backup_endpoints"], spaces=True)
     if cell["restart"]:
         m = re.match(r"(GET|POST|PUT)\s+(\S+)\Z", cell["restart"], re.IGNORECASE)
         if m:
