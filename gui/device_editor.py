@@ -391,7 +391,7 @@ class DeviceEditor(QDialog):
                               inherit=inherit_text is not None)
 
     def _settings_fields(self, form: QFormLayout, cls: type, key_prefix: str, name_prefix: str,
-                         inherit: Mapping[str, Any] | None) -> list[str]:
+                         inherit: Mapping[str, Any] | None, within: str = "") -> list[str]:
         """Fields for every declared setting of `cls` (a frozen settings dataclass); returns their keys.
 
         `inherit` (override sections): the file's global values; empty inputs inherit them.
@@ -413,7 +413,8 @@ class DeviceEditor(QDialog):
                 sub.setObjectName(f"{name}_box")
                 sub.setToolTip(doc)
                 sform = QFormLayout(sub)
-                made += self._settings_fields(sform, inner[0], key, f"{name}_", None)
+                made += self._settings_fields(sform, inner[0], key, f"{name}_", None,
+                                              within=label if type(None) in get_args(ann) else "")
                 form.addRow(sub)
                 continue
             if inherit is not None:
@@ -436,7 +437,7 @@ class DeviceEditor(QDialog):
                 if default not in (None, "", ()):
                     w.setPlaceholderText(f"default: {value_to_text(default)}")
                 elif f.metadata.get("required"):
-                    w.setPlaceholderText("required")
+                    w.setPlaceholderText(f"required when {within} is used" if within else "required")
             made.append(key)
         return made
 

@@ -1,0 +1,71 @@
+"""docs/screenshot-editor.png: the device editor on the lab-rack example, offscreen.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshot_editor.py
+
+It edits a copy of resources/examples/lab-rack.toml (nothing is saved) with one wrong field, so the
+live validation shows, and runs Test against a simulated device on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    import qasync
+    from PySide6.QtWidgets import QApplication, QLineEdit
+
+    from core.config_edit import ConfigFile
+    from core.sim.devices import DeviceSpec
+    from core.sim.server import SimServer
+    from gui.device_editor import DeviceEditor
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "lab-rack.toml"
+        shutil.copy(ROOT / "resources" / "examples" / "lab-rack.toml", path)
+
+        async def shoot() -> None:
+            sim = SimServer([DeviceSpec(id="dut-1", name="Device under test 1", group="bench-a")])
+            await sim.start()
+            try:
+                cf = ConfigFile.read(path)
+                table = cf.service("dut-1") or {}
+                table["endpoint"] = sim.base_url("dut-1")
+                dialog = DeviceEditor(cf, original_id="dut-1", table=table)
+                dialog.resize(660, 900)
+                dialog.show()
+                task = dialog.start_test()
+                if task is not None:
+                    await task
+                heartbeat = dialog.findChild(QLineEdit, "editor_health_path")
+                assert heartbeat is not None
+                heartbeat.setText("health")
+                dialog.validate_now()
+                for _ in range(5):
+                    app.processEvents()
+                    await asyncio.sleep(0.05)
+                out = ROOT / "docs" / "screenshot-editor.png"
+                dialog.grab().save(str(out))
+                print(f"wrote {out}")
+                dialog.close()
+            finally:
+                await sim.stop()
+
+        loop.run_until_complete(shoot())
+
+
+if __name__ == "__main__":
+    main()
