@@ -166,6 +166,8 @@ class DeviceActions(QObject):
         make("action_export_devices", "Export devices…",
              "Save the selected devices (or all) as CSV with the import columns", lambda: self.export_devices())
         window.table.selectionModel().selectionChanged.connect(self.refresh_state)
+        window.config_watch.changed.connect(self._on_config_watch_changed)
+        window.closed.connect(self._on_window_closed)
         self.refresh_state()
         if is_demo(window.engine):
             path = self.config_path()
@@ -219,7 +221,7 @@ class DeviceActions(QObject):
         if self.editor is not None:
             self.editor.close()
         dialog = DeviceEditor(cf, original_id=original_id, table=table, demo_note=self.demo_note(),
-                              parent=self.window)
+                              error_colour=self.window.theme.critical, parent=self.window)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.save_requested.connect(self._on_editor_save_requested)
         dialog.finished.connect(self._on_editor_finished)
@@ -274,6 +276,23 @@ class DeviceActions(QObject):
 
     def _on_editor_finished(self, _result: int) -> None:
         self.editor = None
+
+    def _on_config_watch_changed(self, path: str) -> None:
+        dialog = self.editor
+        if dialog is None or Path(path).resolve() != dialog.config_file.path.resolve():
+            return
+        try:
+            now = ConfigFile.read(path).digest
+        except ConfigEditError:
+            now = ""
+        if now != dialog.config_file.digest:
+            dialog.note_file_changed()
+
+    def _on_window_closed(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        if self.editor is not None:
+            self.editor.reject()
 
     # ---- remove
     def remove_device(self) -> None:

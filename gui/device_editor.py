@@ -166,8 +166,10 @@ class DeviceEditor(QDialog):
 
     def __init__(self, config_file: ConfigFile, *, original_id: str | None = None,
                  table: Mapping[str, Any] | None = None, demo_note: str = "",
-                 run_check: Callable[[Any], Any] | None = None, parent: QWidget | None = None) -> None:
+                 run_check: Callable[[Any], Any] | None = None, error_colour: str = "#c8102e",
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._error_colour = error_colour
         self.setObjectName("device_editor")
         self.config_file = config_file
         self.original_id = original_id
@@ -194,6 +196,11 @@ class DeviceEditor(QDialog):
         self.demo_note.setWordWrap(True)
         self.demo_note.setVisible(bool(demo_note))
         outer.addWidget(self.demo_note)
+        self.file_notice = QLabel(self)
+        self.file_notice.setObjectName("editor_file_changed")
+        self.file_notice.setWordWrap(True)
+        self.file_notice.hide()
+        outer.addWidget(self.file_notice)
 
         body = QWidget(self)
         column = QVBoxLayout(body)
@@ -345,7 +352,7 @@ class DeviceEditor(QDialog):
         error.setObjectName(f"{widget.objectName()}_error")
         error.setWordWrap(True)
         error.setProperty("role", "field_error")
-        error.setStyleSheet("color: #c62828;")
+        error.setStyleSheet(f"color: {self._error_colour};")
         error.hide()
         box = QWidget(widget.parentWidget())
         lay = QVBoxLayout(box)
@@ -599,7 +606,7 @@ class DeviceEditor(QDialog):
             if not wrong:
                 f.error.setText("")
             f.widget.setProperty("invalid", wrong)
-            f.widget.setStyleSheet("border: 1px solid #c62828;" if wrong else "")
+            f.widget.setStyleSheet(f"border: 1px solid {self._error_colour};" if wrong else "")
             f.widget.setAccessibleDescription(f.error.text())
         n = len(v.errors)
         lines = [f"{n} problem{'s' if n != 1 else ''} to fix before saving"] if n else []
@@ -615,6 +622,12 @@ class DeviceEditor(QDialog):
             if f.widget.objectName() == object_name:
                 return f.error.text() if f.error.isVisibleTo(self) else ""
         raise KeyError(object_name)
+
+    def note_file_changed(self) -> None:
+        """The file changed on disk while this dialog is open: say so now, not only at Save."""
+        self.file_notice.setText(f"⚠ {self.config_file.path.name} changed on disk since this dialog opened. "
+                                 "Save will ask whether to redo your edit on the new version or overwrite it.")
+        self.file_notice.show()
 
     def show_problem(self, message: str) -> None:
         """A problem found when saving (the whole file refused, a write failed)."""

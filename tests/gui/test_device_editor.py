@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMenu, QPushButton
 
 from core.checks.registry import check_types
@@ -205,13 +205,18 @@ def test_edit_keeps_comments_and_blank_lines(qloop, window, rack_file):
     assert len(backups(rack_file)) == 1
 
 
-def test_an_external_edit_while_the_dialog_is_open_is_detected(qloop, window, rack_file, answers):
+def test_an_external_edit_while_the_dialog_is_open_is_detected(qtbot, qloop, window, rack_file, answers):
     window.select_services(["plc-1"])
     window.named_actions["action_edit_device"].trigger()
     dialog = window.device_actions.editor
     fill(dialog, name="PLC renamed in the console")
+    assert not child(dialog, "editor_file_changed").isVisibleTo(dialog)
     external = RACK.replace('name = "Pump 1"', 'name = "Pump one (edited by hand)"')
-    rack_file.write_text(external, encoding="utf-8")
+    window.config_watch.timer.setInterval(20)
+    with qtbot.waitSignal(window.config_watch.changed, timeout=5000):
+        rack_file.write_text(external, encoding="utf-8")
+    assert "changed on disk" in child(dialog, "editor_file_changed").text()  # said at once, not only at Save
+    assert child(dialog, "editor_file_changed").isVisibleTo(dialog)
     answers.conflict_answer = "cancel"
     save_button(dialog).click()
     assert answers.conflicts and "changed on disk" in answers.conflicts[-1]
@@ -250,6 +255,25 @@ def test_remove_confirms_naming_the_device(qloop, window, engine, rack_file, ans
     qloop.run(window.device_actions.wait_idle())
     assert [s.id for s in load_config(rack_file).services] == ["plc-1"]
     assert ("config_edit", str(rack_file), "gui", "removed pump-1", "pump-1") in engine.calls
+
+
+def test_delete_in_a_text_box_edits_the_text_and_does_not_remove_a_device(qtbot, window, answers):
+    window.show()
+    window.activateWindow()
+    window.select_services(["plc-1"])
+    window.filter_box.setFocus()
+    qtbot.waitUntil(window.filter_box.hasFocus, timeout=2000)
+    window.filter_box.setText("plx")
+    window.filter_box.setCursorPosition(2)
+    qtbot.keyClick(window.filter_box, Qt.Key.Key_Delete)
+    assert window.filter_box.text() == "pl" and answers.asked == []
+    window.filter_box.clear()
+    window.select_services(["plc-1"])
+    window.table.setFocus()
+    qtbot.waitUntil(window.table.hasFocus, timeout=2000)
+    answers.confirm_answer = False
+    qtbot.keyClick(window.table, Qt.Key.Key_Delete)  # in the table, Del is Remove device…
+    assert answers.asked and "PLC line 1" in answers.asked[-1][1]
 
 
 def test_duplicate_starts_from_a_copy_with_a_new_id(qloop, window, rack_file):
