@@ -355,7 +355,7 @@ class DeviceActions(QObject):
         except OSError as exc:
             self._message(f"✖ cannot write {path}: {exc.strerror or exc}", 10_000)
             return 0
-        count = text.count("\n") - 1
+        count = len([sid for sid in cf.ids() if ids is None or sid in ids])
         self._message(f"Exported {count} devices to {path}")
         return count
 
@@ -364,8 +364,14 @@ class DeviceActions(QObject):
         """Write `edit`, resolving a conflict with the operator; then the engine reloads (a task).
 
         Returns (written, problem): problem is the one-line reason when nothing was written ("" when the
-        operator cancelled).
+        operator cancelled). Without an editor to show it in, the problem goes to the status bar.
         """
+        ok, problem = self._save(cf, edit, editor)
+        if problem and editor is None:
+            self._message(f"✖ not saved: {problem}", 15_000)
+        return ok, problem
+
+    def _save(self, cf: ConfigFile, edit: Edit, editor: DeviceEditor | None) -> tuple[bool, str]:
         force = False
         for _ in range(3):
             try:

@@ -554,7 +554,7 @@ class DeviceEditor(QDialog):
             else:  # pragma: no cover - no other widget kinds are made
                 continue
             _put(out, key, value)
-        if type_name != "http" or "check" in self._original:
+        if type_name != "http" or "check" in self._original or "check" in out:
             check = dict(out.get("check", {}))
             out["check"] = {"type": type_name, **check}
         if restart_kind and restart_kind not in out.get("restart", {}):

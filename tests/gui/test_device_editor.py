@@ -442,3 +442,14 @@ def test_real_engine_add_a_device_and_see_it_checked_then_remove_it_keeping_its_
         assert load_config(demo.config_path).service("plc-3") is None
     finally:
         w.shutdown()
+
+
+def test_a_device_the_file_does_not_have_cannot_be_removed_and_the_operator_is_told(qloop, window, rack_file):
+    window.select_services(["chiller"])  # running (in the fake engine) but not in this file
+    window.named_actions["action_remove_device"].trigger()
+    assert rack_file.read_text(encoding="utf-8") == RACK
+    assert "not saved" in window.statusBar().currentMessage()
+    assert "no service 'chiller'" in window.statusBar().currentMessage()
+    window.named_actions["action_edit_device"].trigger()
+    assert window.device_actions.editor is None
+    assert "chiller is not in rack.toml" in window.statusBar().currentMessage()
