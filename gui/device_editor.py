@@ -32,6 +32,7 @@ from core.describe import format_ms
 log = logging.getLogger("gui.editor")
 
 VALIDATE_DELAY_MS = 150
+_HTTP_KEYS = {"endpoint", "health_path", "backup_endpoints", "tls_verify", "ca_bundle"}
 # Names the service-level fields use; a check setting with one of these names gets "editor_check_<name>".
 _RESERVED = {"id", "name", "group", "tags", "check_type", "endpoint", "health_path", "backup_endpoints", "tls_verify",
              "ca_bundle", "heartbeat", "test", "save", "cancel", "errors", "restart_kind", "restart_method",
@@ -594,9 +595,10 @@ class DeviceEditor(QDialog):
         marked: set[str] = set()
         for e in v.errors:
             f = self.fields.get(e.field)
-            if f is None or not f.widget.isVisibleTo(self) or e.field in marked:
-                if f is None or not f.widget.isVisibleTo(self):
-                    unplaced.append(str(e))
+            if f is None or not self._shown(e.field):
+                unplaced.append(str(e))
+                continue
+            if e.field in marked:
                 continue
             marked.add(e.field)
             f.error.setText(e.message)
@@ -616,11 +618,19 @@ class DeviceEditor(QDialog):
         self.save_button.setEnabled(v.ok)
         return v
 
+    def _shown(self, key: str) -> bool:
+        """Whether the input for `key` is part of the form as it stands (type and restart kind)."""
+        if key in _HTTP_KEYS:
+            return self.check_type.currentData() == "http"
+        if key.startswith("restart."):
+            return key in self._restart_pages.get(str(self.restart_kind.currentData() or ""), [])
+        return key in self.fields
+
     def field_error(self, object_name: str) -> str:
         """The message shown under the input named `object_name` ("" when it is fine)."""
         for f in self.fields.values():
             if f.widget.objectName() == object_name:
-                return f.error.text() if f.error.isVisibleTo(self) else ""
+                return "" if f.error.isHidden() else f.error.text()
         raise KeyError(object_name)
 
     def note_file_changed(self) -> None:

@@ -7,18 +7,23 @@ rack and see an added device being checked.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMenu, QPushButton
 
+from core.checks.base import healthy
 from core.checks.registry import check_types
 from core.config import load_config
 from core.config_edit import ConfigFile, backups
+from core.events import FailureType
+from core.options import opt
 from gui.device_editor import DeviceEditor
 from gui.main_window import MainWindow
 from tests.gui.fake_engine import FakeEngine
@@ -453,3 +458,92 @@ def test_a_device_the_file_does_not_have_cannot_be_removed_and_the_operator_is_t
     window.named_actions["action_edit_device"].trigger()
     assert window.device_actions.editor is None
     assert "chiller is not in rack.toml" in window.statusBar().currentMessage()
+
+
+# ---------------------------------------------------------------- a check type that is not http
+
+@dataclass(frozen=True, slots=True)
+class PortCheck:
+    TYPE: ClassVar[str] = "port"
+    host: str = opt("", "Host name or address.", required=True)
+    port: int = opt(0, "TCP port that must accept a connection.", min=1, max=65535, required=True)
+    greeting: bool = opt(False, "Wait for the device to send something first.")
+
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class _PortProbe:
+    def __init__(self, s: PortCheck) -> None:
+        self.s = s
+
+    async def run(self, endpoint: str) -> Any:
+        del endpoint
+        _reader, writer = await asyncio.open_connection(self.s.host, self.s.port)
+        writer.close()
+        await writer.wait_closed()
+        return healthy(0.1, "port", value=self.s.port)
+
+    def describe_error(self, exc: BaseException) -> tuple[str, FailureType]:
+        return f"{type(exc).__name__}: {exc}", FailureType.SERVICE_UNAVAILABLE
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def port_check_type(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A small check type declared the way core/checks modules declare theirs (settings with opt(),
+    a factory), registered for this test only: the editor must build, validate and test it without
+    knowing it."""
+    import core.check_once
+    import core.config
+    import gui.device_editor
+    from core.checks import registry
+    from core.checks.base import CheckType
+
+    types_ = {**registry.check_types(), "port": CheckType("port", PortCheck, lambda s, ctx, svc: _PortProbe(s),
+                                                          "A TCP port that accepts connections.")}
+    for module in (core.config, gui.device_editor, core.check_once):
+        monkeypatch.setattr(module, "check_types", lambda: types_)
+    return "port"
+
+
+def test_a_device_of_a_non_http_type_gets_host_and_port_fields_validated_saved_and_tested(
+        qloop, window, engine, rack_file, port_check_type):
+    async def listen() -> asyncio.base_events.Server:
+        return await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+
+    server = qloop.run(listen())
+    port = server.sockets[0].getsockname()[1]
+    try:
+        window.named_actions["action_add_device"].trigger()
+        dialog = window.device_actions.editor
+        combo = child(dialog, "editor_check_type")
+        combo.setCurrentIndex(combo.findData(port_check_type))
+        assert not child(dialog, "editor_http_box").isVisibleTo(dialog)
+        assert child(dialog, "editor_port").toolTip().startswith("TCP port that must accept")
+        fill(dialog, id="plc-7", host="127.0.0.1", port="70000")
+        assert dialog.field_error("editor_port") == "must be at most 65535, got 70000", (dialog.validation, dialog.table())
+        assert not save_button(dialog).isEnabled()
+        fill(dialog, port=str(port))
+        assert save_button(dialog).isEnabled(), dialog.validation
+        qloop.run(dialog.start_test())
+        assert child(dialog, "editor_test_result").text().startswith(f"HEALTHY · 0.1 ms · value {port}")
+        save_button(dialog).click()
+        qloop.run(window.device_actions.wait_idle())
+        text = rack_file.read_text(encoding="utf-8")
+        assert f'check = {{type = "port", host = "127.0.0.1", port = {port}}}' in text
+        assert "endpoint" not in text.split('id = "plc-7"')[1]
+        # and back in the editor, the fields come from the file
+        window.select_services([])
+        engine.set_snapshot(dataclasses.replace(engine.snapshots()["plc-1"], id="plc-7", name="plc-7"))
+        window.bridge.poll()
+        window.select_services(["plc-7"])
+        window.named_actions["action_edit_device"].trigger()
+        again = window.device_actions.editor
+        assert child(again, "editor_check_type").currentData() == "port"
+        assert child(again, "editor_port").text() == str(port)
+        again.close()
+    finally:
+        server.close()
