@@ -1,4 +1,5 @@
-"""docs/screenshot-editor.png: the device editor on the lab-rack example, offscreen.
+"""docs/screenshot-editor.png and docs/screenshot-import.png: the device editor and an import preview
+on the lab-rack example, offscreen.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshot_editor.py
 
@@ -25,9 +26,10 @@ def main() -> None:
     import qasync
     from PySide6.QtWidgets import QApplication, QLineEdit
 
-    from core.config_edit import ConfigFile
+    from core.config_edit import ConfigFile, preview_csv
     from core.sim.devices import DeviceSpec
     from core.sim.server import SimServer
+    from gui.device_actions import ImportPreviewDialog
     from gui.device_editor import DeviceEditor
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -61,6 +63,23 @@ def main() -> None:
                 dialog.grab().save(str(out))
                 print(f"wrote {out}")
                 dialog.close()
+                csv_text = ("id,name,group,tags,check_type,endpoint,health_path,restart\n"
+                            "psu-3,Bench PSU 3,bench-a,psu,http,http://127.0.0.1:9100/dev/psu-3,,"
+                            "POST http://127.0.0.1:9100/dev/psu-3/restart\n"
+                            "dut-1,Device under test 1 again,bench-a,,,http://127.0.0.1:9100/dev/dut-9,,\n"
+                            "dut-4,Device under test 4,bench-b,dut,,ftp://127.0.0.1/dut-4,,\n"
+                            "dut-5,Device under test 5,bench-b,dut,,http://127.0.0.1:9100/dev/dut-5,status,\n"
+                            "scope-2,Scope 2,bench-b,,,http://127.0.0.1:9100/dev/scope-2,,\n")
+                preview = ImportPreviewDialog(preview_csv(cf, csv_text), "new-bench.csv")
+                preview.resize(820, 300)
+                preview.show()
+                for _ in range(3):
+                    app.processEvents()
+                    await asyncio.sleep(0.05)
+                shot = ROOT / "docs" / "screenshot-import.png"
+                preview.grab().save(str(shot))
+                print(f"wrote {shot}")
+                preview.close()
             finally:
                 await sim.stop()
 
