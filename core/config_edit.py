@@ -901,19 +901,21 @@ def preview_toml(cf: ConfigFile, text: str) -> ImportPreview:
 
 __all__ = ["KEEP_BACKUPS", "CSV_COLUMNS", "ConfigEditError", "Conflict", "FieldError", "Validation", "ConfigFile",
            "Edit", "save", "ImportRow", "ImportPreview", "preview_csv", "preview_toml", "export_csv", "row_to_table",
-           "table_to_row", "render_entry", "atomic_write", "backup", "backups", "backup_dir", "reload_after_edit"]
+           "table_to_row", "render_entry", "atomic_write", "backup", "backups", "backup_dir", "reload_after_edit", "EditableEngine"]
 
 
 # ---------------------------------------------------------------- telling the engine
 
-class _Publisher(Protocol):
+class EditableEngine(Protocol):
+    """What an edit needs of the engine: reload the file, journal the edit."""
+
     clock: Any
 
     async def reload(self, path: str, origin: str) -> CommandResult: ...
     def publish(self, event: Event) -> Event: ...
 
 
-async def reload_after_edit(engine: _Publisher, path: str, origin: str, detail: str,
+async def reload_after_edit(engine: EditableEngine, path: str, origin: str, detail: str,
                             service: str = "") -> CommandResult:
     """Reload the edited file and journal the edit as a `config_edit` action ("added plc-3").
 
