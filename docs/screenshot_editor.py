@@ -47,7 +47,7 @@ def main() -> None:
                 table = cf.service("dut-1") or {}
                 table["endpoint"] = sim.base_url("dut-1")
                 dialog = DeviceEditor(cf, original_id="dut-1", table=table)
-                dialog.resize(660, 900)
+                dialog.resize(1040, 720)
                 dialog.show()
                 task = dialog.start_test()
                 if task is not None:

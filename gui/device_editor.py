@@ -204,8 +204,13 @@ class DeviceEditor(QDialog):
         outer.addWidget(self.file_notice)
 
         body = QWidget(self)
-        column = QVBoxLayout(body)
-        column.setContentsMargins(0, 0, 0, 0)
+        # Two columns: what the device is and how it is reached (left), how it is judged (right).
+        columns = QHBoxLayout(body)
+        columns.setContentsMargins(0, 0, 0, 0)
+        column = QVBoxLayout()
+        right = QVBoxLayout()
+        columns.addLayout(column, 1)
+        columns.addLayout(right, 1)
         scroll = QScrollArea(self)
         scroll.setObjectName("editor_scroll")
         scroll.setWidgetResizable(True)
@@ -260,7 +265,7 @@ class DeviceEditor(QDialog):
         self.check_box = QGroupBox("Check settings", body)
         self.check_box.setObjectName("editor_check_box")
         self._check_form = QFormLayout(self.check_box)
-        column.addWidget(self.check_box)
+        right.addWidget(self.check_box)
 
         # ---- restart action
         restart = QGroupBox("Restart action", body)
@@ -307,8 +312,9 @@ class DeviceEditor(QDialog):
             self.overrides.addTab(page, _label(section))
         obox = QGroupBox("Overrides for this device (empty: the file's global value)", body)
         QVBoxLayout(obox).addWidget(self.overrides)
-        column.addWidget(obox)
+        right.addWidget(obox)
         column.addStretch(1)
+        right.addStretch(1)
 
         # ---- problems, test, buttons
         self.errors_label = QLabel(self)
@@ -343,7 +349,7 @@ class DeviceEditor(QDialog):
         self._load(self._original)
         self.check_type.currentIndexChanged.connect(self._on_check_type_changed)
         self.restart_kind.currentIndexChanged.connect(self._on_restart_kind_changed)
-        self.resize(640, 760)
+        self.resize(1040, 700)
         self.validate_now()
 
     # ------------------------------------------------------------------ building fields
