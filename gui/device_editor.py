@@ -33,6 +33,7 @@ log = logging.getLogger("gui.editor")
 
 VALIDATE_DELAY_MS = 150
 _HTTP_KEYS = {"endpoint", "health_path", "backup_endpoints", "tls_verify", "ca_bundle"}
+_NAMING_KEYS = {"id", "name", "group", "tags"}
 # Names the service-level fields use; a check setting with one of these names gets "editor_check_<name>".
 _RESERVED = {"id", "name", "group", "tags", "check_type", "endpoint", "health_path", "backup_endpoints", "tls_verify",
              "ca_bundle", "heartbeat", "test", "save", "cancel", "errors", "restart_kind", "restart_method",
@@ -662,14 +663,19 @@ class DeviceEditor(QDialog):
     def start_test(self) -> asyncio.Future[None] | None:
         """Run one check with the entry as entered; the result shows in `editor_test_result`."""
         v = self.validate_now()
-        if v.service is None:
+        service = v.service
+        if service is None and v.errors and all(e.field in _NAMING_KEYS for e in v.errors):
+            # How a device is named does not change how it answers: test before it has a good id.
+            candidate = {k: val for k, val in self.table().items() if k not in _NAMING_KEYS}
+            service = self.config_file.validate_entry({"id": "editor-test", **candidate}).service
+        if service is None:
             self.test_result.setText("Fix the marked fields before testing.")
             return None
         if self.test_task is not None and not self.test_task.done():
             return self.test_task
         self.test_result.setText("Testing…")
         self.test_button.setEnabled(False)
-        self.test_task = asyncio.ensure_future(self._test(v.service))
+        self.test_task = asyncio.ensure_future(self._test(service))
         return self.test_task
 
     async def _test(self, service: Any) -> None:

@@ -387,7 +387,13 @@ def test_test_button_runs_one_check_with_the_settings_as_entered(qloop, qapp, ra
         qloop.run(task)
         text = child(dialog, "editor_test_result").text()
         assert text.startswith("HEALTHY") and " ms" in text and "HTTP 200" in text
-        fill(dialog, health_path="/nothing-here")
+        fill(dialog, id="not a slug")  # naming problems do not stop a test; reachability ones do
+        qloop.run(dialog.start_test())
+        assert child(dialog, "editor_test_result").text().startswith("HEALTHY")
+        fill(dialog, id="probe", endpoint="ftp://nope")
+        assert dialog.start_test() is None
+        assert child(dialog, "editor_test_result").text() == "Fix the marked fields before testing."
+        fill(dialog, endpoint=f"http://127.0.0.1:{port}", health_path="/nothing-here")
         qloop.run(dialog.start_test())
         assert child(dialog, "editor_test_result").text().startswith("UNHEALTHY")
         assert "HTTP 404" in child(dialog, "editor_test_result").text()
