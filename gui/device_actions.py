@@ -192,9 +192,7 @@ class DeviceActions(QObject):
         self.actions["action_remove_device"].setEnabled(can and has)
 
     def config_path(self) -> str | None:
-        from gui.main_window import _engine_config_path
-
-        return _engine_config_path(self.window.engine)
+        return self.window.engine.config_path or None
 
     def demo_note(self) -> str:
         if not is_demo(self.window.engine):

@@ -334,14 +334,14 @@ def test_toml_fragment_import(tmp_path):
 # ---------------------------------------------------------------- the engine side
 
 def test_reload_after_edit_journals_a_config_edit_action(tmp_path):
+    from core.assembly import open_engine
     from core.config_edit import reload_after_edit
-    from core.engine import Engine
     from core.events import ActionEvent
 
     p = write(tmp_path, COMMENTED.replace('"http://127.0.0.1:9000"', '"http://127.0.0.1:9"'))
 
     async def go() -> list[ActionEvent]:
-        engine = Engine(load_config(p), state_dir=str(tmp_path / "state"))
+        engine = open_engine(load_config(p), state_dir=str(tmp_path / "state"))
         await engine.start()
         try:
             cf = ConfigFile.read(p)
