@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -74,7 +74,8 @@ class ImportPreviewDialog(QDialog):
     `import_confirm` (disabled when no row is valid), `import_cancel`.
     """
 
-    def __init__(self, preview: ImportPreview, source: str, parent: QWidget | None = None) -> None:
+    def __init__(self, preview: ImportPreview, source: str, parent: QWidget | None = None,
+                 error_colour: str = "#c8102e") -> None:
         super().__init__(parent)
         self.setObjectName("import_preview")
         self.setWindowTitle(f"Import devices from {Path(source).name}")
@@ -103,7 +104,7 @@ class ImportPreviewDialog(QDialog):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 if not row.ok:
-                    item.setForeground(Qt.GlobalColor.darkRed)
+                    item.setForeground(QColor(error_colour))
                 self.table.setItem(i, col, item)
         layout.addWidget(self.table, 1)
         buttons = QHBoxLayout()
@@ -325,7 +326,7 @@ class DeviceActions(QObject):
             self._message(f"✖ cannot read {path}: {exc}", 10_000)
             return None
         preview = preview_toml(cf, text) if path.lower().endswith(".toml") else preview_csv(cf, text)
-        dialog = ImportPreviewDialog(preview, path, self.window)
+        dialog = ImportPreviewDialog(preview, path, self.window, error_colour=self.window.theme.critical)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self._on_preview_accepted(cf, preview))
         dialog.finished.connect(lambda _r: setattr(self, "preview", None))

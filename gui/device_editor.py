@@ -352,6 +352,8 @@ class DeviceEditor(QDialog):
         self.restart_kind.currentIndexChanged.connect(self._on_restart_kind_changed)
         self.resize(1040, 700)
         self.validate_now()
+        # A new device starts at its id; an existing one at its name (its id rarely changes).
+        self.fields["name" if original_id else "id"].widget.setFocus()
 
     # ------------------------------------------------------------------ building fields
     def _register(self, form: QFormLayout, key: str, widget: QWidget, label: str, tip: str, annotation: Any,

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from core.config import ConfigError, load_config, parse_config
+from core.options import opt
 from core.config_edit import (KEEP_BACKUPS, ConfigEditError, ConfigFile, Conflict, Edit, backups, export_csv,
                               preview_csv, preview_toml, save)
 
@@ -354,3 +357,50 @@ def test_reload_after_edit_journals_a_config_edit_action(tmp_path):
 
     actions = asyncio.run(go())
     assert [(a.command, a.origin, a.detail) for a in actions] == [("config_edit", "gui", "added plc-3")]
+
+
+# ---------------------------------------------------------------- a check type with host and port
+
+@dataclass(frozen=True, slots=True)
+class PortCheck:
+    TYPE: ClassVar[str] = "port"
+    host: str = opt("", "Host name or address.", required=True)
+    port: int = opt(0, "TCP port.", min=1, max=65535, required=True)
+    send: str = opt("", "Bytes to send first.")
+
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@pytest.fixture
+def port_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.config
+    from core.checks import registry
+    from core.checks.base import CheckType
+
+    types_ = {**registry.check_types(), "port": CheckType("port", PortCheck, lambda s, c, v: None, "A TCP port.")}
+    monkeypatch.setattr(core.config, "check_types", lambda: types_)
+    monkeypatch.setattr(registry, "check_types", lambda: types_)
+
+
+def test_csv_host_and_port_columns_feed_the_checks_own_keys(tmp_path, port_type):
+    p = write(tmp_path)
+    cf = ConfigFile.read(p)
+    text = ("id,check_type,host,port,check\n"
+            'relay-1,port,127.0.0.1,502,"{ send = ""hi"" }"\n'
+            "relay-2,port,127.0.0.1,70000,\n"
+            "relay-3,port,,502,\n")
+    preview = preview_csv(cf, text)
+    assert [r.ok for r in preview.rows] == [True, False, False]
+    assert preview.rows[1].errors == ("port: must be at most 65535, got 70000",)
+    assert preview.rows[2].errors == ("host: is required",)
+    save(cf, preview.edit())
+    config = load_config(p)
+    assert config.service("relay-1").check == PortCheck(host="127.0.0.1", port=502, send="hi")
+    assert config.service("relay-1").endpoint == ""  # not needed for a port check
+    row = export_csv(ConfigFile.read(p), ["relay-1"]).splitlines()[1]
+    assert row.startswith("relay-1,,,,port,,,127.0.0.1,502,")
+    again = preview_csv(ConfigFile.read(write(tmp_path, "", "empty.toml")), export_csv(ConfigFile.read(p)))
+    assert all(r.ok for r in again.rows)
+    assert [r.table.get("check") for r in again.rows if r.service_id == "relay-1"] == [
+        {"type": "port", "host": "127.0.0.1", "port": 502, "send": "hi"}]
