@@ -177,6 +177,12 @@ class EngineThread:
     async def reload(self, path: str, origin: str) -> CommandResult:
         return await self._call(lambda e: e.reload(path, origin))
 
+    async def config_edit(self, path: str, origin: str, detail: str, service: str = "") -> CommandResult:
+        """Reload after the console edited the config file; journaled as a `config_edit` action."""
+        from core.config_edit import reload_after_edit
+
+        return await self._call(lambda e: reload_after_edit(e, path, origin, detail, service))
+
     async def latency_history(self, service_id: str, since_wall: float,
                               rollup: bool = False) -> list[tuple[float, float | None]]:
         return await self._call(lambda e: e.latency_history(service_id, since_wall, rollup))
