@@ -212,7 +212,7 @@ class FakeEngine:
                 self.update(sid, maintenance=on, maintenance_until_wall=until_wall if on else None)
         return CommandResult(True, f"maintenance {'on' if on else 'off'}: {self._names(targets)}")
 
-    async def reload(self, path: str, origin: str) -> CommandResult:
+    async def reload(self, path: str, origin: str, *, edit: str = "", service: str = "") -> CommandResult:
         self.calls.append(("reload", path, origin))
         if self.reload_refusal is not None:
             return CommandResult(False, self.reload_refusal)
