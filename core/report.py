@@ -40,6 +40,8 @@ from core.clock import iso_utc
 from core.journal import SCHEMA_VERSION
 
 DEFAULT_GAP_S = 300.0
+# Default check interval 30 s, breaker timeout 60 s: a running engine is never silent this long.
+DEFAULT_FINE_GAP_S = 120.0
 DEFAULT_MAX_FAILURES = 3
 _MIN = 60
 # Events that change state or are counted; alerts and anomalies are left in the file.
@@ -77,6 +79,9 @@ class ReportRequest:
         services: known services (from the config): their group and failure threshold. Services
             found only in the journal are reported too, with `default_max_failures`.
         gap_s: a stretch this long with nothing journaled by anyone is an engine gap (not monitored).
+        fine_gap_s: the same, shorter, where raw samples are still kept (None: not searched). It must
+            be longer than the longest silence a running engine can have: a check interval, or an
+            open breaker's timeout plus an interval when every device's breaker is open at once.
     """
 
     since: float
@@ -86,6 +91,7 @@ class ReportRequest:
     services: Mapping[str, ServiceInfo] = field(default_factory=dict)
     default_max_failures: int = DEFAULT_MAX_FAILURES
     gap_s: float = DEFAULT_GAP_S
+    fine_gap_s: float | None = DEFAULT_FINE_GAP_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +333,19 @@ class JournalReader:
         out.sort(key=lambda e: e.seq)
         return out
 
+    def sample_walls(self, sid: int, lo: float, hi: float) -> list[float]:
+        return [v / 1000.0 for (v,) in self.q("SELECT wall_ms FROM samples WHERE sid = ? AND wall_ms > ?"
+                                              " AND wall_ms < ? ORDER BY wall_ms", (sid, _ms(lo), _ms(hi)))]
+
+    def fleet_raw_floor(self) -> float | None:
+        """Where raw samples begin (prune() cuts every service at the same time)."""
+        best: float | None = None
+        for sid in self.sids.values():
+            (v,) = self.q("SELECT min(wall_ms) FROM samples WHERE sid = ?", (sid,))[0]
+            if v is not None and (best is None or v / 1000.0 < best):
+                best = v / 1000.0
+        return best
+
     def raw_floor(self, service: str) -> float | None:
         """The service's oldest raw sample (older ones are pruned; only rollups remain)."""
         sid = self.sids.get(service)
@@ -453,7 +472,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def find_gaps(reader: JournalReader, lo: float, hi: float, gap_s: float,
-              event_walls: Sequence[float], markers: Sequence[tuple[float, str]] = ()) -> list[tuple[float, float]]:
+              event_walls: Sequence[float], markers: Sequence[tuple[float, str]] = (),
+              fine_gap_s: float | None = None) -> list[tuple[float, float]]:
     """Stretches in [lo, hi) when the engine was not running: nothing journaled by anyone for >= gap_s.
 
     Works on per-minute rollups so a month of a big fleet is not read row by row: candidate stretches
@@ -461,7 +481,15 @@ def find_gaps(reader: JournalReader, lo: float, hi: float, gap_s: float,
     first few services only the real gaps are left to look at. Edges are then refined to the last
     and first evidence (event or raw sample) around each stretch. `markers` are (wall, "start"|"stop")
     engine lifecycle events, if the journal has them; a stop..start pair is a gap whatever its length.
+
+    Where raw samples are still kept (the last `raw_retention_hours`), `fine_gap_s` finds shorter
+    silences too (a quick restart), the same way at sample resolution: see `_fine_gaps`.
     """
+    fine: list[tuple[float, float]] = []
+    if fine_gap_s is not None and fine_gap_s < gap_s:
+        floor = reader.fleet_raw_floor()
+        if floor is not None and floor < hi:
+            fine = _fine_gaps(reader, max(lo, floor), hi, fine_gap_s, event_walls)
     need = max(1, int(gap_s // _MIN) - 1)  # whole unseen minutes inside any gap of gap_s or more
     lo_min, hi_min = math.floor(lo / _MIN), math.ceil(hi / _MIN)
     seen_by_events = sorted({math.floor(w / _MIN) for w in event_walls})
@@ -493,7 +521,45 @@ def find_gaps(reader: JournalReader, lo: float, hi: float, gap_s: float,
             if begin is not None and wall > begin:
                 gaps.append((max(lo, begin), min(hi, wall)))
             stop = None
-    return _merge([g for g in gaps if g[1] > g[0]])
+    return _merge([g for g in gaps + fine if g[1] > g[0]])
+
+
+def _fine_gaps(reader: JournalReader, lo: float, hi: float, gap_s: float,
+               event_walls: Sequence[float]) -> list[tuple[float, float]]:
+    """Silences of at least gap_s in [lo, hi) with no event and no raw sample from any service.
+
+    Candidates are open intervals between consecutive pieces of evidence; each service's samples
+    inside the remaining candidates cut them further (one indexed range query per candidate), so the
+    first service reads its own samples and the rest only look inside its silences. The edges are
+    the evidence itself, so the result is exact. The window's own edges count as evidence only when
+    something is there: a silence reaching lo or hi is kept if it is at least gap_s long.
+    """
+    i, j = bisect.bisect_left(event_walls, lo), bisect.bisect_left(event_walls, hi)
+    cands = _cut_open([(lo, hi)], event_walls[i:j], gap_s)
+    for sid in reader.sids.values():
+        if not cands:
+            break
+        nxt: list[tuple[float, float]] = []
+        for a, b in cands:
+            nxt.extend(_cut_open([(a, b)], reader.sample_walls(sid, a, b), gap_s))
+        cands = nxt
+    return cands
+
+
+def _cut_open(ranges: Iterable[tuple[float, float]], seen: Sequence[float], need: float) -> list[tuple[float, float]]:
+    """Split (a, b) at the evidence times in `seen` (sorted); keep the pieces at least `need` long."""
+    out: list[tuple[float, float]] = []
+    for a, b in ranges:
+        k = bisect.bisect_right(seen, a)
+        cur = a
+        while k < len(seen) and seen[k] < b:
+            if seen[k] - cur >= need:
+                out.append((cur, seen[k]))
+            cur = seen[k]
+            k += 1
+        if b - cur >= need:
+            out.append((cur, b))
+    return out
 
 
 def _cut(ranges: Iterable[tuple[int, int]], seen: Sequence[int], need: int) -> list[tuple[int, int]]:
@@ -717,7 +783,7 @@ def build_report(reader: JournalReader, request: ReportRequest) -> Report:
     markers = [(e.wall, "start" if e.rec.get("command") == "engine_start" else "stop")
                for e in (*pre, *events)
                if e.kind == "action" and e.rec.get("command") in ("engine_start", "engine_stop")]
-    all_gaps = find_gaps(reader, lookback, until, gap_s, walls, markers)
+    all_gaps = find_gaps(reader, lookback, until, gap_s, walls, markers, request.fine_gap_s)
 
     # Which services, and their groups.
     names: set[str] = set(request.services)

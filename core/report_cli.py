@@ -77,11 +77,15 @@ def request_from_config(config: Config | None, since: float, until: float, group
     if config is None:
         return ReportRequest(since=since, until=until, group=group, service=service)
     infos = {s.id: ServiceInfo(s.group, s.fault_detection.max_failures) for s in config.services}
-    # A fleet checked rarely leaves minutes without samples while running; a gap must be longer than that.
+    # A running engine is silent at most a check interval, or (every breaker open at once) a breaker
+    # timeout plus an interval; an engine gap must be longer than that.
     slowest = max((s.fault_detection.check_interval_seconds for s in config.services), default=0.0)
+    longest_open = max((s.circuit_breaker.timeout_seconds for s in config.services), default=0.0)
+    quiet = max(2.0 * slowest, longest_open + slowest)
     return ReportRequest(since=since, until=until, group=group, service=service, services=infos,
                          default_max_failures=config.fault_detection.max_failures,
-                         gap_s=max(DEFAULT_GAP_S, 3.0 * slowest))
+                         gap_s=max(DEFAULT_GAP_S, 3.0 * slowest),
+                         fine_gap_s=max(30.0, 1.5 * quiet))
 
 
 def _load_config(explicit: str | None) -> Config | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -230,3 +231,25 @@ def test_outage_value_is_frozen() -> None:
     with pytest.raises(AttributeError):
         o.start = 1.0  # type: ignore[misc]
     assert o.duration_s == 10.0 and o.cause == "unknown"
+
+
+def test_a_quick_restart_is_found_where_raw_samples_are_kept(tmp_path: Path) -> None:
+    """70 s with nothing journaled: shorter than gap_s (300 s), found by the raw-sample search."""
+    path = tmp_path / "j.db"
+    clock = FakeClock(start=0.0, start_wall=T0)
+    with Journal.open(path, JournalConfig(), clock) as j:
+        j.append_many([
+            ProbeEvent(service=s, mono=0, wall=T0 + t, status=ServiceStatus.HEALTHY, latency_ms=1.0, error=None,
+                       consecutive_failures=0) for s in ("x", "y") for t in (0.0, 1075.0)])
+        for t in range(0, 1800, 10):
+            if not 1000 < t < 1075:
+                j.record_latency("x", T0 + t, 1.0, True)
+                j.record_latency("y", T0 + t + 3, 1.0, True)
+    request = ReportRequest(since=T0 + 600, until=T0 + 1800, fine_gap_s=30.0)
+    rep = load_report(path, request)
+    assert rep.gaps == ((T0 + 1003, T0 + 1075),)  # y's sample at 1003, the re-announced verdicts at 1075
+    assert [s.figures.healthy_s for s in rep.services] == [1200.0 - 72, 1200.0 - 72]
+    # Not searched (or samples pruned): only gaps of gap_s and more are known, and this is not one.
+    assert load_report(path, dataclasses.replace(request, fine_gap_s=None)).gaps == ()
+    # A running engine's ordinary silence (10 s between checks here) is never a gap.
+    assert load_report(path, dataclasses.replace(request, fine_gap_s=15.0)).gaps == ((T0 + 1003, T0 + 1075),)
