@@ -337,6 +337,18 @@ class JournalReader:
         return [v / 1000.0 for (v,) in self.q("SELECT wall_ms FROM samples WHERE sid = ? AND wall_ms > ?"
                                               " AND wall_ms < ? ORDER BY wall_ms", (sid, _ms(lo), _ms(hi)))]
 
+    def typical_interval(self, limit: int = 50) -> float | None:
+        """The largest median spacing of recent raw samples over the services (their check interval)."""
+        worst: float | None = None
+        for sid in self.sids.values():
+            walls = [v for (v,) in self.q("SELECT wall_ms FROM samples WHERE sid = ? ORDER BY wall_ms DESC LIMIT ?",
+                                          (sid, limit))]
+            steps = sorted(a - b for a, b in zip(walls, walls[1:]))
+            if steps:
+                median = steps[len(steps) // 2] / 1000.0
+                worst = median if worst is None else max(worst, median)
+        return worst
+
     def fleet_raw_floor(self) -> float | None:
         """Where raw samples begin (prune() cuts every service at the same time)."""
         best: float | None = None
@@ -783,7 +795,15 @@ def build_report(reader: JournalReader, request: ReportRequest) -> Report:
     markers = [(e.wall, "start" if e.rec.get("command") == "engine_start" else "stop")
                for e in (*pre, *events)
                if e.kind == "action" and e.rec.get("command") in ("engine_start", "engine_stop")]
-    all_gaps = find_gaps(reader, lookback, until, gap_s, walls, markers, request.fine_gap_s)
+    fine_gap_s = request.fine_gap_s
+    if fine_gap_s is not None and not request.services:
+        # No config to say how often devices are checked: ask the samples, so a fleet checked every
+        # 5 minutes is not "not running" between its checks.
+        interval = reader.typical_interval()
+        if interval is not None:
+            fine_gap_s = max(fine_gap_s, 3.0 * interval)
+            gap_s = max(gap_s, 3.0 * interval)
+    all_gaps = find_gaps(reader, lookback, until, gap_s, walls, markers, fine_gap_s)
 
     # Which services, and their groups.
     names: set[str] = set(request.services)

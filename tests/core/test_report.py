@@ -253,3 +253,16 @@ def test_a_quick_restart_is_found_where_raw_samples_are_kept(tmp_path: Path) -> 
     assert load_report(path, dataclasses.replace(request, fine_gap_s=None)).gaps == ()
     # A running engine's ordinary silence (10 s between checks here) is never a gap.
     assert load_report(path, dataclasses.replace(request, fine_gap_s=15.0)).gaps == ((T0 + 1003, T0 + 1075),)
+
+
+def test_without_a_config_the_check_interval_comes_from_the_samples(tmp_path: Path) -> None:
+    """Devices checked every 5 minutes are not "not running" between checks, even without a config."""
+    path = tmp_path / "j.db"
+    clock = FakeClock(start=0.0, start_wall=T0)
+    with Journal.open(path, JournalConfig(), clock) as j:
+        j.append(ProbeEvent(service="slow", mono=0, wall=T0, status=ServiceStatus.HEALTHY, latency_ms=1.0,
+                            error=None, consecutive_failures=0))
+        for t in range(0, 4 * 3600, 300):
+            j.record_latency("slow", T0 + t, 1.0, True)
+    rep = load_report(path, ReportRequest(since=T0, until=T0 + 4 * 3600 - 300))
+    assert rep.gaps == () and rep.services[0].figures.healthy_s == 4 * 3600 - 300
