@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import operator
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -272,6 +273,9 @@ class _Ev(NamedTuple):
     rec: Mapping[str, Any]
 
 
+_SEQ = operator.itemgetter(0)
+
+
 class JournalReader:
     """A read-only view of a journal file for reports; never writes, never takes the write lock."""
 
@@ -326,11 +330,19 @@ class JournalReader:
                 "SELECT seq, service, wall, json_extract(record, '$.to') FROM events"
                 " WHERE wall >= ? AND wall < ? AND kind = 'breaker'", (since, until)):
             out.append(_Ev(int(seq), "breaker", str(svc), float(wall), {"to": to}))
+        for seq, svc, wall, rid, strategy, outcome, attempt, detail, ftype in self.q(
+                "SELECT seq, service, wall, json_extract(record, '$.recovery_id'), json_extract(record, '$.strategy'),"
+                " json_extract(record, '$.outcome'), json_extract(record, '$.attempt'),"
+                " json_extract(record, '$.detail'), json_extract(record, '$.failure_type')"
+                " FROM events WHERE wall >= ? AND wall < ? AND kind = 'recovery'", (since, until)):
+            out.append(_Ev(int(seq), "recovery", str(svc), float(wall),
+                           {"recovery_id": rid, "strategy": strategy, "outcome": outcome, "attempt": attempt,
+                            "detail": detail, "failure_type": ftype}))
         for seq, kind, svc, wall, rec in self.q(
                 "SELECT seq, kind, service, wall, record FROM events WHERE wall >= ? AND wall < ?"
-                " AND kind IN ('recovery', 'action', 'reboot')", (since, until)):
+                " AND kind IN ('action', 'reboot')", (since, until)):
             out.append(_Ev(int(seq), str(kind), str(svc), float(wall), _loads(rec)))
-        out.sort(key=lambda e: e.seq)
+        out.sort(key=_SEQ)
         return out
 
     def sample_walls(self, sid: int, lo: float, hi: float) -> list[float]:
