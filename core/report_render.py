@@ -273,13 +273,16 @@ def render_html(report: Report, *, inline_svg: bool = True, title: str = "Faultw
         "verdict.</p>",
         *(_charts_inline(charts, more) if inline_svg else _charts_for_print(charts, more)),
     ]
-    if len(report.groups) > 1 or (report.groups and report.groups[0].name):
-        h.append("<h2>Groups</h2><table width=100%><thead><tr><th>group</th><th>services</th>"
+    # Printed, the tables start on page 2: page 1 is the summary and the charts, the handover sheet.
+    new_page = "" if inline_svg else ' style="page-break-before: always"'
+    has_groups = len(report.groups) > 1 or bool(report.groups and report.groups[0].name)
+    if has_groups:
+        h.append(f"<h2{new_page}>Groups</h2><table width=100%><thead><tr><th>group</th><th>services</th>"
                  + "".join(f"<th>{c}</th>" for c in _FIGURE_HEAD) + "</tr></thead>")
         for g in report.groups:
             h.append(_cells([g.name or "(none)", str(g.services), *_figure_cells(g.figures)], keep_whole=True))
         h.append("</table>")
-    h.append("<h2>Devices</h2><table width=100%><thead><tr><th>device</th><th>group</th>"
+    h.append(f"<h2{'' if has_groups else new_page}>Devices</h2><table width=100%><thead><tr><th>device</th><th>group</th>"
              + "".join(f"<th>{c}</th>" for c in _FIGURE_HEAD) + "</tr></thead>")
     for s in report.services:
         pct = s.figures.availability_pct

@@ -13,7 +13,7 @@ from core.clock import FakeClock, iso_utc
 from core.config import JournalConfig
 from core.events import ActionEvent, ProbeEvent, ServiceStatus
 from core.journal import Journal
-from core.report import (JournalReader, Outage, ReportError, ReportRequest, ServiceInfo, build_report,
+from core.report import (JournalReader, Outage, ReportError, ReportRequest, ServiceInfo,
                          load_report)
 from tests.core.report_journal import GAP, PERIOD, T0, write_scenario
 
