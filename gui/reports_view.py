@@ -207,6 +207,10 @@ class ReportsView(QWidget):
         top.addWidget(self.since_edit)
         top.addWidget(QLabel("→", self))
         top.addWidget(self.until_edit)
+        self.group_box = QComboBox(self)
+        self.group_box.setObjectName("report_group")
+        self.group_box.addItem("All groups", None)
+        top.addWidget(self.group_box)
         top.addWidget(self.refresh_button)
         top.addStretch(1)
         for fmt in ("csv", "html", "pdf"):
@@ -281,6 +285,7 @@ class ReportsView(QWidget):
         layout.addWidget(self.status)
 
         self.period.currentIndexChanged.connect(self._on_period_current_index_changed)
+        self.group_box.currentIndexChanged.connect(self._on_group_box_current_index_changed)
         self.refresh_button.clicked.connect(self.refresh)
         self._set_custom_range_from_preset(86_400.0)
         self.resize(1400, 900)
@@ -307,6 +312,24 @@ class ReportsView(QWidget):
         self.since_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(until - seconds), QTimeZone.utc()))
         self.until_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(until), QTimeZone.utc()))
 
+    def _fill_groups(self, config: Config | None) -> None:
+        """The group picker lists the config's groups (kept selected across refreshes)."""
+        groups = sorted({s.group for s in config.services}) if config is not None else []
+        have = [self.group_box.itemData(i) for i in range(1, self.group_box.count())]
+        if groups == have:
+            return
+        chosen = self.group_box.currentData()
+        self.group_box.blockSignals(True)
+        self.group_box.clear()
+        self.group_box.addItem("All groups", None)
+        for g in groups:
+            self.group_box.addItem(g, g)
+        self.group_box.setCurrentIndex(max(0, self.group_box.findData(chosen)) if chosen in groups else 0)
+        self.group_box.blockSignals(False)
+
+    def _on_group_box_current_index_changed(self, _index: int) -> None:
+        self.refresh()
+
     def _on_period_current_index_changed(self, _index: int) -> None:
         custom = self.period.currentData() is None
         for edit in (self.since_edit, self.until_edit):
@@ -331,7 +354,8 @@ class ReportsView(QWidget):
             self._show(None, "the period is empty: the start must be before the end")
             return
         config = self._config()
-        request = request_from_config(config, since, until)
+        self._fill_groups(config)
+        request = request_from_config(config, since, until, group=self.group_box.currentData())
         self.computing = True
         self.status.setText("computing…")
         started = time.perf_counter()

@@ -143,3 +143,15 @@ def test_export_button_saves_off_the_gui_thread(qtbot, view: ReportsView, tmp_pa
     qtbot.mouseClick(view.findChild(QPushButton, "report_export_pdf"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.status.text().startswith("saved"), timeout=20_000)
     assert target.read_bytes().startswith(b"%PDF")
+
+
+def test_group_picker_lists_the_config_groups_and_filters(qtbot, view: ReportsView) -> None:  # type: ignore[no-untyped-def]
+    groups = view.findChild(QComboBox, "report_group")
+    assert [groups.itemText(i) for i in range(groups.count())] == ["All groups", "rack1", "rack2"]
+    with qtbot.waitSignal(view.report_ready, timeout=10_000):
+        groups.setCurrentIndex(2)
+    assert view.report is not None and [s.id for s in view.report.services] == ["c"]
+    assert view.report.scope == "group rack2"
+    with qtbot.waitSignal(view.report_ready, timeout=10_000):
+        view.refresh()
+    assert groups.currentText() == "rack2"  # kept across refreshes
