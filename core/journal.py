@@ -362,15 +362,26 @@ class Journal:
         """
         if not self.path.exists():
             return
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        conn = _try_read(uri)
+        if conn is None:
+            # A WAL journal needs its -shm file even to be read, and a read-only mount or directory
+            # cannot make one. Immutable skips it: exact on a read-only mount (nobody can change
+            # the file), a best effort elsewhere (a WAL left by a crash is not seen, and seqs held
+            # now may turn out taken; the write-back moves them up, see _write_held).
+            conn = _try_read(uri + "&immutable=1")
+        if conn is None:
+            log.info("journal %s: not readable either; numbering continues from seq %d",
+                     self.path, self._last_seq)
+            return
         try:
-            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                   isolation_level=None, check_same_thread=False, timeout=0.05)
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version != SCHEMA_VERSION:
                 conn.close()
                 return
             self._last_seq = _high_water(conn)
         except sqlite3.Error as exc:
+            conn.close()
             log.info("journal %s: not readable either (%s)", self.path, _one_line(exc))
             return
         self._conn = conn
@@ -885,7 +896,7 @@ class Journal:
             log.warning("journal still degraded, now: %s", reason)
             self._notify()
 
-    def _resume(self) -> bool:
+    def _resume(self, replaced: bool = False) -> bool:
         """One retry: reconnect if needed, write what is held (events, then state). True if it worked."""
         now = self._clock.monotonic()
         try:
@@ -899,8 +910,17 @@ class Journal:
             log.info("journal still not writable (%s); next try in %g s", exc.reason, delay)
             self._degrade(exc.condition, exc.reason)
             return False
+        except JournalCorruptError as exc:
+            # Found unreadable when reopening (it could not be moved aside at open, or went bad on a
+            # failing disk): keep it aside and start a new journal, as open(recover=True) does.
+            if not replaced and self._replace_corrupt(str(exc)):
+                return self._resume(replaced=True)
+            delay = self._retry.failed(now)
+            log.info("journal file unusable (%s); next try in %g s", exc, delay)
+            self._degrade(CORRUPT, str(exc))
+            return False
         except JournalError as exc:
-            # A file that turned corrupt, or was replaced by a newer Faultwatch's: not ours to fix.
+            # Replaced by a newer Faultwatch's journal meanwhile: not ours to fix.
             delay = self._retry.failed(now)
             log.info("journal file unusable (%s); next try in %g s", exc, delay)
             self._degrade(CORRUPT if isinstance(exc, JournalCorruptError) else UNAVAILABLE, str(exc))
@@ -912,6 +932,19 @@ class Journal:
         self._retry.reset()
         log.warning("journal writable again (was: %s); wrote %d held events", was, written)
         self._notify()
+        return True
+
+    def _replace_corrupt(self, why: str) -> bool:
+        """Move an unreadable file aside (one warning); True if a new journal can be started."""
+        try:
+            moved = _move_aside(self.path, self._clock.wall())
+        except JournalError as exc:
+            log.info("%s", exc)
+            return False
+        why = why.split("; open it with recover")[0]
+        log.warning("journal unreadable (%s); kept it as %s and started a new journal", why, moved)
+        self._moved_aside = str(moved)
+        # The new file starts empty; held events keep their seqs, so numbering still never repeats.
         return True
 
     def _reconnect(self) -> None:
@@ -1018,6 +1051,19 @@ class _Unavailable(JournalError):
 # Conditions a retry can meet with the same connection; the rest (I/O errors, read-only mounts,
 # permissions) may mean the open file is on a dead mount, so the retry opens it afresh.
 _KEEP_CONNECTION = frozenset({DISK_FULL, LOCKED})
+
+
+def _try_read(uri: str) -> sqlite3.Connection | None:
+    try:
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=0.05)
+    except sqlite3.Error:
+        return None
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        conn.close()
+        return None
+    return conn
 
 
 def _set_busy_timeout(conn: sqlite3.Connection | None, ms: int) -> None:
