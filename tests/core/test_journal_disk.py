@@ -3,7 +3,8 @@
 The conditions are real kernel and SQLite behaviour, not mocks: a small tmpfs filled to the last
 block, the same tmpfs remounted read-only, an ext4 image whose kernel driver is told it hit an error
 (it remounts itself read-only, as a failing disk does), a state directory a plain user may not write,
-another process holding SQLite's exclusive lock, and truncated or garbage copies of a real journal.
+another process holding SQLite's exclusive lock, truncated or garbage copies of a real journal, and
+the whole engine monitoring a device on loopback while its state directory fills up.
 Each test checks the same promises: no exception reaches the caller, events are still numbered and
 returned for delivery, health() says degraded and why (and the listener hears it once), writing
 resumes by itself when the condition ends, and what was committed before is intact afterwards.
@@ -14,6 +15,7 @@ driven with a FakeClock: nothing here sleeps to prove timing.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -23,7 +25,8 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +34,12 @@ import pytest
 
 from core.alerts import AlertManager
 from core.clock import FakeClock
-from core.config import AlertsConfig, JournalConfig
-from core.events import AlertEvent, Event, ProbeEvent, ServiceStatus
+from core.config import AlertsConfig, JournalConfig, parse_config
+from core.engine import Engine
+from core.events import AlertEvent, BreakerEvent, Event, ProbeEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus
 from core.journal import Journal
+from core.sim.devices import DeviceSpec
+from core.sim.server import SimServer
 from core.journal_guard import (
     CORRUPT,
     DISK_FULL,
@@ -559,3 +565,82 @@ def test_unreadable_journal_in_a_read_only_dir_waits_then_is_replaced(tmpfs: Tmp
     assert len(kept) == 1 and kept[0].read_bytes().startswith(b"not a database")
     journal.close()
     assert [r["seq"] for r in committed(path)] == [1, 2]
+
+
+# ---------------------------------------------------------------- the engine on a full disk
+#
+# The real engine checks a simulated device on loopback while its state directory, a 1 MB tmpfs,
+# fills up and is freed again; the journal's health listener is wired as the engine is to wire it.
+
+FAST = """
+[fault_detection]
+check_interval_seconds = 0.1
+timeout_seconds = 0.5
+max_failures = 2
+jitter_fraction = 0.0
+[circuit_breaker]
+failure_threshold = 2
+success_threshold = 2
+timeout_seconds = 0.6
+[recovery]
+restart_base_delay_seconds = 0.2
+restart_max_delay_seconds = 1.0
+verify_checks = 2
+verify_timeout_seconds = 5
+[api]
+enabled = false
+"""
+
+
+async def wait_for(cond: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    """A bounded poll on observable engine state (as in test_engine.py), never a guessed sleep."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_engine_keeps_monitoring_on_a_full_disk(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fs = Tmpfs(tmp_path / "state", "1m")  # skips without root
+    try:
+        async with SimServer([DeviceSpec("d1", reboot_s=0.3)]) as server:
+            base = server.base_url("d1")
+            config = parse_config(FAST + f'[[services]]\nid = "d1"\nendpoint = "{base}"\n'
+                                  f'restart = {{ http = {{ url = "{base}/restart" }} }}\n', label="test.toml")
+            engine = Engine(config, state_dir=str(fs.path))
+            delivered: list[Event] = []
+            engine.listeners.append(delivered.append)
+            await engine.start()
+            # The one line the engine is to gain (see docs/journal.md, "For the engine").
+            engine.journal.set_health_listener(JournalAlerts(engine.alert_manager))
+            try:
+                await wait_for(lambda: engine.snapshots()["d1"].status is ServiceStatus.HEALTHY, what="healthy")
+                with caplog.at_level(logging.WARNING):
+                    fs.fill()
+                    server.device("d1").set_behaviour("down")
+                    await wait_for(lambda: any(e.outcome is RecoveryOutcome.SUCCEEDED
+                                               for e in delivered if isinstance(e, RecoveryEvent)),
+                                   what="a verified restart while the disk is full")
+                    health = engine.journal.health()
+                    assert not health.ok and health.condition == DISK_FULL
+                    assert any(a.rule == RULE_JOURNAL_DEGRADED and a.active for a in engine.alert_manager.alerts())
+                    fs.free()
+                    await wait_for(lambda: engine.journal.health().ok, what="journal writable again")
+                    await wait_for(lambda: not any(a.rule == RULE_JOURNAL_DEGRADED and a.active
+                                                   for a in engine.alert_manager.alerts()), what="alert resolved")
+            finally:
+                await engine.stop()
+        # No exception reached the engine's publish (it would log "journal append failed").
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        seqs = [e.seq for e in delivered]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        assert any(isinstance(e, BreakerEvent) for e in delivered)
+        assert [e.state for e in delivered if isinstance(e, AlertEvent) and e.rule == RULE_JOURNAL_DEGRADED] == [
+            "firing", "resolved"]
+        with Journal.open(fs.path / "faultwatch.db", config.journal, engine.clock) as journal:
+            stored = journal.events(limit=None)
+        # Everything delivered is on disk, as delivered (the full-disk stretch included).
+        assert [e.to_record() for e in stored if e.seq >= seqs[0]] == [e.to_record() for e in delivered]
+    finally:
+        fs.close()
