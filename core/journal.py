@@ -896,9 +896,13 @@ class Journal:
             log.warning("journal still degraded, now: %s", reason)
             self._notify()
 
-    def _resume(self, replaced: bool = False) -> bool:
+    def _resume(self) -> bool:
         """One retry: reconnect if needed, write what is held (events, then state). True if it worked."""
         now = self._clock.monotonic()
+        if self._condition == CORRUPT and not self._replace_corrupt(self._reason):
+            delay = self._retry.failed(now)
+            log.info("journal file unusable and cannot be moved aside yet; next try in %g s", delay)
+            return False
         try:
             if self._conn is None or self._conn_readonly or self._condition not in _KEEP_CONNECTION:
                 self._reconnect()
@@ -910,17 +914,9 @@ class Journal:
             log.info("journal still not writable (%s); next try in %g s", exc.reason, delay)
             self._degrade(exc.condition, exc.reason)
             return False
-        except JournalCorruptError as exc:
-            # Found unreadable when reopening (it could not be moved aside at open, or went bad on a
-            # failing disk): keep it aside and start a new journal, as open(recover=True) does.
-            if not replaced and self._replace_corrupt(str(exc)):
-                return self._resume(replaced=True)
-            delay = self._retry.failed(now)
-            log.info("journal file unusable (%s); next try in %g s", exc, delay)
-            self._degrade(CORRUPT, str(exc))
-            return False
         except JournalError as exc:
-            # Replaced by a newer Faultwatch's journal meanwhile: not ours to fix.
+            # Found corrupt on reopening (the next try moves it aside), or replaced by a newer
+            # Faultwatch's journal meanwhile (not ours to fix).
             delay = self._retry.failed(now)
             log.info("journal file unusable (%s); next try in %g s", exc, delay)
             self._degrade(CORRUPT if isinstance(exc, JournalCorruptError) else UNAVAILABLE, str(exc))
@@ -935,12 +931,31 @@ class Journal:
         return True
 
     def _replace_corrupt(self, why: str) -> bool:
-        """Move an unreadable file aside (one warning); True if a new journal can be started."""
+        """Move an unreadable file aside (one warning); True if a new journal can be started.
+
+        Saved operator decisions are carried over as far as the old file still yields them.
+        """
+        saved: list[tuple[str, str]] = []
+        conn = self._conn
+        if conn is not None:
+            try:
+                saved = [(str(k), str(v)) for k, v in conn.execute("SELECT key, value FROM state")]
+            except sqlite3.Error:
+                log.info("journal %s: saved state not readable from the corrupt file", self.path)
         try:
+            # Renaming a file that is still open is fine on POSIX; the connection goes after.
             moved = _move_aside(self.path, self._clock.wall())
         except JournalError as exc:
             log.info("%s", exc)
             return False
+        if conn is not None:
+            self._conn, self._conn_readonly = None, False
+            try:
+                conn.close()
+            except sqlite3.Error:
+                log.debug("closing the corrupt journal failed", exc_info=True)
+        for key, text in saved:
+            self._pending_state.setdefault(key, text)
         why = why.split("; open it with recover")[0]
         log.warning("journal unreadable (%s); kept it as %s and started a new journal", why, moved)
         self._moved_aside = str(moved)

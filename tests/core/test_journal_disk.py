@@ -644,3 +644,43 @@ async def test_engine_keeps_monitoring_on_a_full_disk(tmp_path: Path, caplog: py
         assert [e.to_record() for e in stored if e.seq >= seqs[0]] == [e.to_record() for e in delivered]
     finally:
         fs.close()
+
+
+def test_file_found_corrupt_while_running_is_replaced(tmp_path: Path, clock: FakeClock,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A page goes bad under a running journal (here: the samples table's root, overwritten while
+    closed, so that opening does not notice). The next write meets it; the retry keeps the file
+    aside, starts a new one with the saved decisions carried over, and writes what was held."""
+    path = tmp_path / "faultwatch.db"
+    with Journal.open(path, JournalConfig(), clock) as first:
+        before = [first.append(probe(clock, n=n)) for n in range(3)]
+        first.record_latency("pump-1", clock.wall(), 1.0, True)
+        first.save_state("breaker:pump-1", "forced_open")
+    conn = sqlite3.connect(path)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'samples'").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xa5" * page_size)
+
+    journal = Journal.open(path, JournalConfig(), clock, recover=True)
+    assert journal.health().ok and journal.last_seq() == 3
+    journal.record_latency("pump-1", clock.wall() + 1, 2.0, True)
+    assert journal.flush() == 0
+    assert journal.health().condition == CORRUPT
+    held = journal.append(probe(clock, n=3))
+    assert held.seq == 4
+    with caplog.at_level(logging.WARNING, logger="core.journal"):
+        resume(journal, clock)
+    assert journal.health().ok
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("faultwatch.db.corrupt-")
+            and not p.name.endswith(("-wal", "-shm"))]
+    assert len(kept) == 1 and journal.health().moved_aside == str(kept[0])
+    assert any("kept it as" in r.getMessage() for r in caplog.records)
+    journal.close()
+    assert [r["seq"] for r in committed(path)] == [4]  # numbering never starts over
+    assert [r["seq"] for r in committed(kept[0])] == [e.seq for e in before]  # the old rows, kept
+    with Journal.open(path, JournalConfig(), clock) as again:
+        assert again.state_items("") == {"breaker:pump-1": "forced_open"}
+        assert again.latency("pump-1", 0) == [(WALL0 + 1, 2.0)]
