@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import os
 import sqlite3
@@ -71,8 +70,8 @@ from core.journal_guard import (
     RetrySchedule,
     describe,
 )
+from core.logs import JOURNAL as log
 
-log = logging.getLogger("core.journal")
 
 SCHEMA_VERSION = 1
 

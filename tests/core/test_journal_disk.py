@@ -35,7 +35,7 @@ import pytest
 from core.alerts import AlertManager
 from core.clock import FakeClock
 from core.config import AlertsConfig, JournalConfig, parse_config
-from core.engine import Engine
+from core.assembly import open_engine
 from core.events import AlertEvent, BreakerEvent, Event, ProbeEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus
 from core.journal import Journal
 from core.sim.devices import DeviceSpec
@@ -608,12 +608,10 @@ async def test_engine_keeps_monitoring_on_a_full_disk(tmp_path: Path, caplog: py
             base = server.base_url("d1")
             config = parse_config(FAST + f'[[services]]\nid = "d1"\nendpoint = "{base}"\n'
                                   f'restart = {{ http = {{ url = "{base}/restart" }} }}\n', label="test.toml")
-            engine = Engine(config, state_dir=str(fs.path))
+            engine = open_engine(config, state_dir=str(fs.path))  # wires JournalAlerts
             delivered: list[Event] = []
             engine.listeners.append(delivered.append)
             await engine.start()
-            # The one line the engine is to gain (see docs/journal.md, "For the engine").
-            engine.journal.set_health_listener(JournalAlerts(engine.alert_manager))
             try:
                 await wait_for(lambda: engine.snapshots()["d1"].status is ServiceStatus.HEALTHY, what="healthy")
                 with caplog.at_level(logging.WARNING):
