@@ -36,7 +36,7 @@ from core.heartbeat import HeartbeatMonitor
 from core.journal import Journal
 from core.journal_guard import LOCKED, RetrySchedule
 from core.ratelimit import KeyedLimiter, TokenBucket, per_minute
-from core.recovery import RecoveryManager, RecoveryTarget
+from core.recovery import RecoveryManager, RecoverySlot, RecoveryTarget
 
 HOUR = 3600.0
 
@@ -106,12 +106,15 @@ def test_breaker_open_for_an_hour_of_wall_time_stays_open() -> None:
     breaker.record_failure(breaker.acquire(), None, "refused")
     assert breaker.state is BreakerState.OPEN
     clock.step_wall(+HOUR)
+    breaker.poll()  # what the engine's tick does
     assert breaker.state is BreakerState.OPEN
-    assert breaker.view().reopen_in_s == 60.0
+    assert breaker.view().reopen_in_s == 60.0 and breaker.next_transition_at() == 60.0
     clock.advance_sync(30.0)
     clock.step_wall(-HOUR)
+    breaker.poll()
     assert breaker.state is BreakerState.OPEN and breaker.view().reopen_in_s == 30.0
     clock.advance_sync(30.0)
+    breaker.poll()
     assert breaker.state is BreakerState.HALF_OPEN
 
 
@@ -160,9 +163,11 @@ async def recovery_run(steps: dict[int, float]) -> tuple[list[tuple[Any, ...]], 
         assert isinstance(event, RecoveryEvent)
         events.append(event)
 
+    per_service = KeyedLimiter(*per_minute(600.0), clock)
+    slot = RecoverySlot(AttemptTracker(clock, RECOVERY.reset_after_stable_seconds))
     manager = RecoveryManager(
         clock, emit, run_restart=restart, run_failover=failover, target=lambda s: target,
-        restart_limiter=KeyedLimiter(*per_minute(600.0), clock),
+        slot=lambda s: slot, restart_wait=per_service.time_until, take_restart=per_service.try_acquire,
         group_limiter=KeyedLimiter(*per_minute(600.0), clock), on_storm=lambda s, k, r: None)
 
     views: list[tuple[float, tuple[str, int, str] | None]] = []
@@ -175,7 +180,7 @@ async def recovery_run(steps: dict[int, float]) -> tuple[list[tuple[Any, ...]], 
             manager.on_check("pump", healthy)
             # What the console shows, on monotonic time; the recovery is forgotten (view None)
             # when its attempt count resets after `reset_after_stable_seconds` healthy.
-            view = manager.view("pump")
+            view = slot.view()
             shown = None if view is None else (view.state, view.attempt, view.detail)
             if not views or views[-1][1] != shown:
                 views.append((clock.monotonic(), shown))
