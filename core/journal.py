@@ -115,6 +115,9 @@ _MAX_BUFFERED = 50_000
 # Events held in memory while the journal cannot write (about 300 bytes each: ≈ 6 MB). Beyond
 # this the oldest are dropped from the record (they were delivered already).
 _MAX_PENDING_EVENTS = 20_000
+# Held events written back per retry: one transaction, one stall of the engine's loop (under 0.1 s
+# on a busy box, docs/benchmarks.md); the rest follow on the next flushes, one chunk per tick.
+_WRITE_BACK_CHUNK = 2_000
 _MINUTE_MS = 60_000
 # sqlite3 result codes (the Python module exposes them only as attributes of exceptions).
 _SQLITE_CORRUPT = 11
@@ -261,7 +264,7 @@ class Journal:
         self._sids: dict[str, int] = {}
         self._closed = False
         # Degraded state: what was accepted but is not on disk yet, and why.
-        self._pending: list[Event] = []
+        self._pending: list[tuple[Event, str]] = []  # numbered events and their stored record
         self._pending_state: dict[str, str | None] = {}  # key → JSON text, None: delete
         self._condition = ""
         self._reason = ""
@@ -270,6 +273,7 @@ class Journal:
         self._dropped_samples = 0
         self._retry = RetrySchedule()
         self._conn_readonly = False
+        self._draining = False  # the disk took the last write-back chunk; more are held
         self._moved_aside: str | None = None
         self._listener: Callable[[JournalHealth], None] | None = None
         self._conn: sqlite3.Connection | None = None
@@ -528,14 +532,15 @@ class Journal:
                 return self._insert(events)
             except _WriteFailed as exc:
                 self._degrade(exc.condition, exc.reason)
-        stored: list[Event] = []
+        held: list[tuple[Event, str]] = []
         seq = self._last_seq
         for event in events:
             seq += 1
             numbered = dataclasses.replace(event, seq=seq)
-            _serialize(numbered)  # a bad event fails now, as it would when healthy
-            stored.append(numbered)
-        self._pending.extend(stored)
+            # Serialized now: a bad event fails as it would when healthy, and the write-back has
+            # only SQLite left to do (it runs on the engine's loop, in one stall).
+            held.append((numbered, _serialize(numbered)))
+        self._pending.extend(held)
         self._last_seq = seq
         overflow = len(self._pending) - _MAX_PENDING_EVENTS
         if overflow > 0:
@@ -545,7 +550,7 @@ class Journal:
                 log.warning("journal %s: more than %d events held in memory; the oldest are no longer "
                             "kept for the journal", self.path, _MAX_PENDING_EVENTS)
             self._dropped_events += overflow
-        return stored
+        return [e for e, _ in held]
 
     def _insert(self, events: Sequence[Event]) -> list[Event]:
         stored: list[Event] = []
@@ -603,7 +608,7 @@ class Journal:
             except (ValueError, KeyError, TypeError) as exc:
                 # One unreadable row (written by a newer kind, say) must not hide the rest.
                 log.warning("journal %s: skipping an unreadable event row: %s", self.path, _one_line(exc))
-        held = [e for e in self._pending
+        held = [e for e, _ in self._pending
                 if e.seq > since_seq and (service is None or e.service == service)
                 and (kinds is None or e.KIND in kinds) and (since_wall is None or e.wall >= since_wall)]
         if held:
@@ -800,7 +805,7 @@ class Journal:
 
         One short transaction per service rather than one huge one, so the write lock and the WAL
         stay small even when an hour of samples for a big fleet goes at once. Cost is about
-        proportional to rows deleted (measured ≈ 3.5 M samples/s here: an hour of a 1,000-service
+        proportional to rows deleted (≈ 3.5 M samples/s, docs/benchmarks.md: an hour of a 1,000-service
         fleet checked every second is ≈ 1 s of work), so call it more often than hourly at that scale.
         Skipped while degraded: deleting needs the same disk that is failing.
         """
@@ -903,12 +908,14 @@ class Journal:
             log.info("journal file unusable and cannot be moved aside yet; next try in %g s", delay)
             return False
         try:
-            if self._conn is None or self._conn_readonly or self._condition not in _KEEP_CONNECTION:
+            if not self._draining and (self._conn is None or self._conn_readonly
+                                       or self._condition not in _KEEP_CONNECTION):
                 self._reconnect()
             # A retry must not stall the engine's loop waiting for a lock it did not get last time.
             _set_busy_timeout(self._conn, 0)
-            written = self._write_held()
+            written = self._write_held(_WRITE_BACK_CHUNK)
         except (_WriteFailed, _Unavailable) as exc:
+            self._draining = False
             delay = self._retry.failed(now)
             log.info("journal still not writable (%s); next try in %g s", exc.reason, delay)
             self._degrade(exc.condition, exc.reason)
@@ -916,16 +923,25 @@ class Journal:
         except JournalError as exc:
             # Found corrupt on reopening (the next try moves it aside), or replaced by a newer
             # Faultwatch's journal meanwhile (not ours to fix).
+            self._draining = False
             delay = self._retry.failed(now)
             log.info("journal file unusable (%s); next try in %g s", exc, delay)
             self._degrade(CORRUPT if isinstance(exc, JournalCorruptError) else UNAVAILABLE, str(exc))
             return False
+        if self._pending:
+            # More held than one stall should write: the next flush (the engine's next tick)
+            # writes the next chunk at once; new events queue behind, so order is kept.
+            self._retry.reset()
+            self._draining = True
+            log.info("journal wrote %d held events, %d to go", written, len(self._pending))
+            return False
+        self._draining = False
         _set_busy_timeout(self._conn, _BUSY_TIMEOUT_MS)
         was = self._reason
         self._condition = self._reason = ""
         self._since_wall = None
         self._retry.reset()
-        log.warning("journal writable again (was: %s); wrote %d held events", was, written)
+        log.warning("journal writable again (was: %s); held events written", was)
         self._notify()
         return True
 
@@ -978,30 +994,31 @@ class Journal:
             self._open_readonly()
             raise
 
-    def _write_held(self) -> int:
-        """Write held events and state in one transaction, keeping the seqs already handed out."""
-        pending = self._pending
+    def _write_held(self, limit: int) -> int:
+        """Write held state and up to `limit` held events in one transaction, keeping their seqs."""
+        chunk = self._pending[:limit]
         with self._write() as conn:
-            if pending:
+            if chunk:
                 high = _high_water(conn)
-                if high >= pending[0].seq:
+                first = chunk[0][0].seq
+                if high >= first:
                     # Someone else wrote to this file meanwhile (another Faultwatch on the same path):
                     # seqs must stay unique, so ours move up; the live stream showed the old ones.
-                    shift = high - pending[0].seq + 1
+                    shift = high - first + 1
                     log.warning("journal %s: seqs %d..%d were taken by another writer; stored as %d..%d",
-                                self.path, pending[0].seq, pending[-1].seq, pending[0].seq + shift,
-                                pending[-1].seq + shift)
-                    pending = [dataclasses.replace(e, seq=e.seq + shift) for e in pending]
+                                self.path, first, chunk[-1][0].seq, first + shift, chunk[-1][0].seq + shift)
+                    moved = [dataclasses.replace(e, seq=e.seq + shift) for e, _ in chunk]
+                    chunk = [(e, _serialize(e)) for e in moved]
                 conn.executemany(
                     "INSERT INTO events (seq, kind, service, wall, mono, record) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(e.seq, e.KIND, e.service, e.wall, e.mono, _serialize(e)) for e in pending])
+                    [(e.seq, e.KIND, e.service, e.wall, e.mono, text) for e, text in chunk])
             for key, text in self._pending_state.items():
                 _write_state(conn, key, text)
-        if pending:
-            self._last_seq = max(self._last_seq, pending[-1].seq)
-        self._pending = []
+        if chunk:
+            self._last_seq = max(self._last_seq, chunk[-1][0].seq)
+        del self._pending[:len(chunk)]
         self._pending_state = {}
-        return len(pending)
+        return len(chunk)
 
     @property
     def closed(self) -> bool:
@@ -1015,8 +1032,8 @@ class Journal:
         """
         if self._closed:
             return
-        if self._condition:
-            self._resume()
+        while self._condition and not self._resume() and self._draining:
+            pass  # write back every chunk: no later tick will
         self.flush()
         if self._condition:
             log.warning("journal %s closed while degraded (%s): %d events, %d state changes and %d "

@@ -38,3 +38,10 @@ def test_soak_bench_runs() -> None:
     assert "<- end of warm-up" in out
     assert "# soak summary: 20 devices" in out
     assert "VERDICT (medians) RSS growth" in out
+
+
+def test_journal_degraded_bench_runs() -> None:
+    out = _run(str(BENCH / "journal_degraded.py"), "--events", "50", "--held", "100", "2500")
+    for line in ("append, healthy", "append, degraded", "a retry while still locked",
+                 "write-back of 100 held events", "write-back of 2,500 held events"):
+        assert line in out, out

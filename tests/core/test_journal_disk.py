@@ -486,6 +486,32 @@ def test_journal_locked_by_another_process(tmp_path: Path, clock: FakeClock) -> 
     assert [r["seq"] for r in stored] == list(range(1, len(stored) + 1))
 
 
+def test_write_back_goes_in_chunks_one_per_flush(tmp_path: Path, clock: FakeClock,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many held events are written back a chunk per flush (one engine tick each), so no single
+    call stalls the loop long; events appended meanwhile queue behind, and the order holds."""
+    monkeypatch.setattr("core.journal._WRITE_BACK_CHUNK", 4)
+    path = tmp_path / "faultwatch.db"
+    journal = Journal.open(path, JournalConfig(), clock, recover=True)
+    holder = hold_lock(path)
+    try:
+        shown = [journal.append(probe(clock, n=n)) for n in range(10)]
+    finally:
+        release(holder)
+    assert journal.health().pending_events == 10
+    clock.advance_sync(60.0)
+    journal.flush()
+    assert not journal.health().ok and journal.health().pending_events == 6
+    shown.append(journal.append(probe(clock, n=10)))  # still queued behind the held ones
+    journal.flush()  # no waiting between chunks: the next tick takes the next one
+    assert journal.health().pending_events == 3
+    journal.flush()
+    assert journal.health().ok
+    shown.append(journal.append(probe(clock, n=11)))  # written directly again
+    journal.close()
+    assert [r for r in committed(path)] == records(shown)
+
+
 def test_a_second_writer_never_makes_seqs_collide(tmp_path: Path, clock: FakeClock,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     """Another process takes the lock *and* the next seq: ours are stored after it, with a warning."""
