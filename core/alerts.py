@@ -10,7 +10,9 @@ The manager keeps two layers apart:
   acknowledges it; shelving (silence) flags an alert until its expiry and then lifts by itself.
 
 Keeping conditions separate is what makes "held, not lost" work: when maintenance ends or a group
-alert resolves, every condition that is still true simply fires.
+alert resolves, every condition that is still true simply fires. Dependencies hold the same way: a
+service behind a down parent (`set_blocked()`) has its fault alerts held as "blocked by switch-3",
+and the parent's alert says how many devices it stands for.
 
 Sinks: `LogSink` writes firing/resolved to the log; `WebhookSink` POSTs events as JSON from its own
 bounded queue so a slow receiver never blocks the engine.
@@ -134,6 +136,8 @@ class AlertManager:
         self._breaker_down_since: dict[str, float] = {}
         self._anomaly_last: dict[str, float] = {}
         self._maintenance: set[str] = set()
+        self._blocked: dict[str, str] = {}  # service -> the (nearest) down parent it sits behind
+        self._judge_from: dict[str, float] = {}  # released from a parent: the unhealthy timer restarts here
         self._order = itertools.count()
         self._set_group_map(groups)
 
@@ -180,6 +184,7 @@ class AlertManager:
         elif event.status in (ServiceStatus.HEALTHY, ServiceStatus.DEGRADED):
             # Degraded answers, so it is not "down"; but gave_up is about being back to healthy.
             was_down = self._unhealthy_since.pop(service, None) is not None
+            self._judge_from.pop(service, None)
             self._clear_condition(alert_id(RULE_UNHEALTHY, service))
             if event.status == ServiceStatus.HEALTHY:
                 self._clear_condition(alert_id(RULE_RECOVERY_GAVE_UP, service))
@@ -225,7 +230,7 @@ class AlertManager:
         wait = self._config.unhealthy_for_seconds
         for service, since in self._unhealthy_since.items():
             if alert_id(RULE_UNHEALTHY, service) not in self._conditions:
-                deadlines.append(since + wait)
+                deadlines.append(max(since, self._judge_from.get(service, since)) + wait)
         deadlines.extend(last + ANOMALY_CLEAR_SECONDS for last in self._anomaly_last.values())
         deadlines.extend(r.silenced_until_mono for r in self._records.values()
                          if r.silenced_until_mono is not None)
@@ -235,6 +240,7 @@ class AlertManager:
         since = self._unhealthy_since.get(service)
         if since is None or alert_id(RULE_UNHEALTHY, service) in self._conditions:
             return
+        since = max(since, self._judge_from.get(service, since))
         if now - since >= self._config.unhealthy_for_seconds:
             self._set_condition(RULE_UNHEALTHY, service, "critical",
                                 f"unhealthy for {now - since:.0f} s")
@@ -295,6 +301,53 @@ class AlertManager:
         self._evaluate_all_groups()
         self._reconcile_all()
 
+    def set_blocked(self, blocked: Mapping[str, str]) -> None:
+        """Which services sit behind a down parent (core.dependencies.BlockTracker.blocked).
+
+        A blocked service's fault alerts are held ("blocked by switch-3"), it does not count towards
+        its group's flood, and its parent's alerts say how many devices they stand for. When the
+        parent recovers (the service leaves the map), conditions still true fire again.
+        """
+        if dict(blocked) == self._blocked:
+            return
+        now = self._clock.monotonic()
+        for released in [sid for sid in self._blocked if sid not in blocked]:
+            # Judged afresh: a child still down when its parent comes back gets the full
+            # unhealthy_for_seconds before it alerts, instead of firing at once on old evidence.
+            # (_unhealthy_since stays: the group rule must not see old failures as a fresh flood.)
+            if released in self._unhealthy_since:
+                self._judge_from[released] = now
+                self._conditions.pop(alert_id(RULE_UNHEALTHY, released), None)
+        self._blocked = dict(blocked)
+        self._evaluate_all_groups()
+        self._reconcile_all()
+        for record in self._records.values():
+            if record.active and record.rule in _FLOOD_HELD_RULES:
+                cond = self._conditions.get(record.id)
+                if cond is not None:
+                    record.message = self._with_affected(cond)  # a running tally, not a new announcement
+
+    def blocked_by(self, service: str) -> str | None:
+        return self._blocked.get(service)
+
+    def affected_count(self, service: str) -> int:
+        """How many blocked services lead up to `service` (directly or through other blocked ones)."""
+        count = 0
+        for child in self._blocked:
+            root, seen = child, set()
+            while root in self._blocked and root not in seen:
+                seen.add(root)
+                root = self._blocked[root]
+            if root == service:
+                count += 1
+        return count
+
+    def _with_affected(self, cond: _Condition) -> str:
+        n = self.affected_count(cond.service) if cond.service and cond.rule in _FLOOD_HELD_RULES else 0
+        if not n:
+            return cond.message
+        return f"{cond.message}; {n} device{'s' if n != 1 else ''} behind it blocked"
+
     def set_groups(self, groups: Mapping[str, str]) -> None:
         self._set_group_map(groups)
         for cond in self._conditions.values():
@@ -349,7 +402,7 @@ class AlertManager:
             record.count += 1
             record.last_wall = self._clock.wall()
             record.severity = severity
-            record.message = message
+            record.message = self._with_affected(cond)
             record.order = next(self._order)
         else:
             self._reconcile(aid)
@@ -364,6 +417,8 @@ class AlertManager:
             return "maintenance" if cond.group in self._maintenance else None
         if cond.service in self._maintenance or (cond.group and cond.group in self._maintenance):
             return "maintenance"
+        if cond.rule in _FLOOD_HELD_RULES and cond.service in self._blocked:
+            return f"blocked by {self._blocked[cond.service]}"
         if cond.rule in _FLOOD_HELD_RULES and cond.group:
             if alert_id(RULE_GROUP_DOWN, cond.group) in self._conditions:
                 return f"covered by group alert {alert_id(RULE_GROUP_DOWN, cond.group)}"
@@ -377,7 +432,7 @@ class AlertManager:
             wall = self._clock.wall()
             if record is None:
                 record = _Record(id=aid, rule=cond.rule, service=cond.service, group=cond.group,
-                                 severity=cond.severity, message=cond.message, active=True,
+                                 severity=cond.severity, message=self._with_affected(cond), active=True,
                                  acknowledged=False, silenced_until_mono=None, silenced_until_wall=None,
                                  first_wall=wall, last_wall=wall, count=1, order=next(self._order))
                 self._records[aid] = record
@@ -388,11 +443,11 @@ class AlertManager:
                 record.count += 1
                 record.last_wall = wall
                 record.severity = cond.severity
-                record.message = cond.message
+                record.message = self._with_affected(cond)
                 record.group = cond.group
                 record.order = next(self._order)
             else:
-                record.message = cond.message
+                record.message = self._with_affected(cond)
                 record.group = cond.group
                 return
             self._send(record, "firing", record.message)
@@ -466,7 +521,8 @@ class AlertManager:
         if size >= cfg.group_min_services:
             for service in members:
                 since = self._down_since(service)
-                if since is not None and service not in self._maintenance:
+                # Down on purpose (maintenance) or because of a parent: not part of a rack flood.
+                if since is not None and service not in self._maintenance and service not in self._blocked:
                     down.append(since)
         needed = max(cfg.group_share * size - 1e-9, float(cfg.group_min_services))
         if active:

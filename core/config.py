@@ -776,6 +776,16 @@ def summary(config: Config) -> str:
     out.append(f"  restarts: up to {rc.max_restart_attempts}, {rc.restart_backoff_strategy} "
                f"{rc.restart_base_delay_seconds:g}..{rc.restart_max_delay_seconds:g}s, "
                f"storm guard {rc.storm_max_restarts}/{rc.storm_period_seconds:g}s")
+    children = [s for s in config.services if s.depends_on]
+    if children:
+        parents = {p for s in children for p in s.depends_on}
+        out.append(f"  dependencies: {len(children)} services behind {len(parents)} parents")
+    if config.notify:
+        names = [n.name or (f"${n.url_env}" if n.url_env else urlsplit(n.url).scheme + "://...")
+                 for n in config.notify]
+        out.append(f"  notify: {len(names)} channels ({', '.join(names)})")
+    if config.maintenance:
+        out.append(f"  maintenance: {len(config.maintenance)} scheduled windows")
     overridden = [s.id for s in config.services
                   if any(getattr(s, n) != getattr(config, n) for n in OVERRIDABLE)]
     if overridden:

@@ -169,3 +169,17 @@ def _distances(g: DependencyGraph, start: str) -> dict[str, int]:
                     nxt.append(p)
         frontier = nxt
     return dist
+
+
+def test_the_control_room_example_folds_ten_plcs_into_their_switch() -> None:
+    from pathlib import Path
+
+    from core.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[2] / "resources" / "examples" / "control-room.toml")
+    g = DependencyGraph({s.id: s.depends_on for s in config.services})
+    switch_down = {"switch-3"}.__contains__
+    assert len(g.affected("switch-3", switch_down)) == 10
+    assert all(g.blocked_by(f"plc-{i}", switch_down) == "switch-3" for i in range(1, 11))
+    assert [w.name for w in config.maintenance] == ["nightly PLC backup", "switch firmware"]
+    assert [n.escalate_after_minutes for n in config.notify] == [0.0, 15.0]
