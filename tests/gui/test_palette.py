@@ -36,3 +36,22 @@ def test_breaker_words_and_roles() -> None:
     assert b(BreakerState.HALF_OPEN).word == "HALF-OPEN 1/2" and b(BreakerState.HALF_OPEN).role == "warning"
     forced = b(BreakerState.FORCED_OPEN)
     assert (forced.role, forced.shape, forced.word) == ("suppressed", "lock", "FORCED OPEN")
+
+
+def test_a_device_behind_a_down_parent_reads_blocked_not_failed():
+    """Once ServiceSnapshot carries `blocked_by` (engine wiring), rows and tiles say so, in grey."""
+    import dataclasses
+
+    from core.events import ServiceStatus
+    from core.snapshot import ServiceSnapshot
+    from fake_engine import make_snapshot
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class WithParent(ServiceSnapshot):
+        blocked_by: str = ""
+
+    base = make_snapshot("plc-1", status=ServiceStatus.UNHEALTHY, failed=True)
+    snap = WithParent(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, blocked_by="switch-3")
+    ind = palette.status_indicator(snap)
+    assert (ind.role, ind.shape, ind.word) == ("normal", "square", "BLOCKED BY switch-3")
+    assert palette.status_indicator(base).word == "FAILED"
