@@ -202,6 +202,8 @@ class WallView(QWidget):
         self._trouble_more = 0
         self._more_rect = QRect()
         self._trouble_dirty = True
+        self._abnormal_cells: dict[str, tuple[str, palette.Indicator]] = {}
+        self._rack_critical: dict[str, int] = {}
         self.page_interval_s = page_interval_s
         self.now: Callable[[], float] = time.time
 
@@ -216,13 +218,22 @@ class WallView(QWidget):
         counts = {k: 0 for k, *_ in SUMMARY_KEYS}
         crit: dict[str, bool] = {}
         trouble: list[tuple[int, list[object], str]] = []
+        cells: dict[str, tuple[str, palette.Indicator]] = {}
+        rack_critical: dict[str, int] = {}
         for s in self._snaps.values():
             for c in summary_category(s):
                 counts[c] += 1
-            role = tile_indicators(s)[2]
+            st, br, role = tile_indicators(s)
             crit[s.group] = crit.get(s.group, True) and role == "critical"
+            if role != "normal":
+                # What the map cell shows, decided once here rather than on every repaint.
+                cells[s.id] = (role, st if st.role == role or br is None else br)
+                if role == "critical":
+                    rack_critical[s.group or "(no rack)"] = rack_critical.get(s.group or "(no rack)", 0) + 1
             if role in TROUBLE_ROLES:
                 trouble.append((palette.STATUS_ORDER[role], _natural_key(s.name), s.id))
+        self._abnormal_cells = cells
+        self._rack_critical = rack_critical
         ids = tuple(sid for *_, sid in sorted(trouble))
         if ids != self._trouble_ids:
             self._trouble_ids = ids
@@ -585,8 +596,7 @@ class WallView(QWidget):
         healthy_fill, healthy_edge = QColor(t.surface), QColor(t.grid)
         for block in self._blocks:
             label = fm.elidedText(block.group, Qt.TextElideMode.ElideRight, block.label.width())
-            bad = sum(1 for sid in block.ids if (s := self._snaps.get(sid)) is not None
-                      and tile_indicators(s)[2] == "critical")
+            bad = self._rack_critical.get(block.group, 0)
             p.setPen(QColor(t.critical) if bad else QColor(t.muted))
             p.drawText(QRectF(block.label), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                        ("▲ " if bad else "") + label)
@@ -595,16 +605,16 @@ class WallView(QWidget):
         p.setPen(QPen(healthy_edge, 1) if cell >= 8 else Qt.PenStyle.NoPen)
         p.setBrush(healthy_fill if cell >= 8 else healthy_edge)
         abnormal: list[tuple[QRect, str, palette.Indicator]] = []
+        quiet: list[QRect] = []
         for sid, rect in self._cells.items():
-            snap = self._snaps.get(sid)
-            if snap is None or not rect.intersects(clip):
+            if not rect.intersects(clip):
                 continue
-            st, br, role = tile_indicators(snap)
-            if role == "normal":
-                p.drawRect(rect.adjusted(0, 0, -1, -1))
+            found = self._abnormal_cells.get(sid)
+            if found is None:
+                quiet.append(rect.adjusted(0, 0, -1, -1))
             else:
-                ind = st if st.role == role or br is None else br
-                abnormal.append((rect, role, ind))
+                abnormal.append((rect, found[0], found[1]))
+        p.drawRects(quiet)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         grow = max(1, cell // 7) + 1  # abnormal cells spill over the gaps: they must pop out of the grey
         for rect, role, ind in abnormal:
