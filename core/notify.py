@@ -31,6 +31,7 @@ from core.clock import Clock, iso_utc
 from core.config import NotifyConfig
 from core.events import AlertEvent, NotifyEvent
 from core.ratelimit import TokenBucket, per_minute
+from core.snapshot import RecoveryView
 
 log = logging.getLogger("core.notify")
 
@@ -99,6 +100,27 @@ async def apprise_deliver(url: str, message: Message) -> tuple[bool, str]:
     reasons = [entry.message for attempt in result for entry in attempt.logs()
                if entry.level in ("WARNING", "ERROR")]
     return False, reasons[-1] if reasons else f"apprise: {result.status.name.lower()}"
+
+
+def recovery_words(rec: RecoveryView | None, now_wall: float, *, blocked_by: str = "",
+                   maintenance: bool = False, auto_restart: bool = True, has_restart: bool = True) -> str:
+    """What recovery is doing, for `AlertContext.recovery`: "restart 2 of 3, next in 8 s" and the like."""
+    if maintenance:
+        return "held: in maintenance"
+    if blocked_by:
+        return f"held: blocked by {blocked_by}"
+    if rec is None:
+        if not has_restart:
+            return "no restart action configured"
+        return "" if auto_restart else "automatic restarts are off"
+    step = f"{rec.strategy} {rec.attempt} of {rec.max_attempts}"
+    if rec.state == "waiting" and rec.next_attempt_wall is not None:
+        return f"{step}, next in {_duration(max(0.0, rec.next_attempt_wall - now_wall))}"
+    words = {"in_progress": "running", "verifying": "verifying", "succeeded": "succeeded",
+             "failed": "failed", "gave_up": "gave up", "waiting": "waiting"}
+    if rec.state == "gave_up":
+        return f"{rec.strategy} gave up after {rec.attempt} of {rec.max_attempts}"
+    return f"{step} {words.get(rec.state, rec.state)}"
 
 
 def channel_name(cfg: NotifyConfig, url: str) -> str:
@@ -391,4 +413,5 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {m} min" if m else f"{hours} h"
 
 
-__all__ = ["AlertContext", "Deliver", "Message", "Notifier", "ServiceInfo", "apprise_deliver", "channel_name"]
+__all__ = ["AlertContext", "Deliver", "Message", "Notifier", "ServiceInfo", "apprise_deliver", "channel_name",
+           "recovery_words"]
