@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         self.config_notice = ConfigNotice(self)
         self.config_watch = ConfigWatcher(self)
         self.detail = DetailPanel(self, theme=self.theme, now=now)
+        self.detail.children_of = self._children_of
         self.chart = LatencyChart(self, theme=self.theme, clock=now)
         self.chart.setObjectName("latency_chart")
         self.timeline_view = TimelineView(self, theme=self.theme)
@@ -537,6 +538,10 @@ class MainWindow(QMainWindow):
             self.filter_box.clear()  # a filtered-out row cannot be shown
         self.select_services(ids)
         self.table.setFocus()
+
+    def _children_of(self, service_id: str) -> list[str]:
+        return sorted(s.name for s in self.bridge.snapshots.values()
+                      if service_id in getattr(s, "depends_on", ()))
 
     def _raise_window(self) -> None:
         if self.isMinimized():
