@@ -102,6 +102,23 @@ async def apprise_deliver(url: str, message: Message) -> tuple[bool, str]:
     return False, reasons[-1] if reasons else f"apprise: {result.status.name.lower()}"
 
 
+class _ApprisePrivacy(logging.Filter):
+    """Drops apprise's (and urllib3's) DEBUG/INFO lines: they print service URLs, whose paths often are the token
+    (`json://host/hook/<token>`, webhook URLs). Its warnings and errors carry the reasons and mask
+    credentials; each delivery is also reported by this module with secrets scrubbed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+def _quiet_apprise() -> None:
+    # urllib3 (under apprise's HTTP plugins) logs each request line, path and all, at DEBUG.
+    for name in ("apprise", "urllib3.connectionpool"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _ApprisePrivacy) for f in logger.filters):
+            logger.addFilter(_ApprisePrivacy())
+
+
 def recovery_words(rec: RecoveryView | None, now_wall: float, *, blocked_by: str = "",
                    maintenance: bool = False, auto_restart: bool = True, has_restart: bool = True) -> str:
     """What recovery is doing, for `AlertContext.recovery`: "restart 2 of 3, next in 8 s" and the like."""
@@ -200,6 +217,8 @@ class Notifier:
         self.problems: list[str] = []
         self.dropped = 0
         environ = env if env is not None else os.environ
+        if deliver is None:
+            _quiet_apprise()
         self._channels: list[_Channel] = []
         for i, cfg in enumerate(channels):
             url = cfg.url or environ.get(cfg.url_env, "")

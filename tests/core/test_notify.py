@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import json
+import logging
 import socket
 from email import policy
 from typing import Any, Awaitable, Callable
@@ -181,7 +182,9 @@ async def test_json_posts_reach_a_real_receiver_filtered_by_group_tag_and_severi
     assert "Recovery: restart 2 of 3, next in 8 s" in post["message"]
 
 
-async def test_channel_names_and_events_never_carry_secrets(receiver: JsonReceiver) -> None:
+async def test_channel_names_events_and_logs_never_carry_secrets(receiver: JsonReceiver,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     env = {"FW_NOTIFY_ONCALL": receiver.url("hook/Tok3nTok3n?key=K3yK3y", creds="bob:s3cretpw@")}
     receiver.fail["hook/Tok3nTok3n"] = 1
     clock = FakeClock()
@@ -194,8 +197,11 @@ async def test_channel_names_and_events_never_carry_secrets(receiver: JsonReceiv
     await until(lambda: any(e.outcome == "sent" for e in h.events), "the retry")
     await h.close()
     text = json.dumps([e.to_record() for e in h.events])
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("aiohttp"))
+    assert "sent" in logged  # the delivery was logged, just without secrets
     for secret in ("s3cretpw", "Tok3n", "K3yK3y", "bob"):
         assert secret not in text
+        assert secret not in logged
     assert [(e.outcome, e.attempt) for e in h.events] == [("unavailable", 0), ("failed", 1), ("sent", 2)]
     assert h.events[1].detail == "Failed to send JSON POST notification: Internal server error., error=500.; retry in 2 s"
 
