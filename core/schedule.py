@@ -287,10 +287,18 @@ class ScheduleTracker:
         self._open = now
         return ScheduleChange(started=started, ended=ended)
 
-    def covers(self, service: str, group: str, tags: Iterable[str] = ()) -> list[str]:
-        """Names of the open windows covering a service (empty: not in scheduled maintenance)."""
+    def covering(self, service: str, group: str, tags: Iterable[str] = ()) -> list[ActiveWindow]:
+        """The open windows covering a service (empty: not in scheduled maintenance)."""
         tags = tuple(tags)
-        return [w.name for w in self._open.values() if w.covers(service, group, tags)]
+        return [w for w in self._open.values() if w.covers(service, group, tags)]
+
+    def covers(self, service: str, group: str, tags: Iterable[str] = ()) -> list[str]:
+        """Names of the open windows covering a service."""
+        return [w.name for w in self.covering(service, group, tags)]
+
+    def group_open(self, group: str) -> bool:
+        """Whether an open window names this group itself."""
+        return any(group in w.groups for w in self._open.values())
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> float:

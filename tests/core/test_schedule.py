@@ -172,3 +172,15 @@ def test_windows_load_from_the_config() -> None:
     config = parse_config('[[maintenance]]\nname = "nightly"\ngroups = ["line-1"]\nstart = "23:00"\n'
                           'repeat = "daily"\nduration_minutes = 120\ntime_zone = "Europe/Berlin"\n')
     assert config.maintenance == (nightly(),)
+
+
+def test_tracker_answers_which_windows_cover_a_service() -> None:
+    tracker = ScheduleTracker(MaintenanceSchedule([
+        nightly(),
+        MaintenanceWindowConfig(name="cams", tags=("vision",), start="2026-12-01 22:30", duration_minutes=60),
+    ]))
+    tracker.update(utc(2026, 12, 1, 22, 45))
+    assert [w.name for w in tracker.covering("cam-1", "line-2", ("vision",))] == ["cams"]
+    assert tracker.covers("plc-1", "line-1", ("vision",)) == ["nightly", "cams"]
+    assert tracker.group_open("line-1") and not tracker.group_open("line-2")
+    assert tracker.covering("x", "line-9") == []
