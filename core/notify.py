@@ -198,6 +198,7 @@ class Notifier:
     """Tells `[[notify]]` channels about alerts; see the module docstring for the rules.
 
     Attributes:
+        channels: the `[[notify]]` settings it was made from (a reload compares them).
         problems: one line per channel that cannot deliver (its `url_env` is unset), for the log
             and `--check-config`; such a channel journals `unavailable` instead of sending.
         dropped: messages dropped because a channel's queue was full.
@@ -206,6 +207,7 @@ class Notifier:
     def __init__(self, channels: Sequence[NotifyConfig], clock: Clock, emit: Callable[[NotifyEvent], None],
                  services: Mapping[str, ServiceInfo] | None = None, *, env: Mapping[str, str] | None = None,
                  deliver: Deliver | None = None, queue_size: int = 200, timeout_s: float = 30.0) -> None:
+        self.channels: tuple[NotifyConfig, ...] = tuple(channels)
         self._clock = clock
         self._emit = emit
         self._services: dict[str, ServiceInfo] = dict(services or {})
