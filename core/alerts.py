@@ -280,8 +280,10 @@ class AlertManager:
             self._clear_condition(aid)
         for aid in [a for a, r in self._records.items() if r.service == service and r.rule != RULE_GROUP_DOWN]:
             del self._records[aid]
-        for times in (self._unhealthy_since, self._breaker_down_since, self._anomaly_last):
+        for times in (self._unhealthy_since, self._breaker_down_since, self._anomaly_last, self._judge_from):
             times.pop(service, None)
+        if service in self._blocked:
+            del self._blocked[service]
 
     def maintenance_changed(self) -> None:
         """Maintenance started or ended somewhere: held alerts are re-judged."""
@@ -316,6 +318,11 @@ class AlertManager:
 
     def blocked_by(self, service: str) -> str | None:
         return self._blocked.get(service)
+
+    def first_wall(self, alert_id: str) -> float | None:
+        """When a shown alert first fired (for "down for ..." in notifications), or None."""
+        record = self._records.get(alert_id)
+        return None if record is None else record.first_wall
 
     def affected_count(self, service: str) -> int:
         """How many blocked services lead up to `service` (directly or through other blocked ones)."""

@@ -80,3 +80,14 @@ def test_a_child_failing_alone_alerts_normally() -> None:
     line.advance(30)
     assert line.firing() == [("unhealthy:plc-2", "unhealthy for 30 s")]
     assert line.mgr.blocked_by("plc-2") is None
+
+
+def test_forgetting_a_service_drops_its_block_and_first_wall_is_known() -> None:
+    line = Line()
+    line.probe("switch-3", ServiceStatus.UNHEALTHY)
+    line.probe("plc-1", ServiceStatus.UNHEALTHY)
+    line.advance(31)
+    assert line.mgr.first_wall("unhealthy:switch-3") == line.clock.wall()
+    assert line.mgr.first_wall("unhealthy:plc-1") is None  # held, never shown
+    line.mgr.forget("plc-1")
+    assert line.mgr.blocked_by("plc-1") is None
