@@ -204,7 +204,7 @@ class Notifier:
         dropped: messages dropped because a channel's queue was full.
     """
 
-    def __init__(self, channels: Sequence[NotifyConfig], clock: Clock, emit: Callable[[NotifyEvent], None],
+    def __init__(self, channels: Sequence[NotifyConfig], clock: Clock, emit: Callable[[NotifyEvent], object],
                  services: Mapping[str, ServiceInfo] | None = None, *, env: Mapping[str, str] | None = None,
                  deliver: Deliver | None = None, queue_size: int = 200, timeout_s: float = 30.0) -> None:
         self.channels: tuple[NotifyConfig, ...] = tuple(channels)
