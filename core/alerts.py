@@ -142,6 +142,8 @@ class AlertManager:
         self._in_maintenance = maintenance
         self._blocked: dict[str, str] = {}  # service -> the (nearest) down parent it sits behind
         self._judge_from: dict[str, float] = {}  # released from a parent: the unhealthy timer restarts here
+        self._settle: dict[str, float] = {}  # service with parents -> seconds its faults wait for them
+        self._settle_due: dict[str, float] = {}  # service -> when its held-while-settling faults are judged
         self._order = itertools.count()
         self._set_group_map(groups)
 
@@ -227,6 +229,13 @@ class AlertManager:
         for record in list(self._records.values()):
             if record.silenced_until_mono is not None and record.silenced_until_mono <= now:
                 self._lift_silence(record, "silence expired")
+        for service, due in list(self._settle_due.items()):
+            if now >= due:
+                # Its parents had their chance to be checked: judge what it held back.
+                del self._settle_due[service]
+                self._evaluate_group(self._group_of(service))
+                for aid in [a for a, c in self._conditions.items() if c.service == service]:
+                    self._reconcile(aid)
 
     def _check_unhealthy(self, service: str, now: float) -> None:
         since = self._unhealthy_since.get(service)
@@ -280,7 +289,8 @@ class AlertManager:
             self._clear_condition(aid)
         for aid in [a for a, r in self._records.items() if r.service == service and r.rule != RULE_GROUP_DOWN]:
             del self._records[aid]
-        for times in (self._unhealthy_since, self._breaker_down_since, self._anomaly_last, self._judge_from):
+        for times in (self._unhealthy_since, self._breaker_down_since, self._anomaly_last, self._judge_from,
+                      self._settle, self._settle_due):
             times.pop(service, None)
         if service in self._blocked:
             del self._blocked[service]
@@ -318,6 +328,28 @@ class AlertManager:
 
     def blocked_by(self, service: str) -> str | None:
         return self._blocked.get(service)
+
+    def set_settle(self, settle: Mapping[str, float]) -> None:
+        """Seconds a service's faults wait before they alert or count towards a flood: for a service
+        with parents, about one check of its slowest parent. Devices behind a switch are often
+        checked before the switch itself; without the wait their failures would alarm (or flood
+        the rack) a moment before the switch's own failure blocks them."""
+        self._settle = {k: v for k, v in settle.items() if v > 0}
+        for gone in [k for k in self._settle_due if k not in self._settle]:
+            del self._settle_due[gone]
+
+    def _settling(self, service: str) -> bool:
+        wait = self._settle.get(service)
+        if wait is None:
+            return False
+        since = self._down_since(service)
+        if since is None:
+            return False
+        due = max(since, self._judge_from.get(service, since)) + wait
+        if self._clock.monotonic() >= due:
+            return False
+        self._settle_due[service] = due
+        return True
 
     def first_wall(self, alert_id: str) -> float | None:
         """When a shown alert first fired (for "down for ..." in notifications), or None."""
@@ -406,6 +438,8 @@ class AlertManager:
             return "maintenance"
         if cond.rule in _FLOOD_HELD_RULES and cond.service in self._blocked:
             return f"blocked by {self._blocked[cond.service]}"
+        if cond.rule in _FLOOD_HELD_RULES and self._settling(cond.service):
+            return "waiting for its parent's next check"
         if cond.rule in _FLOOD_HELD_RULES and cond.group:
             if alert_id(RULE_GROUP_DOWN, cond.group) in self._conditions:
                 return f"covered by group alert {alert_id(RULE_GROUP_DOWN, cond.group)}"
@@ -509,7 +543,8 @@ class AlertManager:
             for service in members:
                 since = self._down_since(service)
                 # Down on purpose (maintenance) or because of a parent: not part of a rack flood.
-                if since is not None and not self._in_maintenance(service) and service not in self._blocked:
+                if since is not None and not self._in_maintenance(service) and service not in self._blocked \
+                        and not self._settling(service):
                     down.append(since)
         needed = max(cfg.group_share * size - 1e-9, float(cfg.group_min_services))
         if active:

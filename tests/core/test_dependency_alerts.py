@@ -91,3 +91,32 @@ def test_forgetting_a_service_drops_its_block_and_first_wall_is_known() -> None:
     assert line.mgr.first_wall("unhealthy:plc-1") is None  # held, never shown
     line.mgr.forget("plc-1")
     assert line.mgr.blocked_by("plc-1") is None
+
+
+def _breaker_open(line: Line, service: str) -> None:
+    line.mgr.observe(BreakerEvent(service=service, mono=line.clock.monotonic(), wall=line.clock.wall(),
+                                  from_state=BreakerState.CLOSED, to_state=BreakerState.OPEN, reason="2 failures"))
+
+
+def test_children_checked_before_their_switch_wait_for_it_instead_of_flooding() -> None:
+    line = Line()
+    line.mgr.set_settle({p: 5.0 for p in PLCS})  # about one check of the switch
+    for plc in PLCS:  # the PLCs' checks happen to run first
+        line.probe(plc, ServiceStatus.UNHEALTHY)
+        _breaker_open(line, plc)
+    assert line.firing() == []  # no rack flood, no breaker warnings
+    line.advance(2)
+    line.probe("switch-3", ServiceStatus.UNHEALTHY)  # its next check
+    line.advance(40)
+    assert line.firing() == [("unhealthy:switch-3", "unhealthy for 40 s; 10 devices behind it blocked")]
+
+
+def test_a_child_failing_alone_alerts_once_its_parent_had_a_chance_to_be_checked() -> None:
+    line = Line()
+    line.mgr.set_settle({p: 5.0 for p in PLCS})
+    line.probe("plc-3", ServiceStatus.UNHEALTHY)
+    _breaker_open(line, "plc-3")
+    line.advance(4.9)
+    assert line.firing() == []
+    line.advance(0.1)  # the switch stayed healthy: this is plc-3's own fault
+    assert [aid for aid, _ in line.firing()] == ["breaker_open:plc-3"]
