@@ -1,30 +1,20 @@
 """Dependencies in the console: the detail panel names a device's parents and the devices behind it,
 and a blocked device says what blocks it. Snapshots gain `depends_on`/`blocked_by` with the engine
-wiring; here a snapshot subclass carries them."""
+wiring (fake_engine.with_relations sets them either way)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from core.events import ServiceStatus
 from core.snapshot import ServiceSnapshot
-from fake_engine import FakeEngine, make_snapshot
+from fake_engine import FakeEngine, make_snapshot, with_relations
 from gui.detail_panel import DetailPanel
 from gui.main_window import MainWindow
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Related(ServiceSnapshot):
-    depends_on: tuple[str, ...] = ()
-    blocked_by: str = ""
-
-
-def related(sid: str, name: str, **kw: object) -> Related:
-    deps = kw.pop("depends_on", ())
-    blocked = kw.pop("blocked_by", "")
-    base = make_snapshot(sid, name, "line-1", **kw)
-    return Related(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)},
-                   depends_on=deps, blocked_by=blocked)  # type: ignore[arg-type]
+def related(sid: str, name: str, **kw: object) -> ServiceSnapshot:
+    deps = tuple(kw.pop("depends_on", ()))  # type: ignore[arg-type]
+    blocked = str(kw.pop("blocked_by", ""))
+    return with_relations(make_snapshot(sid, name, "line-1", **kw), depends_on=deps, blocked_by=blocked)
 
 
 def test_detail_panel_names_parents_children_and_what_blocks(qtbot):

@@ -40,20 +40,13 @@ def test_breaker_words_and_roles() -> None:
 
 
 def test_a_device_behind_a_down_parent_reads_blocked_not_failed():
-    """Once ServiceSnapshot carries `blocked_by` (engine wiring), rows and tiles say so, in grey."""
-    import dataclasses
-
+    """A device behind a down parent is shown as blocked, in grey, not as failed."""
     from core.events import ServiceStatus
-    from core.snapshot import ServiceSnapshot
-    from fake_engine import make_snapshot
+    from fake_engine import make_snapshot, with_relations
     from gui import presentation
 
-    @dataclasses.dataclass(frozen=True, slots=True)
-    class WithParent(ServiceSnapshot):
-        blocked_by: str = ""
-
     base = make_snapshot("plc-1", status=ServiceStatus.UNHEALTHY, failed=True)
-    snap = WithParent(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, blocked_by="switch-3")
+    snap = with_relations(base, depends_on=("switch-3",), blocked_by="switch-3")
     ind = presentation.status_indicator(snap)
     assert (ind.role, ind.shape, ind.word) == ("normal", "square", "BLOCKED BY switch-3")
     assert presentation.status_indicator(base).word == "FAILED"
