@@ -72,7 +72,9 @@ class Runtime:
         if listen:
             host, port = parse_listen(listen)
             token, self.token_where = load_or_create_token(config.api.token_env, paths.state_dir(self.state_dir))
-            self.api = ApiServer(engine, engine.beat, token, host, port, health=self._health_probe(engine))
+            self.api = ApiServer(engine, engine.beat, token, host, port,
+                                 config_path=lambda: engine.config.source or self.config_path,
+                                 health=self._health_probe(engine))
             await self.api.start()
             log.info("api listening on %s (token from %s)", self.api.url, self.token_where)
             if self._sim is not None:
@@ -105,7 +107,12 @@ class Runtime:
 
     def _health_probe(self, engine: Engine) -> HealthProbe:
         def write_journal() -> None:
+            # A journal that cannot write holds the value in memory and goes degraded instead of
+            # raising; the write still makes it try the disk, and its health says whether it could.
             engine.journal.save_state(HEALTH_STATE_KEY, self.clock.wall())
+            health = engine.journal.health()
+            if not health.ok:
+                raise RuntimeError(health.reason or "journal degraded")
         return HealthProbe(lambda: not self._stopping, write_journal, self.clock)
 
     async def stop(self) -> None:
