@@ -107,3 +107,80 @@ async def test_healthz_route_is_unauthenticated_200_or_503(ok: bool) -> None:
             assert await r.json() == {"status": "ok" if ok else "unhealthy", "checks": dict(checks)}
     finally:
         await server.stop()
+
+
+# ---------------------------------------------------------------- the real engine on a full disk
+
+async def test_healthz_of_a_running_engine_follows_a_full_disk(tmp_path: Path) -> None:
+    """Runtime (engine + API) with its state on a 1 MB tmpfs: 200, fill it → 503 journal, free it → 200."""
+    import asyncio
+    import os
+    import subprocess
+    import time
+
+    from core.runtime import Runtime
+    from core.sim.devices import DeviceSpec
+    from core.sim.server import SimServer
+
+    state = tmp_path / "state"
+    state.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(state)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+    filler = state / "filler"
+
+    async def healthz(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[str, object]]:
+        async with session.get(f"{url}/healthz") as r:
+            return r.status, await r.json()
+
+    async def until(session: aiohttp.ClientSession, url: str, status: int, what: str) -> dict[str, object]:
+        deadline = time.monotonic() + 30
+        while True:
+            got, body = await healthz(session, url)
+            if got == status:
+                return body
+            assert time.monotonic() < deadline, f"{what}: still {got} {body}"
+            await asyncio.sleep(0.1)
+
+    try:
+        async with SimServer([DeviceSpec("d1", "flapping", {"period_s": 0.3})]) as sim:
+            config = tmp_path / "rack.toml"
+            config.write_text(f"""
+[fault_detection]
+check_interval_seconds = 0.1
+timeout_seconds = 0.5
+jitter_fraction = 0.0
+[api]
+listen = "127.0.0.1:0"
+[[services]]
+id = "d1"
+endpoint = "{sim.base_url('d1')}"
+""", encoding="utf-8")
+            runtime = Runtime(str(config), state_dir=str(state))
+            await runtime.start()
+            try:
+                assert runtime.api is not None
+                url = runtime.api.url
+                async with aiohttp.ClientSession() as session:
+                    assert (await until(session, url, 200, "healthy at start"))["checks"] == {
+                        "engine": "ok", "journal": "ok"}
+                    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+                    try:
+                        size = 65536
+                        while size:
+                            try:
+                                os.write(fd, b"\0" * size)
+                            except OSError:
+                                size //= 2
+                    finally:
+                        os.close(fd)
+                    body = await until(session, url, 503, "unhealthy once the disk is full")
+                    assert body == {"status": "unhealthy", "checks": {"engine": "ok", "journal": "not writable"}}
+                    filler.unlink()
+                    await until(session, url, 200, "healthy again once space returns")
+            finally:
+                await runtime.stop()
+    finally:
+        if subprocess.run(["umount", str(state)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(state)], capture_output=True)
