@@ -536,19 +536,21 @@ def test_a_second_writer_never_makes_seqs_collide(tmp_path: Path, clock: FakeClo
 
 # ---------------------------------------------------------------- unreadable at start
 
-def _real_journal(path: Path, clock: FakeClock) -> None:
+def _real_journal(path: Path, clock: FakeClock) -> list[Event]:
     with Journal.open(path, JournalConfig(), clock) as j:
+        stored = []
         for n in range(400):
-            j.append(probe(clock, service=f"svc-{n % 9}", n=n))
+            stored.append(j.append(probe(clock, service=f"svc-{n % 9}", n=n)))
             j.record_latency(f"svc-{n % 9}", clock.wall() + n, float(n), True)
         j.save_state("breaker:svc-1", "forced_open")
+    return stored
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "header zeroed"])
 def test_unreadable_journal_is_kept_aside_and_a_new_one_started(
         tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture, damage: str) -> None:
     path = tmp_path / "faultwatch.db"
-    _real_journal(path, clock)
+    before = _real_journal(path, clock)
     data = path.read_bytes()
     assert len(data) > 64 * 1024
     if damage == "truncated":
@@ -567,13 +569,27 @@ def test_unreadable_journal_is_kept_aside_and_a_new_one_started(
     assert len(kept) == 1 and kept[0].read_bytes() == bad  # kept byte for byte
     assert str(kept[0]) in warnings[0]
 
+    if damage == "truncated":
+        # What SQLite can still read of the front half is carried over: the saved decisions, the
+        # events up to the first lost page, and the last seq, so numbering does not start over.
+        assert "carried over" in warnings[0] and "after seq 400" in warnings[0]
+        assert journal.state_items("") == {"breaker:svc-1": "forced_open"}
+        carried = records(journal.events(limit=None))
+        assert 0 < len(carried) < 400 and carried == records(before[:len(carried)])
+        first_new = 401
+    else:
+        assert journal.last_seq() == 0 and journal.state_items("") == {}
+        carried, first_new = [], 1
+
     watch = Watch(journal, clock)
     assert journal.health().ok and journal.health().moved_aside == str(kept[0])
     assert watch.alert_states(RULE_JOURNAL_REPLACED) == ["firing", "resolved"]
     assert str(kept[0]) in watch.alerts[0].message
-    assert journal.append(probe(clock)).seq == 3  # after the notice's two alert events
+    assert [a.seq for a in watch.alerts] == [first_new, first_new + 1]
+    assert journal.append(probe(clock)).seq == first_new + 2  # after the notice's two alert events
     journal.close()
-    assert [r["seq"] for r in committed(path)] == [1, 2, 3]
+    assert [r["seq"] for r in committed(path)] == [r["seq"] for r in carried] + [
+        first_new, first_new + 1, first_new + 2]
 
 
 def test_unreadable_journal_in_a_read_only_dir_waits_then_is_replaced(tmpfs: Tmpfs, clock: FakeClock) -> None:
