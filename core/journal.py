@@ -1177,7 +1177,7 @@ def _salvage(path: Path) -> _Salvage:
     conn = sqlite3.connect(":memory:")
     try:
         try:
-            conn.deserialize(bytes(data))
+            conn.deserialize(data)
         except sqlite3.Error:
             return _Salvage()
         del data
