@@ -68,6 +68,8 @@ class Tmpfs:
     def __init__(self, where: Path, size: str) -> None:
         self.path = where
         where.mkdir(parents=True, exist_ok=True)
+        if shutil.which("mount") is None:
+            pytest.skip("mount not installed (util-linux)")
         done = _run("mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where))
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
@@ -318,8 +320,10 @@ def test_read_only_and_empty_state_dir_at_start(tmpfs: Tmpfs, clock: FakeClock) 
 @pytest.fixture
 def ext4(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     """An 8 MB ext4 image mounted with errors=remount-ro; yields (mount point, image)."""
-    if shutil.which("mkfs.ext4") is None:
-        pytest.skip("mkfs.ext4 not installed (e2fsprogs)")
+    for tool, package in (("mkfs.ext4", "e2fsprogs"), ("e2fsck", "e2fsprogs"), ("findmnt", "util-linux"),
+                          ("mount", "util-linux")):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} not installed ({package})")
     image = tmp_path / "disk.img"
     mnt = tmp_path / "ext4"
     mnt.mkdir()
