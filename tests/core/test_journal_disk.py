@@ -662,6 +662,9 @@ async def test_engine_keeps_monitoring_on_a_full_disk(tmp_path: Path, caplog: py
                 await wait_for(lambda: engine.snapshots()["d1"].status is ServiceStatus.HEALTHY, what="healthy")
                 with caplog.at_level(logging.WARNING):
                     fs.fill()
+                    # SQLite may have room left in its WAL for a moment; the samples flushed every
+                    # tick use it up.
+                    await wait_for(lambda: not engine.journal.health().ok, what="journal degraded")
                     server.device("d1").set_behaviour("down")
                     await wait_for(lambda: any(e.outcome is RecoveryOutcome.SUCCEEDED
                                                for e in delivered if isinstance(e, RecoveryEvent)),
