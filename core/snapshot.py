@@ -85,6 +85,8 @@ class ServiceSnapshot:
     detail: tuple[tuple[str, str], ...] = ()  # per-type facts: register and bounds, days left, ...
     values: tuple[float, ...] = ()  # the last few numeric values, newest last (sparklines)
     last_reboot_wall: float | None = None
+    depends_on: tuple[str, ...] = ()  # the services this one sits behind
+    blocked_by: str = ""  # the down parent that blocks it ("" when none)
 
 
 @dataclass(frozen=True, slots=True)
