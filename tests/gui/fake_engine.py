@@ -247,6 +247,24 @@ class FakeEngine:
             i += 1
         return points
 
+    async def value_history(self, service_id: str, since_wall: float,
+                            rollup: bool = False) -> list[tuple[float, float]]:
+        """A slow wave around the service's last numeric value (none for services that read none)."""
+        self.calls.append(("value_history", service_id, since_wall, rollup))
+        snap = self._snaps.get(service_id)
+        value = snap.value if snap is not None else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return []
+        step = 60.0 if rollup else 5.0
+        points: list[tuple[float, float]] = []
+        t = since_wall
+        i = 0
+        while t <= self.wall:
+            points.append((t, float(value) + ((i * 7) % 11 - 5) * 0.1))
+            t += step
+            i += 1
+        return points
+
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         self.calls.append(("journal_events", service_id, limit))
         events = [e for e in self.history if service_id is None or e.service == service_id]
