@@ -254,9 +254,9 @@ class DetailPanel(QFrame):
         self.breaker.set_indicator(presentation.breaker_indicator(snap))
         self._set("id", snap.id)
         self._set("group", snap.group)
-        self._set("endpoint", snap.endpoint)
-        self._set("active_endpoint", f"{endpoint_label(snap)} — {snap.active_endpoint}",
-                  "info" if snap.active_endpoint_index else "normal")
+        self._set("endpoint", snap.endpoint or "—")
+        self._set("active_endpoint", f"{endpoint_label(snap)} — {snap.active_endpoint}" if snap.active_endpoint
+                  else "—", "info" if snap.active_endpoint_index else "normal")
         self._set("checked", checked_text(snap, now) + (" (last-known-good values)" if snap.stale else ""),
                   "normal")
         self._set("latency", " / ".join(format_ms(v) for v in (snap.last_latency_ms, snap.p50_ms, snap.p95_ms))

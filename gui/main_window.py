@@ -40,9 +40,9 @@ MAX_RECENT = 8
 HISTORY_LIMIT = 1000
 ROW_HEIGHT = 24
 RESORT_INTERVAL_S = 2.0  # changed values re-sort/re-filter the table at most this often
-_COLUMN_WIDTHS = {Column.STATUS_LIGHT: 26, Column.NAME: 150, Column.GROUP: 70, Column.CHECK: 62,
-                  Column.STATUS: 122, Column.BREAKER: 128, Column.VALUE: 100, Column.LAST_MS: 62,
-                  Column.P50_MS: 58, Column.P95_MS: 58, Column.TREND: 84, Column.FAILURES: 44,
+_COLUMN_WIDTHS = {Column.STATUS_LIGHT: 26, Column.NAME: 150, Column.GROUP: 70, Column.CHECK: 64,
+                  Column.STATUS: 122, Column.BREAKER: 128, Column.VALUE: 96, Column.LAST_MS: 70,
+                  Column.P50_MS: 64, Column.P95_MS: 64, Column.TREND: 84, Column.FAILURES: 44,
                   Column.CHECKED: 76, Column.RECOVERY: 150, Column.ENDPOINT: 76}
 
 

@@ -104,6 +104,8 @@ format_age = presentation.format_age
 
 
 def endpoint_label(snap: ServiceSnapshot) -> str:
+    if not snap.active_endpoint:
+        return ""  # a check that is not HTTP names its target in the Check column instead
     return "primary" if snap.active_endpoint_index == 0 else f"backup {snap.active_endpoint_index}"
 
 
@@ -442,7 +444,7 @@ class ServiceTableModel(QAbstractTableModel):
                 return f"{text}: values shown are last-known-good"
             return f"last check {text}"
         if col == Column.ENDPOINT:
-            return f"{endpoint_label(snap)}: {snap.active_endpoint}"
+            return f"{endpoint_label(snap)}: {snap.active_endpoint}" if snap.active_endpoint else ""
         if col in (Column.LAST_MS, Column.P50_MS, Column.P95_MS):
             shown = self._display(snap, row, col) or ""
             suffix = " (stale: last-known-good)" if snap.stale else ""

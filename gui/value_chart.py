@@ -19,7 +19,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from core.snapshot import ServiceSnapshot
 from gui import palette, presentation
@@ -74,6 +74,8 @@ class ValueChart(QWidget):
         font = self._title.font()
         font.setBold(True)
         self._title.setFont(font)
+        # Never widen the window's right column for a long name: the title may be cut, not the table.
+        self._title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._latest = QLabel("")
         self._latest.setObjectName("value_chart_latest")
         self._buttons = QButtonGroup(self)
@@ -134,11 +136,12 @@ class ValueChart(QWidget):
         if snap is None:
             self._title.setText("No value")
         else:
-            what = snap.target or snap.name
-            self._title.setText(f"{presentation.check_text(snap)} value — {what}")
+            # Short: the chart sits in a narrow column; the target is in the tooltip and the detail panel.
+            self._title.setText(f"{presentation.check_text(snap)} value")
             if snap.last_reboot_wall is not None:
                 self._reboots.append(snap.last_reboot_wall)
-        self._title.setToolTip(self._title.text())
+        self._title.setToolTip(self._title.text() if snap is None else
+                               f"{snap.name}: {presentation.check_text(snap)} value of {snap.target or snap.id}")
         self._plot.setAccessibleDescription(self._title.text())
         self._set_latest(snap)
         self._dirty = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 from typing import Any, Sequence
 
 from core.events import (HeartbeatStatus, RecoveryState, RecoveryStrategyName, ActionEvent, AlertEvent, BreakerEvent, BreakerState, Event, ProbeEvent, RecoveryEvent,
@@ -85,7 +86,7 @@ def demo_rack(wall: float = START_WALL) -> dict[str, ServiceSnapshot]:
 def device_rack(wall: float = START_WALL) -> dict[str, ServiceSnapshot]:
     """Devices that do not speak HTTP, one of each check type, as the check modules report them:
     a value where the type reads one, its recent numeric values, and the check's own detail rows."""
-    wave = tuple(40.0 + (i % 7) * 0.5 for i in range(30))
+    wave = tuple(41.5 + 0.4 * math.sin(i / 4.0) for i in range(30))
     snaps = [
         make_snapshot("furnace", "Furnace PLC", "rack-d", wall=wall, check_type="modbus",
                       target="modbus 10.1.2.4:502 unit 1 holding 100", endpoint="", value=41.5, values=wave,
@@ -299,7 +300,8 @@ class FakeEngine:
         t = since_wall
         i = 0
         while t <= self.wall:
-            points.append((t, float(value) + ((i * 7) % 11 - 5) * 0.1))
+            # A slow drift with a little noise, like a temperature register.
+            points.append((t, float(value) + 0.4 * math.sin(i / 9.0) + ((i * 7) % 5 - 2) * 0.03))
             t += step
             i += 1
         return points
