@@ -208,18 +208,40 @@ def test_long_ranges_come_from_rollups_for_both_charts(window, engine, qloop):
     assert len(window.value_chart.curve_data()[0]) == 721
 
 
-def test_live_values_on_a_day_merge_into_minute_means() -> None:
+def test_live_values_on_a_day_merge_into_minute_means(qtbot) -> None:
     chart = ValueChart(clock=lambda: 1_000_000.0)
-    try:
-        chart.set_range_seconds(86400)
-        for i, v in enumerate((10.0, 20.0, 30.0)):
-            chart.add_point(999_900.0 + i * 10, v)
-        chart.add_point(999_990.0, 5.0)
-        chart.redraw_now()
-        xs, ys = chart.curve_data()
-        assert list(ys) == [20.0, 5.0] and list(xs) == [999_900.0, 999_990.0]
-    finally:
-        chart.deleteLater()
+    qtbot.addWidget(chart)
+    chart.set_range_seconds(86400)
+    for i, v in enumerate((10.0, 20.0, 30.0)):
+        chart.add_point(999_900.0 + i * 10, v)
+    chart.add_point(999_990.0, 5.0)
+    chart.redraw_now()
+    xs, ys = chart.curve_data()
+    assert list(ys) == [20.0, 5.0] and list(xs) == [999_900.0, 999_990.0]
+    chart.set_range_seconds(300)  # short ranges keep every value
+    chart.add_point(999_995.0, 7.0)
+    chart.redraw_now()
+    assert list(chart.curve_data()[1]) == [20.0, 5.0, 7.0]
+
+
+def test_value_chart_redraws_only_when_dirty_and_visible(qtbot) -> None:
+    now = [1_000_000.0]
+    chart = ValueChart(clock=lambda: now[0])
+    qtbot.addWidget(chart)
+    assert chart._timer.interval() >= 100  # ≤ 10 Hz
+    chart.add_point(now[0], 5.0)
+    before = chart.redraw_count
+    chart._on_timer_timeout()  # hidden: nothing
+    assert chart.redraw_count == before
+    chart.show()
+    qtbot.waitExposed(chart)
+    chart._on_timer_timeout()
+    assert chart.redraw_count == before + 1
+    chart._on_timer_timeout()  # clean and no time passed: nothing
+    assert chart.redraw_count == before + 1
+    now[0] += 2  # idle, but the time axis must scroll
+    chart._on_timer_timeout()
+    assert chart.redraw_count == before + 2
 
 
 def test_y_range_of_a_constant_value_is_not_empty() -> None:
