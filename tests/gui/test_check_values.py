@@ -4,14 +4,20 @@ timeline. FakeEngine with one device of each check type; the real EngineThread o
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+import asyncio
+import itertools
+import socketserver
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import pytest
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QComboBox
 
-from core.events import ProbeEvent, RebootEvent, ServiceStatus
+from core.checks.base import healthy
+from core.events import FailureType, ProbeEvent, RebootEvent, ServiceStatus
+from core.options import opt
 from gui.main_window import MainWindow
 from gui.service_model import Column
 from gui.timeline import TimelineColumn
@@ -320,3 +326,105 @@ def test_real_engine_demo_rack_reports_check_types_and_value_history(qtbot, qloo
             w.shutdown()
     finally:
         rack.stop()
+
+
+# ---------------------------------------------------------------- the real engine, a check that reads a number
+
+@dataclass(frozen=True, slots=True)
+class CounterCheck:
+    """A device on loopback that sends one number per connection (a register behind a socket)."""
+
+    TYPE: ClassVar[str] = "counter"
+    host: str = opt("", "Host name or address.", required=True)
+    port: int = opt(0, "TCP port.", min=1, max=65535, required=True)
+
+    def target(self) -> str:
+        return f"counter {self.host}:{self.port}"
+
+
+class _CounterProbe:
+    def __init__(self, s: CounterCheck) -> None:
+        self.s = s
+
+    async def run(self, endpoint: str) -> Any:
+        del endpoint
+        reader, writer = await asyncio.open_connection(self.s.host, self.s.port)
+        try:
+            n = int((await reader.readline()).strip())
+        finally:
+            writer.close()
+            await writer.wait_closed()
+        return healthy(0.2, "counter", value=n, detail=(("reading", str(n)), ("bounds", "none")))
+
+    def describe_error(self, exc: BaseException) -> tuple[str, FailureType]:
+        return f"{type(exc).__name__}: {exc}", FailureType.SERVICE_UNAVAILABLE
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def counter_device() -> Any:
+    """A loopback server that answers 100, 101, 102, … (one per connection), in a thread of its own."""
+    count = itertools.count(100)
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(f"{next(count)}\n".encode())
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_real_engine_journals_a_checks_values_and_the_window_charts_them(
+        qtbot, qloop, qsettings, tmp_path, monkeypatch, counter_device):
+    import core.assembly
+    import core.config
+    from core.checks import registry
+    from core.checks.base import CheckType
+
+    types_ = {**registry.check_types(),
+              "counter": CheckType("counter", CounterCheck, lambda s, ctx, svc: _CounterProbe(s), "A number.")}
+    for module in (core.config, core.assembly):
+        monkeypatch.setattr(module, "check_types", lambda: types_)
+    path = tmp_path / "rack.toml"
+    path.write_text(
+        "[fault_detection]\ncheck_interval_seconds = 0.5\n"
+        "[[services]]\nid = \"reg\"\nname = \"Register\"\ngroup = \"plc\"\n"
+        f"check = {{ type = \"counter\", host = \"127.0.0.1\", port = {counter_device} }}\n", encoding="utf-8")
+    engine = runner.EngineThread.from_path(str(path), state_dir=str(tmp_path / "state"))
+    engine.start()
+    try:
+        w = MainWindow(engine, qsettings, tray=False, sound=False)
+        qtbot.addWidget(w)
+        w.show()
+        w.start()
+        try:
+            qtbot.waitUntil(lambda: (engine.snapshots().get("reg") is not None
+                                     and len(engine.snapshots()["reg"].values) >= 3), timeout=15_000)
+            w.bridge.poll()
+            assert cell(w, "reg", Column.CHECK) == "COUNTER"
+            assert int(cell(w, "reg", Column.VALUE)) >= 102
+            w.select_services(["reg"])
+            qloop.run(w.wait_idle(), timeout=10)
+            assert not w.value_chart.isHidden()
+            rows = w.detail.check_rows()
+            assert [label for label, _ in rows] == ["Reading", "Bounds"] and int(rows[0][1]) >= 102
+            assert w.detail.text("target") == f"counter 127.0.0.1:{counter_device}"
+            history = qloop.run(engine.value_history("reg", 0.0), timeout=10)
+            values = [v for _, v in history]
+            assert len(values) >= 3 and values == sorted(values) and values[0] >= 100.0  # journaled, in order
+            w.value_chart.redraw_now()
+            xs, ys = w.value_chart.curve_data()
+            assert len(xs) >= 3 and list(ys) == sorted(ys) and ys[0] == values[0]  # history, then live values
+            rollup = qloop.run(engine.value_history("reg", 0.0, rollup=True), timeout=10)
+            assert 1 <= len(rollup) <= 2 and values[0] <= rollup[0][1] <= values[-1]
+        finally:
+            w.shutdown()
+    finally:
+        engine.stop()
