@@ -39,6 +39,9 @@ ORIGIN = "gui"
 MAX_RECENT = 8
 HISTORY_LIMIT = 1000
 ROW_HEIGHT = 24
+# Qt restores column widths and order by position: a layout saved with another set of columns would
+# give the Check column the old Status width and so on, so each column set keeps its own key.
+_HEADER_KEY = f"table/header/{len(Column)}"
 RESORT_INTERVAL_S = 2.0  # changed values re-sort/re-filter the table at most this often
 _COLUMN_WIDTHS = {Column.STATUS_LIGHT: 26, Column.NAME: 150, Column.GROUP: 70, Column.CHECK: 64,
                   Column.STATUS: 122, Column.BREAKER: 128, Column.VALUE: 96, Column.LAST_MS: 70,
@@ -814,7 +817,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/split_main", self.main_splitter.saveState())
         s.setValue("window/split_right", self.right_splitter.saveState())
         s.setValue("window/split_vertical", self.vertical_splitter.saveState())
-        s.setValue("table/header", self.table.horizontalHeader().saveState())
+        s.setValue(_HEADER_KEY, self.table.horizontalHeader().saveState())
         s.setValue("view/theme", self.theme.name)
         s.setValue("view/group_by_rack", self.named_actions["action_group_by_rack"].isChecked())
         s.sync()
@@ -830,7 +833,7 @@ class MainWindow(QMainWindow):
                               ("window/split_vertical", self.vertical_splitter)):
             if (data := _settings_bytes(s, key)) is not None:
                 splitter.restoreState(data)
-        if (header := _settings_bytes(s, "table/header")) is not None:
+        if (header := _settings_bytes(s, _HEADER_KEY)) is not None:
             self.table.horizontalHeader().restoreState(header)
         group_by = s.value("view/group_by_rack", True)
         self.named_actions["action_group_by_rack"].setChecked(group_by not in (False, "false", "0", 0))

@@ -165,6 +165,27 @@ def test_more_detail_than_rows_is_folded_into_the_last_row(window, qloop, engine
     assert shown[-1] == ("More", "fact 7: 7; fact 8: 8; fact 9: 9; fact 10: 10")
 
 
+def test_a_column_layout_saved_before_the_new_columns_is_not_misapplied(qtbot, engine, qsettings):
+    from PySide6.QtGui import QStandardItemModel
+    from PySide6.QtWidgets import QTableView
+
+    before = QTableView()  # the table as it was: 13 columns, the user widened the 4th (Status)
+    qtbot.addWidget(before)
+    before.setModel(QStandardItemModel(1, 13, before))
+    before.setColumnWidth(3, 300)
+    qsettings.setValue("table/header", before.horizontalHeader().saveState())
+    w = MainWindow(engine, qsettings, now=engine.now, tray=False, sound=False)
+    qtbot.addWidget(w)
+    assert w.table.columnWidth(Column.CHECK) == 64  # not the old Status width
+    w.table.setColumnWidth(Column.VALUE, 140)
+    w.save_settings()
+    w.shutdown()
+    again = MainWindow(engine, qsettings, now=engine.now, tray=False, sound=False)
+    qtbot.addWidget(again)
+    assert again.table.columnWidth(Column.VALUE) == 140
+    again.shutdown()
+
+
 # ---------------------------------------------------------------- value chart
 
 def test_value_chart_gets_history_and_live_values(window, engine, qloop):
