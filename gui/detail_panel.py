@@ -102,6 +102,8 @@ class DetailPanel(QFrame):
         ("Device", "latency", "Latency (last/p50/p95)"),
         ("Device", "id", "Id"),
         ("Device", "group", "Group"),
+        ("Device", "depends_on", "Depends on"),
+        ("Device", "behind", "Behind it"),
         ("Device", "endpoint", "Endpoint"),
         ("Device", "active_endpoint", "Active endpoint"),
         ("Device", "maintenance", "Maintenance"),
@@ -126,6 +128,8 @@ class DetailPanel(QFrame):
         self.setAccessibleName("Device details")
         self.snapshot: ServiceSnapshot | None = None
         self.now = now
+        # Names of the services that depend on a service id; the window supplies it (it sees them all).
+        self.children_of: Callable[[str], list[str]] = lambda _sid: []
         self.theme = theme
         self.title = QLabel("No device selected", self)
         self.title.setObjectName("detail_title")
@@ -313,3 +317,17 @@ class DetailPanel(QFrame):
                                      f"({presentation.format_age(now - snap.last_reboot_wall)})",
                       "warning" if presentation.reboot_recent(snap, now) else "normal")
         self._set_check_rows(snap.detail)
+        self._set_relations(snap)
+
+    def _set_relations(self, snap: ServiceSnapshot) -> None:
+        # depends_on / blocked_by are read with getattr until ServiceSnapshot carries them (engine wiring).
+        parents: tuple[str, ...] = tuple(getattr(snap, "depends_on", ()))
+        blocked_by = str(getattr(snap, "blocked_by", "") or "")
+        if blocked_by:
+            self._set("depends_on", f"{', '.join(parents) or blocked_by} — BLOCKED BY {blocked_by} (down)",
+                      "critical")
+        else:
+            self._set("depends_on", ", ".join(parents) or "nothing")
+        children = self.children_of(snap.id)
+        shown = ", ".join(children[:5]) + (f" … ({len(children)} devices)" if len(children) > 5 else "")
+        self._set("behind", shown or "nothing")

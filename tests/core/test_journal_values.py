@@ -157,3 +157,33 @@ async def test_the_engine_journals_numeric_values_and_serves_them(tmp_path: Path
         assert await h.engine.value_history("web", start) == []
         [minute] = await h.engine.value_history("plc", start, rollup=True)
         assert 41.5 < minute[1] < 43.0  # the minute's mean
+
+
+def test_values_wait_out_a_locked_journal_and_are_written_after(tmp_path: Path, clock: FakeClock) -> None:
+    """Another process holds SQLite's write lock (a real lock, as in test_journal_disk.py): values stay
+    buffered and readable, nothing raises, and the next flush after the lock is gone writes them."""
+    from test_journal_disk import hold_lock, release
+
+    path = tmp_path / "faultwatch.db"
+    journal = Journal.open(path, JournalConfig(), clock, recover=True)
+    try:
+        journal.record_value("plc", WALL0, 1.0)
+        journal.flush()
+        holder = hold_lock(path)
+        try:
+            journal.record_value("plc", WALL0 + 1, 2.0)
+            journal.flush()  # the disk fails here: degraded, not an exception
+            assert not journal.health().ok
+            journal.record_value("plc", WALL0 + 2, 3.0)
+            assert [v for _, v in journal.values("plc", 0)] == [1.0, 2.0, 3.0]
+            journal.prune()  # skipped while degraded, no exception
+        finally:
+            release(holder)
+        clock.advance_sync(60.0)  # the retry comes due
+        journal.flush()
+        assert journal.health().ok
+        assert journal.value_counts() == (3, 1)
+    finally:
+        journal.close()
+    with Journal.open(path, JournalConfig(), clock) as again:
+        assert [v for _, v in again.values("plc", 0)] == [1.0, 2.0, 3.0]
