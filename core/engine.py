@@ -66,6 +66,10 @@ class _Ports:
         e = self._e
         e.checks_total += 1
         e.journal.record_latency(service, wall, result.latency_ms if result.ok else None, result.ok)
+        value = result.value
+        # Numbers only (as the snapshot's sparkline values): a bool is a state, not a reading to chart.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            e.journal.record_value(service, wall, float(value))
 
     def primary_checked(self, service: str, healthy: bool) -> None:
         self._e.recovery.on_check(service, healthy)
@@ -792,6 +796,13 @@ class Engine:
         if rollup:
             return [(r.minute_wall, r.mean_ms) for r in self.journal.latency_rollup(service_id, since_wall)]
         return self.journal.latency(service_id, since_wall)
+
+    async def value_history(self, service_id: str, since_wall: float,
+                            rollup: bool = False) -> list[tuple[float, float]]:
+        """Numeric values a service's check read: raw, or per-minute means for long ranges."""
+        if rollup:
+            return [(r.minute_wall, r.mean) for r in self.journal.value_rollup(service_id, since_wall)]
+        return self.journal.values(service_id, since_wall)
 
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         return self.journal.events(service=service_id, limit=limit, newest_first=True)
