@@ -46,3 +46,10 @@ def test_report_bench_runs() -> None:
     assert "generated 20 devices × 2 days" in out
     assert "| 30 d | 20 |" not in out and "| 2 d | 20 |" in out
     assert "fleet over the whole span: availability" in out and "in 2 gaps" in out
+
+
+def test_journal_degraded_bench_runs() -> None:
+    out = _run(str(BENCH / "journal_degraded.py"), "--events", "50", "--held", "100", "2500")
+    for line in ("append, healthy", "append, degraded", "a retry while still locked",
+                 "write-back of 100 held events", "write-back of 2,500 held events"):
+        assert line in out, out
