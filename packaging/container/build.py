@@ -21,6 +21,7 @@ output if any step fails.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -89,6 +90,14 @@ def make_base(rebase: bool) -> str:
     return "imported"
 
 
+def wheelhouse_digest() -> str:
+    digest = hashlib.sha256()
+    for wheel in sorted((CONTEXT / "wheels").iterdir()):
+        digest.update(wheel.name.encode())
+        digest.update(hashlib.sha256(wheel.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
 def make_wheelhouse() -> int:
     wheels = CONTEXT / "wheels"
     if CONTEXT.exists():
@@ -104,6 +113,7 @@ def build_image(tag: str) -> None:
     # --format docker: the OCI image format has no HEALTHCHECK. --network host: apt inside the build
     # reaches Debian's mirror the way the host does.
     run(["podman", "build", "--quiet", "--pull=never", "--format", "docker", "--network", "host",
+         "--build-arg", f"WHEELHOUSE={wheelhouse_digest()}",
          "-f", str(ROOT / "Containerfile"), "-t", tag, "-t", f"{IMAGE}:latest", str(CONTEXT)])
 
 
