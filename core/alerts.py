@@ -31,7 +31,7 @@ import aiohttp
 from core.clock import Clock
 from core.config import AlertsConfig
 from core.snapshot import AlertView
-from core.events import (
+from core.events import (AlertSeverity, AlertState, 
     AlertEvent,
     AnomalyEvent,
     BreakerEvent,
@@ -46,7 +46,7 @@ from core.events import (
 
 log = logging.getLogger("core.alerts")
 
-SEVERITIES = ("info", "warning", "critical")
+SEVERITIES = tuple(AlertSeverity)
 
 RULE_UNHEALTHY = "unhealthy"
 RULE_BREAKER_OPEN = "breaker_open"
@@ -86,7 +86,7 @@ class _Condition:
     rule: str
     service: str
     group: str
-    severity: str
+    severity: AlertSeverity
     message: str
 
 
@@ -96,7 +96,7 @@ class _Record:
     rule: str
     service: str
     group: str
-    severity: str
+    severity: AlertSeverity
     message: str
     active: bool
     acknowledged: bool
@@ -149,14 +149,14 @@ class AlertManager:
             if event.outcome == RecoveryOutcome.GAVE_UP:
                 detail = f": {event.detail}" if event.detail else ""
                 self._set_condition(
-                    RULE_RECOVERY_GAVE_UP, event.service, "critical",
+                    RULE_RECOVERY_GAVE_UP, event.service, AlertSeverity.CRITICAL,
                     f"{event.strategy} gave up after {event.attempt} of "
                     f"{event.max_attempts} attempts{detail}")
         elif isinstance(event, HeartbeatEvent):
             if event.status == "missed":
                 age = ("never beat" if event.last_beat_age_s is None
                        else f"last beat {event.last_beat_age_s:.0f} s ago")
-                self._set_condition(RULE_HEARTBEAT_MISSED, event.service, "warning",
+                self._set_condition(RULE_HEARTBEAT_MISSED, event.service, AlertSeverity.WARNING,
                                     f"heartbeat missed ({age})")
             elif event.status == "resumed":
                 self._clear_condition(alert_id(RULE_HEARTBEAT_MISSED, event.service))
@@ -164,7 +164,7 @@ class AlertManager:
             if self._config.anomaly:
                 self._anomaly_last[event.service] = event.mono
                 self._set_condition(
-                    RULE_ANOMALY, event.service, "warning",
+                    RULE_ANOMALY, event.service, AlertSeverity.WARNING,
                     f"response time {event.latency_ms:.0f} ms, "
                     f"usually {event.baseline_ms:.0f} ms")
 
@@ -193,7 +193,7 @@ class AlertManager:
             self._breaker_down_since.setdefault(service, event.mono)
             self._evaluate_group(self._group_of(service))
             reason = f": {event.reason}" if event.reason else ""
-            self._set_condition(RULE_BREAKER_OPEN, service, "warning",
+            self._set_condition(RULE_BREAKER_OPEN, service, AlertSeverity.WARNING,
                                 f"circuit breaker open{reason}")
         elif event.to_state == BreakerState.HALF_OPEN:
             pass  # a trial is not a recovery; the alert stays until the breaker closes
@@ -236,7 +236,7 @@ class AlertManager:
         if since is None or alert_id(RULE_UNHEALTHY, service) in self._conditions:
             return
         if now - since >= self._config.unhealthy_for_seconds:
-            self._set_condition(RULE_UNHEALTHY, service, "critical",
+            self._set_condition(RULE_UNHEALTHY, service, AlertSeverity.CRITICAL,
                                 f"unhealthy for {now - since:.0f} s")
 
     # ------------------------------------------------------------------ operator commands
@@ -248,7 +248,7 @@ class AlertManager:
             return False
         if not record.acknowledged:
             record.acknowledged = True
-            self._send(record, "acknowledged", record.message)
+            self._send(record, AlertState.ACKNOWLEDGED, record.message)
             if not record.active:
                 del self._records[alert_id]
         return True
@@ -260,7 +260,7 @@ class AlertManager:
             return False
         record.silenced_until_mono = self._clock.monotonic() + seconds
         record.silenced_until_wall = self._clock.wall() + seconds
-        self._send(record, "silenced", f"{record.message} (silenced for {seconds:g} s)")
+        self._send(record, AlertState.SILENCED, f"{record.message} (silenced for {seconds:g} s)")
         return True
 
     def unsilence(self, alert_id: str) -> bool:
@@ -271,10 +271,11 @@ class AlertManager:
         self._lift_silence(record, "silence lifted")
         return True
 
-    def raise_alert(self, rule: str, service: str, severity: str, message: str) -> None:
+    def raise_alert(self, rule: str, service: str, severity: AlertSeverity | str, message: str) -> None:
         """Raise (or re-raise) an alert whose condition the engine decides, e.g. storm_guard."""
         if severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+        severity = AlertSeverity(severity)
         if rule == RULE_GROUP_DOWN:
             raise ValueError("group_down alerts are raised by the group rule only")
         self._set_condition(rule, service, severity, message)
@@ -331,7 +332,7 @@ class AlertManager:
 
     # ------------------------------------------------------------------ conditions -> alerts
 
-    def _set_condition(self, rule: str, service: str, severity: str, message: str,
+    def _set_condition(self, rule: str, service: str, severity: AlertSeverity, message: str,
                        group: str | None = None) -> None:
         aid = alert_id(rule, group if rule == RULE_GROUP_DOWN and group is not None else service)
         cond = self._conditions.get(aid)
@@ -395,7 +396,7 @@ class AlertManager:
                 record.message = cond.message
                 record.group = cond.group
                 return
-            self._send(record, "firing", record.message)
+            self._send(record, AlertState.FIRING, record.message)
             return
         if record is None or not record.active:
             return
@@ -403,10 +404,10 @@ class AlertManager:
         if held is not None:
             # Held, not cleared: the alert leaves the list (the operator chose maintenance, or the
             # group alert says it all) and comes back by itself if the condition is still true.
-            self._send(record, "resolved", f"{record.message} (held: {held})")
+            self._send(record, AlertState.RESOLVED, f"{record.message} (held: {held})")
             del self._records[aid]
             return
-        self._send(record, "resolved", record.message)
+        self._send(record, AlertState.RESOLVED, record.message)
         if record.acknowledged:
             del self._records[aid]
 
@@ -417,12 +418,12 @@ class AlertManager:
     def _lift_silence(self, record: _Record, why: str) -> None:
         record.silenced_until_mono = None
         record.silenced_until_wall = None
-        self._send(record, "unsilenced", f"{record.message} ({why})")
+        self._send(record, AlertState.UNSILENCED, f"{record.message} ({why})")
 
-    def _send(self, record: _Record, state: str, message: str) -> None:
+    def _send(self, record: _Record, state: AlertState, message: str) -> None:
         log.debug("%s %s: %s", record.id, state, message)
         self._emit(AlertEvent(service=record.service, mono=self._clock.monotonic(), wall=self._clock.wall(),
-                              alert_id=record.id, severity=record.severity, rule=record.rule,
+                              alert_id=record.id, severity=AlertSeverity(record.severity), rule=record.rule,
                               state=state, message=message, group=record.group))
 
     # ------------------------------------------------------------------ groups
@@ -483,7 +484,7 @@ class AlertManager:
                     record.message = message  # a running tally, not a new announcement
                 return
             log.warning("group flood: %s", message)
-            self._set_condition(RULE_GROUP_DOWN, "", "critical", message, group=group)
+            self._set_condition(RULE_GROUP_DOWN, "", AlertSeverity.CRITICAL, message, group=group)
         elif active:
             self._clear_condition(gid)
         else:

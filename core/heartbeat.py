@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from core.clock import Clock
 from core.config import HeartbeatConfig
-from core.events import HeartbeatEvent
+from core.events import HeartbeatEvent, HeartbeatStatus
 
 log = logging.getLogger("core.heartbeat")
 
@@ -102,7 +102,7 @@ class HeartbeatMonitor:
         age = None if previous is None else now - previous
         log.info("%s: heartbeat resumed", service)
         return HeartbeatEvent(service=service, mono=now, wall=self._clock.wall(),
-                              status="resumed", last_beat_age_s=age)
+                              status=HeartbeatStatus.RESUMED, last_beat_age_s=age)
 
     def set_config(self, config: HeartbeatConfig) -> None:
         self.config = config
@@ -114,13 +114,13 @@ class HeartbeatMonitor:
     def knows(self, service: str) -> bool:
         return service in self._watches
 
-    def status(self, service: str) -> str:
+    def status(self, service: str) -> HeartbeatStatus:
         watch = self._watches.get(service)
         if watch is None:
-            return ""
+            return HeartbeatStatus.NONE
         if watch.missed:
-            return "missed"
-        return "waiting" if watch.last_beat is None else "ok"
+            return HeartbeatStatus.MISSED
+        return HeartbeatStatus.WAITING if watch.last_beat is None else HeartbeatStatus.OK
 
     def poll(self) -> list[HeartbeatEvent]:
         """Services whose deadline has passed since the last poll, each reported once per miss."""
@@ -136,7 +136,7 @@ class HeartbeatMonitor:
             log.warning("%s: heartbeat missed (%s)", service,
                         "never beat" if age is None else f"last beat {age:.1f}s ago")
             events.append(HeartbeatEvent(service=service, mono=now, wall=self._clock.wall(),
-                                         status="missed", last_beat_age_s=age))
+                                         status=HeartbeatStatus.MISSED, last_beat_age_s=age))
         return events
 
     def next_deadline(self) -> float | None:

@@ -21,7 +21,7 @@ from core.actions import ActionResult
 from core.backoff import AttemptTracker, delay_for
 from core.clock import Clock
 from core.config import RecoveryConfig
-from core.events import Event, FailureType, RecoveryEvent, RecoveryOutcome
+from core.events import Event, FailureType, RecoveryEvent, RecoveryOutcome, RecoveryState, RecoveryStrategyName
 from core.ratelimit import KeyedLimiter
 from core.snapshot import RecoveryView
 from core.storm import StormGuard
@@ -74,10 +74,10 @@ class RestartStrategy:
 @dataclass(slots=True)
 class _Recovery:
     recovery_id: str
-    strategy: str
+    strategy: RecoveryStrategyName
     max_attempts: int
     attempt: int = 0
-    state: str = "waiting"
+    state: RecoveryState = RecoveryState.WAITING
     next_attempt_wall: float | None = None
     detail: str = ""
     manual: bool = False
@@ -179,7 +179,7 @@ class RecoveryManager:
                     fin.detail = reason
                 log.info("%s: %s", service, reason)
             if service not in self._active and service in self._finished:
-                if self._finished[service].state in ("succeeded", "gave_up", "failed"):
+                if self._finished[service].state in (RecoveryState.SUCCEEDED, RecoveryState.GAVE_UP, RecoveryState.FAILED):
                     self._finished.pop(service, None)
         else:
             tracker.note_unhealthy()
@@ -219,7 +219,7 @@ class RecoveryManager:
     def _start_restarts(self, target: RecoveryTarget, failure_type: FailureType | None, manual: bool) -> _Recovery:
         cfg = target.config
         max_attempts = 1 if manual else cfg.max_restart_attempts
-        rec = _Recovery(self._new_id(target.service), "restart", max_attempts, manual=manual)
+        rec = _Recovery(self._new_id(target.service), RecoveryStrategyName.RESTART, max_attempts, manual=manual)
         self._active[target.service] = rec
         self._finished.pop(target.service, None)
         rec.task = asyncio.get_running_loop().create_task(
@@ -244,7 +244,7 @@ class RecoveryManager:
         rec = self._active.pop(service, None)
         if rec is not None and rec.task is not None:
             rec.task.cancel()
-            rec.state, rec.detail = "failed", why
+            rec.state, rec.detail = RecoveryState.FAILED, why
             self._finished[service] = rec
             self._event(service, rec.recovery_id, rec.strategy, rec.attempt, rec.max_attempts,
                         RecoveryOutcome.FAILED, detail=why)
@@ -266,7 +266,7 @@ class RecoveryManager:
             raise
         except Exception:  # noqa: BLE001 - a bug here must not kill the engine
             log.exception("%s: recovery %s crashed", service, rec.recovery_id)
-            rec.state, rec.detail = "failed", "internal error"
+            rec.state, rec.detail = RecoveryState.FAILED, "internal error"
         finally:
             if self._active.get(service) is rec:
                 del self._active[service]
@@ -281,7 +281,7 @@ class RecoveryManager:
             cfg = target.config
             tracker = self._tracker(service, cfg)
             if rec.attempt >= rec.max_attempts:
-                rec.state = "gave_up"
+                rec.state = RecoveryState.GAVE_UP
                 rec.detail = f"gave up after {rec.attempt} attempts"
                 self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
                             RecoveryOutcome.GAVE_UP, failure_type=ftype, detail=rec.detail)
@@ -289,7 +289,7 @@ class RecoveryManager:
             attempt = tracker.next_attempt() if not rec.manual else 1
             rec.attempt += 1
             delay = 0.0 if rec.manual else delay_for(cfg, attempt)
-            rec.state = "waiting"
+            rec.state = RecoveryState.WAITING
             rec.next_attempt_wall = self._clock.wall() + delay
             await self._wait(rec, delay)
             wait = max(self._limit_service.time_until(service), self._limit_group.time_until(target.group))
@@ -303,7 +303,7 @@ class RecoveryManager:
                 return
             self._limit_service.try_acquire(service)
             self._limit_group.try_acquire(target.group)
-            rec.state, rec.next_attempt_wall, rec.detail = "in_progress", None, ""
+            rec.state, rec.next_attempt_wall, rec.detail = RecoveryState.IN_PROGRESS, None, ""
             self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
                         RecoveryOutcome.STARTED, delay_s=delay, failure_type=ftype)
             self.storm.record(service, target.group)
@@ -316,9 +316,9 @@ class RecoveryManager:
                 self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
                             RecoveryOutcome.FAILED, failure_type=ftype, detail=rec.detail)
                 continue
-            rec.state, rec.detail = "verifying", f"action ok ({result.detail}); waiting for {cfg.verify_checks} healthy checks"
+            rec.state, rec.detail = RecoveryState.VERIFYING, f"action ok ({result.detail}); waiting for {cfg.verify_checks} healthy checks"
             if await self._verified(service, cfg):
-                rec.state, rec.detail = "succeeded", f"healthy after restart ({result.detail})"
+                rec.state, rec.detail = RecoveryState.SUCCEEDED, f"healthy after restart ({result.detail})"
                 self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
                             RecoveryOutcome.SUCCEEDED, failure_type=ftype, detail=rec.detail)
                 return
@@ -331,7 +331,7 @@ class RecoveryManager:
         reason = already or self.storm.check(service, group, cfg)
         if not reason:
             return False
-        rec.state, rec.detail = "gave_up", f"storm guard: {reason}"
+        rec.state, rec.detail = RecoveryState.GAVE_UP, f"storm guard: {reason}"
         self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
                     RecoveryOutcome.GAVE_UP, failure_type=ftype, detail=rec.detail)
         if not already:  # tell the engine (alert, journal) once per trip, not once per failure
@@ -370,7 +370,7 @@ class RecoveryManager:
                detail: str = "") -> None:
         self._emit(RecoveryEvent(
             service=service, mono=self._clock.monotonic(), wall=self._clock.wall(), recovery_id=rid,
-            strategy=strategy, attempt=attempt, max_attempts=max_attempts, outcome=outcome,
+            strategy=RecoveryStrategyName(strategy), attempt=attempt, max_attempts=max_attempts, outcome=outcome,
             delay_s=round(delay_s, 3),
             failure_type=failure_type.value if isinstance(failure_type, FailureType) else failure_type,
             detail=detail))
