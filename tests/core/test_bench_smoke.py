@@ -38,3 +38,14 @@ def test_soak_bench_runs() -> None:
     assert "<- end of warm-up" in out
     assert "# soak summary: 20 devices" in out
     assert "VERDICT (medians) RSS growth" in out
+
+
+@pytest.mark.slow
+def test_throughput_check_types_bench_runs() -> None:
+    out = _run(str(BENCH / "throughput.py"), "--check", "tcp", "--check", "ping", "--devices", "20",
+               "--seconds", "2", "--warmup", "1.5")
+    assert "## 20 devices at 1 s" in out
+    for kind in ("http", "tcp", "ping"):
+        assert any(line.startswith(kind + " ") for line in out.splitlines()), out
+    assert "on time %" in out and "CPU ms/check" in out
+    assert "failed" not in out and "worker exited" not in out, out
