@@ -10,6 +10,7 @@ the raw one second. Where neither opens, the check fails with the reason and `fa
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import time
@@ -21,9 +22,11 @@ from core.checks.tcp import host_problem
 from core.events import FailureType
 from core.options import opt
 
-# A reply is waited for until execute() cancels the check at the service's timeout; this bound only
-# matters if it is called outside execute().
-_RECEIVE_LIMIT_S = 3600.0
+# icmplib's own receive timeout is a backstop a little past the service's timeout (execute() normally
+# cancels first and words the error the same way for every type). It matters because icmplib waits
+# with asyncio.wait_for, which on Python 3.11 can swallow a cancellation that arrives together with a
+# packet (raw sockets see every ICMP packet, so at fleet scale that happens); see _cancel_if_asked().
+_BACKSTOP_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +91,21 @@ def preflight(settings: PingCheck) -> str | None:
     return None
 
 
+def _cancel_if_asked() -> None:
+    """Re-raise a cancellation that asyncio.wait_for (inside icmplib) swallowed on Python 3.11.
+
+    Without this, a monitor cancelled at shutdown (or by execute()'s timeout) while a reply arrived
+    would carry on as if nothing happened: the engine's stop() then waits for it forever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class _Ping:
-    def __init__(self, settings: PingCheck) -> None:
+    def __init__(self, settings: PingCheck, timeout_s: float) -> None:
         self._s = settings
+        self._receive_s = timeout_s + _BACKSTOP_S
 
     async def run(self, endpoint: str) -> CheckResult:
         from icmplib import AsyncSocket, ICMPRequest, async_resolve, is_hostname
@@ -105,7 +120,10 @@ class _Ping:
             # perf_counter, not icmplib's own stamps: those are wall-clock time and jump with NTP.
             start = time.perf_counter()
             asock.send(request)
-            reply = await asock.receive(request, _RECEIVE_LIMIT_S)
+            try:
+                reply = await asock.receive(request, self._receive_s)
+            finally:
+                _cancel_if_asked()
             ms = (time.perf_counter() - start) * 1000.0
             reply.raise_for_status()
         return healthy(ms, "ping")
@@ -144,7 +162,8 @@ def describe_icmp_error(exc: BaseException) -> tuple[str, FailureType]:
 
 
 def _make(settings: PingCheck, ctx: CheckContext, service: Any) -> _Ping:
-    return _Ping(settings)
+    fd = getattr(service, "fault_detection", None)
+    return _Ping(settings, float(getattr(fd, "timeout_seconds", 5.0)))
 
 
 CHECK = CheckType("ping", PingCheck, _make, "One ICMP echo request to host (latency: the round trip). Needs an "

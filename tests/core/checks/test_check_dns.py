@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from conftest import free_port, run_in_netns
 
@@ -89,3 +91,25 @@ async def test_invalid_names_are_a_verdict_not_a_crash(dns_servers, name: str) -
     assert result.status is ServiceStatus.UNHEALTHY and result.error is not None
     assert result.error.startswith("invalid name:")
     assert result.failure_type is FailureType.CONFIGURATION_ERROR
+
+
+class _Garbage(asyncio.DatagramProtocol):
+    """A 'DNS server' that answers every query with the query's id and then junk."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.transport.sendto(data[:2] + b"\x81\x80\xff\xff\x00\x07junk", addr)  # type: ignore[attr-defined]
+
+
+async def test_malformed_answer_is_data_corruption() -> None:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(_Garbage, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        result = await _run(port, "plc1.lab", timeout_s=1.0)
+    finally:
+        transport.close()
+    assert result.status is ServiceStatus.UNHEALTHY and result.failure_type is FailureType.DATA_CORRUPTION
+    assert result.error is not None and result.error.startswith("malformed DNS answer:")
