@@ -10,7 +10,6 @@ the raw one second. Where neither opens, the check fails with the reason and `fa
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 import time
@@ -25,7 +24,8 @@ from core.options import opt
 # icmplib's own receive timeout is a backstop a little past the service's timeout (execute() normally
 # cancels first and words the error the same way for every type). It matters because icmplib waits
 # with asyncio.wait_for, which on Python 3.11 can swallow a cancellation that arrives together with a
-# packet (raw sockets see every ICMP packet, so at fleet scale that happens); see _cancel_if_asked().
+# packet (raw sockets see every ICMP packet, so at fleet scale that happens) and then keeps waiting for
+# its reply; execute() re-raises the swallowed cancellation once this returns.
 _BACKSTOP_S = 1.0
 
 
@@ -91,17 +91,6 @@ def preflight(settings: PingCheck) -> str | None:
     return None
 
 
-def _cancel_if_asked() -> None:
-    """Re-raise a cancellation that asyncio.wait_for (inside icmplib) swallowed on Python 3.11.
-
-    Without this, a monitor cancelled at shutdown (or by execute()'s timeout) while a reply arrived
-    would carry on as if nothing happened: the engine's stop() then waits for it forever.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 class _Ping:
     def __init__(self, settings: PingCheck, timeout_s: float) -> None:
         self._s = settings
@@ -120,10 +109,7 @@ class _Ping:
             # perf_counter, not icmplib's own stamps: those are wall-clock time and jump with NTP.
             start = time.perf_counter()
             asock.send(request)
-            try:
-                reply = await asock.receive(request, self._receive_s)
-            finally:
-                _cancel_if_asked()
+            reply = await asock.receive(request, self._receive_s)
             ms = (time.perf_counter() - start) * 1000.0
             reply.raise_for_status()
         return healthy(ms, "ping")

@@ -51,3 +51,21 @@ async def test_a_swallowed_stop_still_stops_the_caller() -> None:
     with pytest.raises(asyncio.CancelledError):
         await runner
     assert check.swallowed == 1
+
+
+class _SwallowAndFail(_Swallower):
+    """Swallows the cancellation and then fails (a library's own timeout firing afterwards)."""
+
+    async def run(self, endpoint: str) -> CheckResult:
+        await super().run(endpoint)
+        raise OSError("library timeout")
+
+
+async def test_a_swallowed_stop_followed_by_an_error_still_stops_the_caller() -> None:
+    check = _SwallowAndFail()
+    runner = asyncio.ensure_future(execute(check, "", check_type="swallow", timeout_s=3600.0, slow_ms=1000.0))
+    await check.started.wait()
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    assert check.swallowed == 1
