@@ -28,10 +28,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from core.backoff import backoff_delay
 from core.clock import Clock
 from core.config import AlertsConfig
 from core.snapshot import AlertView
-from core.events import (AlertSeverity, AlertState, 
+from core.logs import ALERTS as log
+from core.events import (AlertSeverity, AlertState,
     AlertEvent,
     AnomalyEvent,
     BreakerEvent,
@@ -44,7 +46,6 @@ from core.events import (AlertSeverity, AlertState,
     ServiceStatus,
 )
 
-log = logging.getLogger("core.alerts")
 
 SEVERITIES = tuple(AlertSeverity)
 
@@ -122,7 +123,8 @@ class AlertManager:
     """
 
     def __init__(self, config: AlertsConfig, clock: Clock, groups: Mapping[str, str],
-                 emit: Callable[[AlertEvent], None]) -> None:
+                 emit: Callable[[AlertEvent], None],
+                 maintenance: Callable[[str], bool] = lambda target: False) -> None:
         self._config = config
         self._clock = clock
         self._emit = emit
@@ -133,7 +135,9 @@ class AlertManager:
         self._unhealthy_since: dict[str, float] = {}
         self._breaker_down_since: dict[str, float] = {}
         self._anomaly_last: dict[str, float] = {}
-        self._maintenance: set[str] = set()
+        # The engine owns maintenance (one owner per fact); alerts only ask whether a service or group
+        # is in it, and are told when that changed.
+        self._in_maintenance = maintenance
         self._order = itertools.count()
         self._set_group_map(groups)
 
@@ -207,7 +211,7 @@ class AlertManager:
     # ------------------------------------------------------------------ time
 
     def poll(self) -> None:
-        """Apply the time-based rules; call at `next_deadline()` (or more often, harmlessly)."""
+        """Apply the time-based rules; the engine's ticker calls it every 0.25 s (more often is harmless)."""
         now = self._clock.monotonic()
         for service in list(self._unhealthy_since):
             self._check_unhealthy(service, now)
@@ -218,18 +222,6 @@ class AlertManager:
         for record in list(self._records.values()):
             if record.silenced_until_mono is not None and record.silenced_until_mono <= now:
                 self._lift_silence(record, "silence expired")
-
-    def next_deadline(self) -> float | None:
-        """Earliest monotonic time at which `poll()` could change something, or None."""
-        deadlines: list[float] = []
-        wait = self._config.unhealthy_for_seconds
-        for service, since in self._unhealthy_since.items():
-            if alert_id(RULE_UNHEALTHY, service) not in self._conditions:
-                deadlines.append(since + wait)
-        deadlines.extend(last + ANOMALY_CLEAR_SECONDS for last in self._anomaly_last.values())
-        deadlines.extend(r.silenced_until_mono for r in self._records.values()
-                         if r.silenced_until_mono is not None)
-        return min(deadlines) if deadlines else None
 
     def _check_unhealthy(self, service: str, now: float) -> None:
         since = self._unhealthy_since.get(service)
@@ -263,14 +255,6 @@ class AlertManager:
         self._send(record, AlertState.SILENCED, f"{record.message} (silenced for {seconds:g} s)")
         return True
 
-    def unsilence(self, alert_id: str) -> bool:
-        """End shelving early. False if the alert is unknown or not silenced."""
-        record = self._records.get(alert_id)
-        if record is None or record.silenced_until_mono is None:
-            return False
-        self._lift_silence(record, "silence lifted")
-        return True
-
     def raise_alert(self, rule: str, service: str, severity: AlertSeverity | str, message: str) -> None:
         """Raise (or re-raise) an alert whose condition the engine decides, e.g. storm_guard."""
         if severity not in SEVERITIES:
@@ -284,15 +268,17 @@ class AlertManager:
         """Clear the condition of an engine-raised alert (no-op if it is not raised)."""
         self._clear_condition(alert_id(rule, service))
 
-    def set_maintenance(self, service_or_group: str, on: bool) -> None:
-        """Hold (on) or release (off) alerts of a service, or of every service of a group."""
-        if on == (service_or_group in self._maintenance):
-            return
-        if on:
-            self._maintenance.add(service_or_group)
-        else:
-            self._maintenance.discard(service_or_group)
-        log.info("maintenance %s for %s", "on" if on else "off", service_or_group)
+    def forget(self, service: str) -> None:
+        """The service left the config: its alerts resolve and nothing about it is kept."""
+        for aid in [a for a, c in self._conditions.items() if c.service == service and c.rule != RULE_GROUP_DOWN]:
+            self._clear_condition(aid)
+        for aid in [a for a, r in self._records.items() if r.service == service and r.rule != RULE_GROUP_DOWN]:
+            del self._records[aid]
+        for times in (self._unhealthy_since, self._breaker_down_since, self._anomaly_last):
+            times.pop(service, None)
+
+    def maintenance_changed(self) -> None:
+        """Maintenance started or ended somewhere: held alerts are re-judged."""
         self._evaluate_all_groups()
         self._reconcile_all()
 
@@ -322,13 +308,6 @@ class AlertManager:
         """Active alerts and cleared-but-unacknowledged ones, newest first; silenced ones flagged."""
         return [r.freeze() for r in sorted(self._records.values(), key=lambda r: r.order, reverse=True)]
 
-    def get(self, alert_id: str) -> Alert | None:
-        record = self._records.get(alert_id)
-        return None if record is None else record.freeze()
-
-    def in_maintenance(self, service: str) -> bool:
-        """Whether a service is under maintenance, itself or through its group."""
-        return service in self._maintenance or self._group_of(service) in self._maintenance
 
     # ------------------------------------------------------------------ conditions -> alerts
 
@@ -362,8 +341,8 @@ class AlertManager:
     def _held(self, cond: _Condition) -> str | None:
         """Why an alert whose condition holds must not be active right now, or None."""
         if cond.rule == RULE_GROUP_DOWN:
-            return "maintenance" if cond.group in self._maintenance else None
-        if cond.service in self._maintenance or (cond.group and cond.group in self._maintenance):
+            return "maintenance" if self._in_maintenance(cond.group) else None
+        if self._in_maintenance(cond.service) or (cond.group and self._in_maintenance(cond.group)):
             return "maintenance"
         if cond.rule in _FLOOD_HELD_RULES and cond.group:
             if alert_id(RULE_GROUP_DOWN, cond.group) in self._conditions:
@@ -467,7 +446,7 @@ class AlertManager:
         if size >= cfg.group_min_services:
             for service in members:
                 since = self._down_since(service)
-                if since is not None and service not in self._maintenance:
+                if since is not None and not self._in_maintenance(service):
                     down.append(since)
         needed = max(cfg.group_share * size - 1e-9, float(cfg.group_min_services))
         if active:
@@ -611,7 +590,7 @@ class WebhookSink:
                 log.warning("webhook %s: gave up on %s %s after %d retries (%s)", self._where,
                             event.alert_id, event.state, attempt, reason)
                 return False
-            delay = min(2.0 ** attempt, self._max_backoff)
+            delay = backoff_delay("exponential", attempt + 1, 1.0, self._max_backoff)
             attempt += 1
             log.info("webhook %s: %s, retry %d of %d in %g s", self._where, reason, attempt,
                      self._retries, delay)

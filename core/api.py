@@ -23,10 +23,10 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
+from core.logs import API as log
 from core.events import BreakerState, ServiceStatus
 from core.snapshot import CommandResult, EngineControl, EngineStats, ServiceSnapshot
 
-log = logging.getLogger("core.api")
 access_log = logging.getLogger("core.api.access")
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

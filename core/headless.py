@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import sys
 from typing import IO, Callable
@@ -20,8 +19,8 @@ from core.describe import describe_event
 from core.events import Event
 from core.journal import JournalError
 from core.runtime import DemoOptions, Runtime, tune_gc
+from core.logs import HEADLESS as log
 
-log = logging.getLogger("core.engine")
 
 
 def describe(event: Event) -> str:
@@ -81,7 +80,7 @@ async def run_headless(runtime: Runtime, *, duration: float | None, events: str 
                 pass
         if runtime.api is not None:
             log.info("listening on %s (heartbeats, /metrics, /api)", runtime.api.url)
-        log.info("running headless: %d services", len(engine.monitors))
+        log.info("running headless: %d services", len(engine.services))
         try:
             await asyncio.wait_for(stop.wait(), timeout=duration)
         except TimeoutError:

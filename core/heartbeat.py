@@ -3,23 +3,22 @@
 A configured service is expected to beat at least once per `interval`; after
 `missed_intervals * interval` without a beat (counted from the last beat, or from configuration if
 it never beat) it is "missed", once, and the next beat makes it "resumed". The monitor keeps a heap
-of deadlines so `poll()` and `next_deadline()` cost O(log n) for thousands of devices, and the
-engine can sleep exactly until the next possible miss instead of polling on a timer.
+of deadlines so `poll()` and `next_deadline()` cost O(log n) for thousands of devices: the engine's
+ticker (every 0.25 s) asks `next_deadline()` and polls only when a miss is possible.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import logging
 import math
 from dataclasses import dataclass
 
 from core.clock import Clock
 from core.config import HeartbeatConfig
 from core.events import HeartbeatEvent, HeartbeatStatus
+from core.logs import HEARTBEAT as log
 
-log = logging.getLogger("core.heartbeat")
 
 
 @dataclass(slots=True)

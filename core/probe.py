@@ -1,7 +1,7 @@
 """Probe: one HTTP health check and its verdict.
 
 One shared aiohttp session for every check (connection pool, keep-alive); the seed made a client per
-check. aiohttp rather than httpx: measured in bench/throughput.py and ../shared/NOTES.md, httpx's
+check. aiohttp rather than httpx: measured in bench/throughput.py (docs/benchmarks.md), httpx's
 default transport slows down as concurrency grows and even its aiohttp transport reaches about a third
 of plain aiohttp. The verdict reads status, time and (a capped amount of) body, and classifies a failure
 into a FailureType so recovery can pick a strategy.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import ssl
 import time
 from typing import Any, Sequence
@@ -21,8 +20,8 @@ from aiohttp.http_exceptions import ContentLengthError
 
 from core.checks.base import CheckResult
 from core.events import FailureType, ServiceStatus
+from core.logs import CHECK as log
 
-log = logging.getLogger("core.probe")
 
 _UNHEALTHY_WORDS = {"down", "fail", "failed", "failing", "error", "unhealthy", "critical"}
 _DEGRADED_WORDS = {"degraded", "warn", "warning"}

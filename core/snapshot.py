@@ -148,3 +148,6 @@ class EngineControl(Protocol):
     def stats(self) -> EngineStats: ...
     def alerts(self) -> list[AlertView]: ...
     def drain_events(self) -> list[Event]: ...  # events published since the last drain (journaled ones)
+    @property
+    def config_path(self) -> str | None: ...  # the running config's file (what the window watches)
+    def alert_sound(self) -> bool: ...  # `[alerts] sound`: the window beeps for new critical alerts

@@ -546,9 +546,11 @@ class MainWindow(QMainWindow):
 
     def summary_text(self) -> str:
         c = self._counts
+        # One category per service (gui/presentation.py, as on the wall); the suppressed ones are
+        # named by why: forced, maintenance, paused.
         parts = [f"{c['healthy']} healthy", f"{c['degraded']} degraded", f"{c['unhealthy']} unhealthy",
                  f"{c['forced']} forced"]
-        for key in ("maintenance", "paused", "recovering"):
+        for key in ("maintenance", "paused", "recovering", "unknown"):
             if c[key]:
                 parts.append(f"{c[key]} {key}")
         if self._stats is not None:
@@ -758,16 +760,10 @@ class MainWindow(QMainWindow):
 
 
 def _engine_config_path(engine: EngineControl) -> str | None:
-    """The config file the engine runs (EngineThread: runtime.config_path; the demo's is generated)."""
-    path = getattr(engine, "config_path", None)
-    if path is None:
-        path = getattr(getattr(engine, "runtime", None), "config_path", None)
-    return str(path) if path else None
+    """The config file the engine runs (the demo's is generated)."""
+    return engine.config_path or None
 
 
 def _config_sound(engine: EngineControl) -> bool:
-    """`[alerts] sound` from the engine's config when it exposes one (EngineThread does)."""
-    config = getattr(engine, "config", None)
-    alerts = getattr(config, "alerts", None)
-    return bool(getattr(alerts, "sound", False))
+    return engine.alert_sound()
 

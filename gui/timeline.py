@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDia
 
 from core.clock import iso_utc
 from core.describe import describe_event
-from core.events import (EVENT_TYPES, ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, BreakerState, Event,
+from core.events import (AlertState, EVENT_TYPES, ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, BreakerState, Event,
                          HeartbeatEvent, ProbeEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus)
 from gui import palette
 
@@ -71,7 +71,7 @@ def event_role(event: Event) -> str:
     elif isinstance(event, AnomalyEvent):
         return "warning"
     elif isinstance(event, AlertEvent):
-        if event.state in ("firing", "active", "raised"):
+        if event.state is AlertState.FIRING:
             return {"critical": "critical", "warning": "warning"}.get(event.severity, "info")
     elif isinstance(event, ActionEvent):
         return "normal" if event.ok else "critical"

@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import logging
 from pathlib import Path
 
+from core.logs import SIM as log
 from core.sim.tlscert import CertAuthority, server_context
-
-log = logging.getLogger("core.sim")
 
 
 class NetDevices:

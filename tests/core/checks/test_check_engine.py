@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import pytest
-
 from core.config import parse_config
+from core.assembly import open_engine
 from core.engine import Engine
 from core.events import Event, ProbeEvent, ServiceStatus
 
@@ -47,7 +46,7 @@ def _probes(events: list[Event], service: str) -> list[ProbeEvent]:
 
 async def _engine(tmp_path: Path, services: str) -> tuple[Engine, list[Event]]:
     config = parse_config(FAST + services, label="net.toml")
-    engine = Engine(config, state_dir=str(tmp_path))
+    engine = open_engine(config, state_dir=str(tmp_path))
     events: list[Event] = []
     engine.listeners.append(events.append)
     await engine.start()
@@ -109,7 +108,6 @@ check = {{ type = "tls", host = "127.0.0.1", port = {panel_port}, warn_days = 21
     assert all(e.seq > 0 for e in events)
 
 
-@pytest.mark.xfail(strict=True, reason="core/monitor.py does not fill ProbeEvent.check / .value yet (lead, issue 10)")
 async def test_probe_events_carry_the_check_type_and_value(tmp_path: Path, tls_server, certs) -> None:
     panel_port = await tls_server(certs.warn)
     services = f"""

@@ -53,8 +53,9 @@ check = {{ type = "dns", server = "127.0.0.1", port = {dns_servers.port}, name =
         event = json.loads(line)
         if event["kind"] == "probe":
             probes.setdefault(event["service"], event)  # the first verdict of each
-    assert probes["cam"]["status"] == "healthy"
+    assert probes["cam"]["status"] == "healthy" and probes["cam"]["check"] == "tcp"
+    assert probes["panel"]["check"] == "tls" and 14 < probes["panel"]["value"] < 15
     assert probes["panel"]["status"] == "degraded" and probes["panel"]["error"] == "certificate expires in 14 days"
     assert probes["dns"]["status"] == "unhealthy" and probes["dns"]["error"] == "plc9.lab does not exist (NXDOMAIN)"
     if can_ping:
-        assert probes["sw"]["status"] == "healthy"
+        assert probes["sw"]["status"] == "healthy" and probes["sw"]["check"] == "ping"
