@@ -145,7 +145,7 @@ def run_in_netns(ns: Netns, check: dict[str, Any], *, timeout_s: float = 1.0, us
 
 @dataclass(frozen=True)
 class DnsServers:
-    port: int  # the lab's server: plc1.lab / plc2.lab / panel.lab, NXDOMAIN for other .lab names
+    port: int  # the lab's server: plc1.lab / plc2.lab / panel.lab / big.lab, NXDOMAIN for other .lab names
     servfail_port: int  # a validating resolver in front of it: every answer is bogus → SERVFAIL
     refused_port: int  # knows nothing and forwards nowhere → REFUSED
 
@@ -180,8 +180,9 @@ def dns_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServers
     if binary is None:
         pytest.skip("dnsmasq not installed (Debian package dnsmasq-base)")
     hosts = tmp_path_factory.mktemp("dns") / "hosts"
-    hosts.write_text("10.1.2.3 plc1.lab\n10.1.2.4 plc2.lab\n10.1.2.9 panel.lab\n10.1.2.10 panel.lab\n",
-                     encoding="ascii")
+    # big.lab has 100 addresses: more than fits a plain 512-byte UDP answer, so the check must use TCP.
+    hosts.write_text("10.1.2.3 plc1.lab\n10.1.2.4 plc2.lab\n10.1.2.9 panel.lab\n10.1.2.10 panel.lab\n"
+                     + "".join(f"10.9.0.{i} big.lab\n" for i in range(1, 101)), encoding="ascii")
     lab, servfail, refused = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
     procs = [_dnsmasq(binary, lab, f"--addn-hosts={hosts}", "--local=/lab/", "--txt-record=info.lab,rack 1"),
              # DNSSEC with the root's trust anchor, asking the (unsigned) lab server: nothing validates.

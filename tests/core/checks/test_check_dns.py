@@ -113,3 +113,9 @@ async def test_malformed_answer_is_data_corruption() -> None:
         transport.close()
     assert result.status is ServiceStatus.UNHEALTHY and result.failure_type is FailureType.DATA_CORRUPTION
     assert result.error is not None and result.error.startswith("malformed DNS answer:")
+
+
+async def test_truncated_answer_is_asked_again_over_tcp(dns_servers) -> None:
+    result = await _run(dns_servers.port, "big.lab", expect=("10.9.0.1", "10.9.0.100"))
+    assert result.status is ServiceStatus.HEALTHY
+    assert isinstance(result.value, str) and len(result.value.split(", ")) == 100

@@ -107,3 +107,18 @@ def test_silent_host_times_out(netns) -> None:
     assert out["status"] == "unhealthy"
     assert out["error"] == "timeout after 0.5 s"
     assert out["failure_type"] == "network_partition"
+
+
+async def test_ping_ipv6_loopback() -> None:
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.connect(("::1", 9))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    problem = preflight(PingCheck("::1"))
+    if problem is not None:
+        pytest.skip(problem)
+    check = CHECK.make(PingCheck("::1"), CheckContext(), None)
+    result = await execute(check, "", check_type="ping", timeout_s=2.0, slow_ms=1000.0)
+    assert result.status is ServiceStatus.HEALTHY, result.error
