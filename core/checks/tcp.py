@@ -18,9 +18,9 @@ from core.checks.base import CheckContext, CheckResult, CheckType, healthy
 from core.events import FailureType
 from core.options import opt
 
-# Errors that say the path to the host is broken rather than the service behind it.
-_UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.ETIMEDOUT,
-                errno.EADDRNOTAVAIL}
+# Errors about this machine, not the device: restarting the device would not help (and must not be
+# tried for every device at once when Faultwatch itself runs out of file descriptors).
+_LOCAL = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +60,10 @@ def describe_os_error(exc: BaseException, what: str = "connect") -> tuple[str, F
     if isinstance(exc, asyncio.IncompleteReadError):
         return "connection closed by the device", FailureType.SERVICE_UNAVAILABLE
     if isinstance(exc, OSError):
-        text = exc.strerror or str(exc) or type(exc).__name__
-        if exc.errno in _UNREACHABLE:
-            return f"cannot {what}: {text.lower()}", FailureType.NETWORK_PARTITION
+        text = (exc.strerror or str(exc) or type(exc).__name__).lower()
+        if exc.errno in _LOCAL:
+            return f"cannot {what}: {text} (on this machine)", FailureType.CONFIGURATION_ERROR
+        # Unreachable network or host, host down, a connect that timed out in the kernel: the path.
         return f"cannot {what}: {text}", FailureType.NETWORK_PARTITION
     return None
 

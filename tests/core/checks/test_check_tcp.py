@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import free_port, run_in_netns
+import os
+import subprocess
+import sys
+
+from conftest import ROOT, free_port, run_in_netns
 
 from core.checks.base import CheckContext, execute
 from core.checks.tcp import CHECK, TcpCheck
@@ -68,3 +72,33 @@ def test_no_route_to_host_is_a_network_partition(netns) -> None:
     assert out["status"] == "unhealthy"
     assert out["error"] == "cannot connect: no route to host"
     assert out["failure_type"] == "network_partition"
+
+
+def test_running_out_of_file_descriptors_here_is_not_the_devices_fault() -> None:
+    # A real EMFILE: a child process lowers its own descriptor limit and fills it, then checks (the
+    # socket is never made, so nothing needs to listen on the port).
+    port = free_port()
+    code = f"""
+import asyncio, os, resource
+from core.checks.base import CheckContext, execute
+from core.checks.tcp import CHECK, TcpCheck
+
+async def main():
+    check = CHECK.make(TcpCheck("127.0.0.1", {port}), CheckContext(), None)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    held = []
+    try:
+        while True:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        pass
+    result = await execute(check, "", check_type="tcp", timeout_s=2.0, slow_ms=1000.0)
+    print(result.error, "|", result.failure_type.value)
+
+asyncio.run(main())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 0, out.stderr
+    # Not the device's fault: no automatic restart of every device at once.
+    assert out.stdout.strip() == "cannot connect: too many open files (on this machine) | configuration_error"
