@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from core.checks.base import CheckContext, CheckResult, CheckType, healthy
-from core.checks.tcp import host_problem
+from core.checks.tcp import describe_os_error, host_problem
 from core.events import FailureType
 from core.options import opt
 
@@ -130,20 +130,25 @@ def describe_icmp_error(exc: BaseException) -> tuple[str, FailureType]:
     if isinstance(exc, icmplib.NameLookupError):
         return str(exc).replace("The name", "name"), FailureType.CONFIGURATION_ERROR
     if isinstance(exc, icmplib.DestinationUnreachable):
-        return f"{exc} (ICMP)".lower().capitalize(), FailureType.NETWORK_PARTITION
+        return f"{str(exc).lower()} (ICMP)", FailureType.NETWORK_PARTITION
     if isinstance(exc, icmplib.TimeExceeded):
-        return f"{exc} (ICMP; a routing loop?)".capitalize(), FailureType.NETWORK_PARTITION
+        return f"{str(exc).lower()} (ICMP; a routing loop?)", FailureType.NETWORK_PARTITION
     if isinstance(exc, icmplib.TimeoutExceeded):
         return "no echo reply", FailureType.NETWORK_PARTITION
     if isinstance(exc, icmplib.SocketPermissionError):
         return _why_no_socket(), FailureType.CONFIGURATION_ERROR
     if isinstance(exc, icmplib.ICMPSocketError):
-        # icmplib wraps OSError text ("[Errno 101] Network is unreachable"); keep only the words.
+        # icmplib re-raises an OSError as its own error inside the except block: the OSError is the context.
+        cause = exc.__cause__ or exc.__context__
+        known = describe_os_error(cause, "ping") if isinstance(cause, OSError) else None
+        if known is not None:
+            return known
         text = str(exc)
         text = text.split("] ", 1)[1] if text.startswith("[Errno") and "] " in text else text
         return f"cannot ping: {text.lower()}", FailureType.NETWORK_PARTITION
-    if isinstance(exc, OSError):
-        return f"cannot ping: {(exc.strerror or str(exc)).lower()}", FailureType.NETWORK_PARTITION
+    known = describe_os_error(exc, "ping")
+    if known is not None:
+        return known
     return f"{type(exc).__name__}: {exc}", FailureType.SERVICE_UNAVAILABLE
 
 

@@ -19,8 +19,9 @@ from core.events import FailureType
 from core.options import opt
 
 # Errors about this machine, not the device: restarting the device would not help (and must not be
-# tried for every device at once when Faultwatch itself runs out of file descriptors).
-_LOCAL = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+# tried for every device at once when Faultwatch itself runs out of file descriptors, or when a local
+# firewall rule refuses to let the packet out: EPERM / EACCES).
+_LOCAL = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.EPERM, errno.EACCES}
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,8 @@ def netns() -> Iterator[Callable[..., Netns]]:
         pytest.skip("iproute2 (ip) not installed")
     made: list[str] = []
 
-    def make(lo_up: bool = True, ping_group_range: str | None = None) -> Netns:
+    def make(lo_up: bool = True, ping_group_range: str | None = None, iptables: tuple[str, ...] = ()) -> Netns:
+        """`iptables`: rules (argument strings) added inside the namespace, e.g. to reject pings."""
         name = f"fwtest-{os.getpid()}-{next(_names)}"
         out = _ip("netns", "add", name)
         if out.returncode != 0:
@@ -103,6 +104,13 @@ def netns() -> Iterator[Callable[..., Netns]]:
             res = _ip("-n", name, *step)
             if res.returncode != 0:
                 pytest.skip(f"cannot configure the test namespace ({' '.join(step)}): {res.stderr.strip()}")
+        for rule in iptables:
+            if shutil.which("iptables") is None:
+                pytest.skip("iptables not installed")
+            res = subprocess.run(["ip", "netns", "exec", name, "iptables", *rule.split()],
+                                 capture_output=True, text=True, timeout=10)
+            if res.returncode != 0:
+                pytest.skip(f"cannot add a firewall rule in the test namespace: {res.stderr.strip()}")
         if ping_group_range is not None:
             res = subprocess.run(["ip", "netns", "exec", name, "sysctl", "-qw",
                                   f"net.ipv4.ping_group_range={ping_group_range}"],

@@ -122,3 +122,21 @@ async def test_ping_ipv6_loopback() -> None:
     check = CHECK.make(PingCheck("::1"), CheckContext(), None)
     result = await execute(check, "", check_type="ping", timeout_s=2.0, slow_ms=1000.0)
     assert result.status is ServiceStatus.HEALTHY, result.error
+
+
+def test_icmp_destination_unreachable_reply(netns) -> None:
+    # The namespace's own firewall answers echo requests with ICMP "host unreachable": a real reply.
+    ns = netns(lo_up=True, iptables=("-A INPUT -p icmp --icmp-type echo-request -j REJECT "
+                                     "--reject-with icmp-host-unreachable",))
+    out = run_in_netns(ns, {"type": "ping", "host": "127.0.0.1"})
+    assert out["status"] == "unhealthy"
+    assert out["error"] == "destination host unreachable (ICMP)"
+    assert out["failure_type"] == "network_partition"
+
+
+def test_local_firewall_refusing_the_packet_is_this_machines_problem(netns) -> None:
+    ns = netns(lo_up=True, iptables=("-A OUTPUT -p icmp -j REJECT",))
+    out = run_in_netns(ns, {"type": "ping", "host": "127.0.0.1"})
+    assert out["status"] == "unhealthy"
+    assert out["error"] == "cannot ping: operation not permitted (on this machine)"
+    assert out["failure_type"] == "configuration_error"
