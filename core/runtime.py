@@ -51,8 +51,8 @@ class Runtime:
         self.engine: Engine | None = None
         self.api: ApiServer | None = None
         self.token_where = ""
-        self._sim: object | None = None
         self._net: NetDevices | None = None  # the demo's tcp / tls devices
+        self._sim: object | None = None
         self._scenario_task: asyncio.Task[None] | None = None
 
     def load(self) -> Config:
@@ -123,10 +123,10 @@ class Runtime:
             await self.api.stop()
         if self.engine is not None:
             await self.engine.stop()
-        if self._sim is not None:
-            await self._sim.stop()  # type: ignore[attr-defined]
         if self._net is not None:
             await self._net.stop()
+        if self._sim is not None:
+            await self._sim.stop()  # type: ignore[attr-defined]
 
 
 def tune_gc() -> None:
