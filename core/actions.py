@@ -27,7 +27,7 @@ class ActionResult:
     duration_s: float
 
 
-def describe(action: RestartAction | None) -> str:
+def describe_action(action: RestartAction | None) -> str:
     if action is None:
         return ""
     if isinstance(action, HttpRestart):

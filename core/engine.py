@@ -21,7 +21,7 @@ from typing import Awaitable, Callable, Sequence
 
 import aiohttp
 
-from core.actions import ActionResult, describe
+from core.actions import ActionResult, describe_action
 from core.alerts import AlertManager, LogSink, WebhookSink
 from core.backoff import AttemptTracker
 from core.checks.base import Check, CheckResult
@@ -116,6 +116,8 @@ class Engine:
         self._group_maintenance: dict[str, Maintenance] = {}
         self._dirty: set[str] = set()  # services whose snapshot must be rebuilt
         self._timed: set[str] = set()  # services whose breaker has a time-based transition pending
+        self._maintained: set[str] = set()  # services in maintenance of their own (for its expiry)
+        self._removed: set[str] = set()  # dropped services still in the published snapshots
         self._tasks: list[asyncio.Task[object]] = []
         self._background: set[asyncio.Task[object]] = set()
         self._webhook: WebhookSink | None = None
@@ -173,6 +175,7 @@ class Engine:
         maint = self.journal.load_state(f"maint:{cfg.id}", None)
         if isinstance(maint, dict):
             svc.maintenance = Maintenance(maint.get("until"))
+            self._maintained.add(cfg.id)
         self.services[cfg.id] = svc
         if breaker_state is BreakerState.OPEN:
             self._timed.add(cfg.id)
@@ -189,6 +192,8 @@ class Engine:
         self.heartbeat.configure(service_id, None)
         self._dirty.discard(service_id)
         self._timed.discard(service_id)
+        self._maintained.discard(service_id)
+        self._removed.add(service_id)
         await svc.monitor.stop()
         await svc.monitor.check.close()
 
@@ -307,7 +312,7 @@ class Engine:
         svc = self.services.get(service)
         if svc is None or svc.cfg.restart is None:
             return ActionResult(False, "no restart action", 0.0)
-        log.info("%s: restart via %s", service, describe(svc.cfg.restart))
+        log.info("%s: restart via %s", service, describe_action(svc.cfg.restart))
         return await self._run_action(svc.cfg.restart, svc.cfg.recovery.restart_timeout_seconds)
 
     async def _run_failover(self, service: str) -> str | None:
@@ -365,17 +370,17 @@ class Engine:
 
     def refresh_views(self) -> None:
         """Publish new snapshots for what changed; readers on other threads swap references only."""
-        ticking = [sid for sid, svc in self.services.items() if sid in self._timed or svc.recovery.active]
-        if self._dirty or ticking or len(self._snapshots) != len(self.services):
+        # Only what changed or shows a countdown is rebuilt: O(changed), not O(fleet), per tick. New
+        # services are dirty from the start; dropped ones leave the published dict here.
+        stale = self._dirty | self._timed | self.recovery.recovering()
+        if stale or self._removed:
             views = dict(self._snapshots)
-            for sid in set(views) - set(self.services):
-                del views[sid]
-            for sid in {*self._dirty, *ticking}:
+            for sid in self._removed:
+                views.pop(sid, None)
+            self._removed.clear()
+            for sid in stale:
                 svc = self.services.get(sid)
                 if svc is not None:
-                    views[sid] = self._project(svc)
-            for sid, svc in self.services.items():
-                if sid not in views:
                     views[sid] = self._project(svc)
             self._dirty.clear()
             self._snapshots = views
@@ -428,9 +433,12 @@ class Engine:
     def _expire_maintenance(self) -> None:
         now_wall = self.clock.wall()
         ended = [t for t, m in self._group_maintenance.items() if m.until_wall is not None and now_wall >= m.until_wall]
-        ended += [sid for sid, s in self.services.items()
-                  if s.maintenance is not None and s.maintenance.until_wall is not None
-                  and now_wall >= s.maintenance.until_wall]
+        for sid in list(self._maintained):
+            m = self.services[sid].maintenance if sid in self.services else None
+            if m is None:
+                self._maintained.discard(sid)
+            elif m.until_wall is not None and now_wall >= m.until_wall:
+                ended.append(sid)
         for target in ended:
             self._set_maintenance(target, False, "engine", None, "maintenance window ended")
 
@@ -441,6 +449,7 @@ class Engine:
             m = Maintenance(until_wall)
             if svc is not None:
                 svc.maintenance = m
+                self._maintained.add(target)
             else:
                 self._group_maintenance[target] = m
             self.journal.save_state(f"maint:{target}", {"until": until_wall})
@@ -584,14 +593,17 @@ class Engine:
         ends = f" until {iso_utc(until_wall)[11:16]} UTC" if on and until_wall else ""
         return CommandResult(True, f"maintenance {'on' if on else 'off'}: {', '.join(targets)}{ends}")
 
-    async def reload(self, path: str, origin: str) -> CommandResult:
+    async def reload(self, path: str, origin: str, *, edit: str = "", service: str = "") -> CommandResult:
+        """Load `path` and apply it. `edit` names a console edit ("added plc-3"): then the journal gets
+        one `config_edit` action for it instead of a plain `reload`."""
+        command = "config_edit" if edit else "reload"
         try:
             new = load_config(path)
         except ConfigError as exc:
-            self._action("reload", "", origin, False, str(exc))
+            self._action(command, service, origin, False, f"{edit}; not applied: {exc}" if edit else str(exc))
             return CommandResult(False, str(exc))
         summary = await self.apply_config(new)
-        self._action("reload", "", origin, True, summary)
+        self._action(command, service, origin, True, edit or summary)
         return CommandResult(True, f"config reloaded: {summary}")
 
     async def apply_config(self, new: Config) -> str:

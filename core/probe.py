@@ -27,14 +27,18 @@ _UNHEALTHY_WORDS = {"down", "fail", "failed", "failing", "error", "unhealthy", "
 _DEGRADED_WORDS = {"degraded", "warn", "warning"}
 
 
+KEEPALIVE_S = 60.0
+
 # One result value for every check type; the name stays for the HTTP prober's callers.
 ProbeResult = CheckResult
 
 
 def make_session(limit: int = 512, limit_per_host: int = 0) -> aiohttp.ClientSession:
     """The engine's one HTTP client. Pool size from bench/throughput.py (see README)."""
+    # keepalive 60 s, not aiohttp's 15 s: at the default 30 s interval (and 20 s on battery) every check
+    # otherwise opened a new TCP connection, the largest cost per check (docs/benchmarks.md).
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=300,
-                                     enable_cleanup_closed=True)
+                                     enable_cleanup_closed=True, keepalive_timeout=KEEPALIVE_S)
     # No session-wide timeout: each call carries its own, per-service.
     return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None),
                                  headers={"User-Agent": "faultwatch"}, auto_decompress=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 
-from core.actions import describe
+from core.actions import describe_action
 from core.events import HeartbeatStatus
 from core.snapshot import ServiceSnapshot
 
@@ -53,7 +53,7 @@ def project(svc: Service, *, heartbeat: HeartbeatStatus, storm_tripped: bool,
         breaker=bview, recovery=svc.recovery.view(), paused=mon.paused, maintenance=maint,
         maintenance_until_wall=maint_until, heartbeat=heartbeat, storm_tripped=storm_tripped,
         slow_threshold_ms=fd.slow_response_threshold_ms, timeout_ms=fd.timeout_seconds * 1000.0,
-        check_interval_s=fd.check_interval_seconds, restart_action=describe(cfg.restart),
+        check_interval_s=fd.check_interval_seconds, restart_action=describe_action(cfg.restart),
         checks_total=mon.checks_total, restarts_total=svc.recovery.restarts_total,
         latencies_ms=tuple(itertools.islice(mon.latencies, max(0, len(mon.latencies) - SPARK_POINTS), None)),
         max_failures=fd.max_failures, check_type=cfg.check_type, target=cfg.target, value=mon.last_value,

@@ -154,7 +154,7 @@ class RecoveryManager:
         self._on_storm = on_storm
         self.storm = StormGuard(clock)
         self.strategies: list[RecoveryStrategy] = [FailoverStrategy(), RestartStrategy()]
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], str] = {}  # running restart loops and their service
         self._ids = itertools.count(1)
         self._run = uuid.uuid4().hex[:6]
 
@@ -233,8 +233,8 @@ class RecoveryManager:
         task = asyncio.get_running_loop().create_task(
             self._restart_loop(target.service, slot, rec, failure_type), name=f"recovery:{target.service}")
         rec.task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = target.service
+        task.add_done_callback(self._finished_task)
         return rec
 
     async def restart_now(self, service: str) -> str:
@@ -387,6 +387,13 @@ class RecoveryManager:
             delay_s=round(delay_s, 3),
             failure_type=failure_type.value if isinstance(failure_type, FailureType) else failure_type,
             detail=detail))
+
+    def _finished_task(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+
+    def recovering(self) -> set[str]:
+        """Services with a restart loop running (their countdowns age by themselves)."""
+        return set(self._tasks.values())
 
     async def close(self) -> None:
         tasks = list(self._tasks)

@@ -14,6 +14,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any, Callable, Coroutine, Sequence, TypeVar
 
+from core.loops import loop_factory
 from core.config import Config, ConfigError, load_config
 from core.engine import Engine
 from core.events import Event
@@ -68,7 +69,7 @@ class EngineThread:
             raise self._start_error
 
     def _main(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = loop_factory()()
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
@@ -173,8 +174,14 @@ class EngineThread:
                           until_wall: float | None = None) -> CommandResult:
         return await self._call(lambda e: e.maintenance(list(targets), on, origin, until_wall))
 
-    async def reload(self, path: str, origin: str) -> CommandResult:
-        return await self._call(lambda e: e.reload(path, origin))
+    async def reload(self, path: str, origin: str, *, edit: str = "", service: str = "") -> CommandResult:
+        return await self._call(lambda e: e.reload(path, origin, edit=edit, service=service))
+
+    async def config_edit(self, path: str, origin: str, detail: str, service: str = "") -> CommandResult:
+        """Reload after the console edited the config file; journaled as a `config_edit` action."""
+        from core.config_edit import reload_after_edit
+
+        return await self._call(lambda e: reload_after_edit(e, path, origin, detail, service))
 
     async def latency_history(self, service_id: str, since_wall: float,
                               rollup: bool = False) -> list[tuple[float, float | None]]:

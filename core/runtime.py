@@ -74,7 +74,8 @@ class Runtime:
         if listen:
             host, port = parse_listen(listen)
             token, self.token_where = load_or_create_token(config.api.token_env, paths.state_dir(self.state_dir))
-            self.api = ApiServer(engine, engine.beat, token, host, port)
+            self.api = ApiServer(engine, engine.beat, token, host, port,
+                                 config_path=lambda: engine.config.source or self.config_path)
             await self.api.start()
             log.info("api listening on %s (token from %s)", self.api.url, self.token_where)
             if self._sim is not None:

@@ -27,6 +27,7 @@ from gui.chart import LatencyChart
 from gui.config_watch import ConfigNotice, ConfigWatcher
 from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate
 from gui.detail_panel import DetailPanel
+from gui.device_actions import DeviceActions
 from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, status_counts
 from gui.timeline import TimelineView
 from gui.wall import WallView
@@ -210,6 +211,8 @@ class MainWindow(QMainWindow):
         self.service_actions = ServiceActions(engine, self.selected_snapshots, lambda: self.bridge.snapshots,
                                               lambda: self.bridge.alerts, self, confirm=confirm, now=now)
         self.named_actions: dict[str, QAction] = dict(self.service_actions.actions)
+        self.device_actions = DeviceActions(self, confirm=confirm)  # Device menu: add, edit, import…
+        self.named_actions.update(self.device_actions.actions)
         self._build_window_actions()
         self._build_menus_and_toolbar()
         for action in self.named_actions.values():
@@ -340,6 +343,7 @@ class MainWindow(QMainWindow):
             menu.addAction(a[name])
         menu.addSeparator()
         menu.addAction(a["action_acknowledge"])
+        self.device_actions.add_to_menu(menu)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:

@@ -1,7 +1,8 @@
 """The timeline: what happened, newest on top — time · device · kind · what happened · why/origin.
 
-`TimelineModel` keeps the last `cap` events (plain Event values, newest first); `describe_event()`
-turns one event into the two readable columns; `TimelineFilterProxy` filters by device, kind and
+`TimelineModel` keeps the last `cap` events (plain Event values, newest first); core/describe.py's
+`describe_event()` gives the two readable columns (the terminal stream uses the same words);
+`TimelineFilterProxy` filters by device, kind and
 text; `export_csv()` writes events to a CSV file (testable without Qt widgets). `TimelineView` is the
 panel: filters, the table (objectName "timeline") and an Export button.
 """

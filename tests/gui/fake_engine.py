@@ -212,13 +212,21 @@ class FakeEngine:
                 self.update(sid, maintenance=on, maintenance_until_wall=until_wall if on else None)
         return CommandResult(True, f"maintenance {'on' if on else 'off'}: {self._names(targets)}")
 
-    async def reload(self, path: str, origin: str) -> CommandResult:
+    async def reload(self, path: str, origin: str, *, edit: str = "", service: str = "") -> CommandResult:
         self.calls.append(("reload", path, origin))
         if self.reload_refusal is not None:
             return CommandResult(False, self.reload_refusal)
         if "bad" in path:
             return CommandResult(False, f"{path}: services[0].endpoint: expected an http(s) URL, got 'ftp://x'")
         return CommandResult(True, f"loaded {path}")
+
+    async def config_edit(self, path: str, origin: str, detail: str, service: str = "") -> CommandResult:
+        """Like EngineThread.config_edit: reload, then journal the edit as a `config_edit` action."""
+        self.calls.append(("config_edit", path, origin, detail, service))
+        result = await self.reload(path, origin)
+        self.publish(ActionEvent(command="config_edit", origin=origin, ok=result.ok, detail=detail,
+                                 **self._event_kw(service)))
+        return CommandResult(result.ok, f"config edit: {detail}" if result.ok else result.message)
 
     async def silence(self, alert_ids: Sequence[str], seconds: float, origin: str) -> CommandResult:
         self.calls.append(("silence", list(alert_ids), seconds, origin))
