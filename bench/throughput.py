@@ -329,21 +329,24 @@ def check_types_main(ns: argparse.Namespace) -> int:
         for n in sizes:
             asked = n / ns.interval
             rows: list[list[Any]] = []
-            http_cost = None
-            for kind in ["http", *ns.check]:
-                runs = [run_worker(sim, "engine", n, ns.interval, ns.seconds, warmup, check_type=kind)
-                        for _ in range(ns.repeat)]
-                all_results.extend(dict(r, check=kind) for r in runs)
-                r = best_of(runs)
-                if "cps" not in r:
-                    rows.append([kind, n, asked, r.get("failed"), None, None, None, None, None, None, None])
-                    continue
-                cost = 10.0 * r["cpu"] / r["cps"] if r["cps"] else float("nan")  # ms of CPU per check
-                if kind == "http":
-                    http_cost = cost
-                rows.append([kind, n, asked, r["cps"], 100.0 * r["cps"] / asked, r["cpu"], cost,
-                             cost / http_cost if http_cost else None, r["lag_p99"], r.get("errors"),
-                             r.get("others_cpu")])
+            loops = ["engine"] + (["engine+uvloop"] if have_uvloop() and not ns.no_uvloop else [])
+            for variant in loops:
+                http_cost = None  # each loop's rows are compared with that loop's http row
+                for kind in ["http", *ns.check]:
+                    label = kind + variant.removeprefix("engine")
+                    runs = [run_worker(sim, variant, n, ns.interval, ns.seconds, warmup, check_type=kind)
+                            for _ in range(ns.repeat)]
+                    all_results.extend(dict(r, check=kind) for r in runs)
+                    r = best_of(runs)
+                    if "cps" not in r:
+                        rows.append([label, n, asked, r.get("failed"), None, None, None, None, None, None, None])
+                        continue
+                    cost = 10.0 * r["cpu"] / r["cps"] if r["cps"] else float("nan")  # ms of CPU per check
+                    if kind == "http":
+                        http_cost = cost
+                    rows.append([label, n, asked, r["cps"], 100.0 * r["cps"] / asked, r["cpu"], cost,
+                                 cost / http_cost if http_cost else None, r["lag_p99"], r.get("errors"),
+                                 r.get("others_cpu")])
             print(f"\n## {n} devices at {ns.interval:g} s", flush=True)
             print(table(CHECK_HEADERS, rows), flush=True)
     if ns.json:
