@@ -158,21 +158,22 @@ class DnsServers:
     refused_port: int  # knows nothing and forwards nowhere → REFUSED
 
 
-def _dnsmasq(binary: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
+def _dnsmasq(binary: str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     # --no-resolv and no --server without an address of ours: nothing is ever forwarded off this machine.
-    return subprocess.Popen([binary, "--no-daemon", "--conf-file=/dev/null", "--pid-file=", f"--port={port}",
-                             "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
-                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with log.open("wb") as sink:  # the child keeps its own descriptor
+        return subprocess.Popen([binary, "--no-daemon", "--conf-file=/dev/null", "--pid-file=", f"--port={port}",
+                                 "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+                                 *extra], stdout=subprocess.DEVNULL, stderr=sink)
 
 
-def _wait_dns(port: int, proc: subprocess.Popen[bytes]) -> None:
+def _wait_dns(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     import dns.message
     import dns.query
 
     deadline = time.monotonic() + 10
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"dnsmasq exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise RuntimeError(f"dnsmasq exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             dns.query.udp(dns.message.make_query("ready.lab", "A"), "127.0.0.1", port=port, timeout=0.2)
             return
@@ -187,20 +188,21 @@ def dns_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServers
     binary = shutil.which("dnsmasq") or ("/usr/sbin/dnsmasq" if os.path.exists("/usr/sbin/dnsmasq") else None)
     if binary is None:
         pytest.skip("dnsmasq not installed (Debian package dnsmasq-base)")
-    hosts = tmp_path_factory.mktemp("dns") / "hosts"
+    where = tmp_path_factory.mktemp("dns")
+    hosts = where / "hosts"
     # big.lab has 100 addresses: more than fits a plain 512-byte UDP answer, so the check must use TCP.
     hosts.write_text("10.1.2.3 plc1.lab\n10.1.2.4 plc2.lab\n10.1.2.9 panel.lab\n10.1.2.10 panel.lab\n"
                      + "".join(f"10.9.0.{i} big.lab\n" for i in range(1, 101)), encoding="ascii")
     lab, servfail, refused = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM)
-    procs = [_dnsmasq(binary, lab, f"--addn-hosts={hosts}", "--local=/lab/", "--txt-record=info.lab,rack 1"),
+    logs = [where / "lab.log", where / "servfail.log", where / "refused.log"]
+    procs = [_dnsmasq(binary, lab, logs[0], f"--addn-hosts={hosts}", "--local=/lab/", "--txt-record=info.lab,rack 1"),
              # DNSSEC with the root's trust anchor, asking the (unsigned) lab server: nothing validates.
-             _dnsmasq(binary, servfail, f"--server=127.0.0.1#{lab}", "--dnssec",
+             _dnsmasq(binary, servfail, logs[1], f"--server=127.0.0.1#{lab}", "--dnssec",
                       "--trust-anchor=.,20326,8,2,E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D"),
-             _dnsmasq(binary, refused)]
+             _dnsmasq(binary, refused, logs[2])]
     try:
-        _wait_dns(lab, procs[0])
-        _wait_dns(refused, procs[2])
-        _wait_dns(servfail, procs[1])
+        for port, proc, log in zip((lab, servfail, refused), procs, logs):
+            _wait_dns(port, proc, log)
         yield DnsServers(lab, servfail, refused)
     finally:
         for p in procs:

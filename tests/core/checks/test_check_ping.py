@@ -3,6 +3,7 @@ unreachable and silent targets inside test namespaces, and the one-line `--check
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -27,8 +28,13 @@ def _need_root() -> None:
 async def test_ping_loopback_is_healthy_with_the_round_trip() -> None:
     if preflight(PingCheck("127.0.0.1")) is not None:
         pytest.skip(f"no ICMP socket for this user here: {preflight(PingCheck('127.0.0.1'))}")
-    check = CHECK.make(PingCheck("127.0.0.1"), CheckContext(), None)
-    result = await execute(check, "", check_type="ping", timeout_s=2.0, slow_ms=1000.0)
+    ctx = CheckContext()
+    check = CHECK.make(PingCheck("127.0.0.1"), ctx, None)
+    try:
+        result = await execute(check, "", check_type="ping", timeout_s=2.0, slow_ms=1000.0)
+    finally:
+        await check.close()
+        await ctx.close()
     assert result.status is ServiceStatus.HEALTHY and result.check == "ping" and result.error is None
     assert 0 < result.latency_ms < 2000
 
@@ -119,8 +125,13 @@ async def test_ping_ipv6_loopback() -> None:
     problem = preflight(PingCheck("::1"))
     if problem is not None:
         pytest.skip(problem)
-    check = CHECK.make(PingCheck("::1"), CheckContext(), None)
-    result = await execute(check, "", check_type="ping", timeout_s=2.0, slow_ms=1000.0)
+    ctx = CheckContext()
+    check = CHECK.make(PingCheck("::1"), ctx, None)
+    try:
+        result = await execute(check, "", check_type="ping", timeout_s=2.0, slow_ms=1000.0)
+    finally:
+        await check.close()
+        await ctx.close()
     assert result.status is ServiceStatus.HEALTHY, result.error
 
 
@@ -140,3 +151,32 @@ def test_local_firewall_refusing_the_packet_is_this_machines_problem(netns) -> N
     assert out["status"] == "unhealthy"
     assert out["error"] == "cannot ping: operation not permitted (on this machine)"
     assert out["failure_type"] == "configuration_error"
+
+
+async def test_raw_pings_share_one_socket_per_engine_and_release_it() -> None:
+    """As root, 300 pings at once (to 127.0.0.x) go through one raw socket, each gets its own reply."""
+    if os.geteuid() != 0:
+        pytest.skip("raw ICMP sockets need root")
+    if preflight(PingCheck("127.0.0.1")) is not None:
+        pytest.skip(str(preflight(PingCheck("127.0.0.1"))))
+    ctx = CheckContext()
+    checks = [CHECK.make(PingCheck(f"127.0.{i // 250}.{i % 250 + 1}"), ctx, None) for i in range(300)]
+    try:
+        results = await asyncio.gather(*(execute(c, "", check_type="ping", timeout_s=5.0, slow_ms=5000.0)
+                                         for c in checks))
+        raw = ctx.holds() == [("icmp-raw", "4")]
+        if not raw:  # root with a ping_group_range that includes it: datagram sockets, nothing shared
+            assert ctx.holds() == []
+        assert [r.status for r in results] == [ServiceStatus.HEALTHY] * 300, {r.error for r in results}
+        # Cancelled pings leave nothing waiting on the shared socket.
+        pending = [asyncio.ensure_future(execute(c, "", check_type="ping", timeout_s=0.000001, slow_ms=1.0))
+                   for c in checks[:50]]
+        await asyncio.gather(*pending)
+        if raw:
+            channel = ctx._shared[("icmp-raw", "4")]
+            assert channel.in_flight == 0
+    finally:
+        for c in checks:
+            await c.close()
+    assert ctx.holds() == []  # the last check's close() closed the socket
+    await ctx.close()

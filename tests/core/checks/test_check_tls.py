@@ -132,14 +132,20 @@ async def test_closed_port_is_refused() -> None:
     assert result.status is ServiceStatus.UNHEALTHY and result.error == "connection refused"
 
 
-async def test_silent_server_times_out() -> None:
+async def test_silent_server_times_out_and_the_check_hangs_up() -> None:
+    hung_up = asyncio.Event()
+
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # accepts, never answers the ClientHello
+        await reader.read()  # accepts, never answers the ClientHello, until the client goes away
+        writer.close()
+        hung_up.set()
 
     server = await asyncio.start_server(on_client, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         result = await _run(port, None, timeout_s=0.3)
+        # The timed-out check closed its connection: nothing is left half-open on the device.
+        await asyncio.wait_for(hung_up.wait(), timeout=5)
     finally:
         server.close()
         await server.wait_closed()
