@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core import paths
 from core.api import ApiServer
@@ -21,6 +22,8 @@ from core.health import HEALTH_STATE_KEY, HealthProbe
 from core.token import load_or_create_token
 from core.logs import ENGINE as log
 
+if TYPE_CHECKING:
+    from core.sim.netdevices import NetDevices
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,7 @@ class Runtime:
         self.engine: Engine | None = None
         self.api: ApiServer | None = None
         self.token_where = ""
+        self._net: NetDevices | None = None  # the demo's tcp / tls devices
         self._sim: object | None = None
         self._scenario_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -94,6 +98,7 @@ class Runtime:
         self._sim = sim
         if self.demo.devices is None:
             text = demo_config_toml(sim, api_listen=self.listen or "127.0.0.1:0")
+            text += await self._start_net_devices()
         else:
             text = fleet_config_toml(sim, interval_s=self.demo.interval_s, api_listen=self.listen or "127.0.0.1:0")
         path = paths.state_dir(self.state_dir) / "demo.toml"
@@ -115,6 +120,15 @@ class Runtime:
                 raise RuntimeError(health.reason or "journal degraded")
         return HealthProbe(lambda: not self._stopping, write_journal, self.clock)
 
+    async def _start_net_devices(self) -> str:
+        """The demo's camera (tcp) and TLS panel, served in process; their [[services]] tables."""
+        from core.sim.netdevices import NetDevices
+
+        net = NetDevices(paths.state_dir(self.state_dir))
+        await net.start()
+        self._net = net
+        return "\n" + "\n".join(net.services_toml())
+
     async def stop(self) -> None:
         self._stopping = True
         if self._scenario_task is not None:
@@ -124,6 +138,8 @@ class Runtime:
             await self.api.stop()
         if self.engine is not None:
             await self.engine.stop()
+        if self._net is not None:
+            await self._net.stop()
         if self._sim is not None:
             await self._sim.stop()  # type: ignore[attr-defined]
 
