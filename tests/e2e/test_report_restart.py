@@ -45,8 +45,10 @@ def test_report_shows_an_engine_restart_as_not_monitored(faultwatch, tmp_path: P
     first = faultwatch("--headless", "--demo", "--events", str(tmp_path / "run1.jsonl"))
     first.wait_for_line(r"running headless")
     devices = _wait_all_checked(tmp_path / "run1.jsonl")
-    stopped = time.time()
     assert first.terminate() == 0
+    # Taken once the engine has exited: its engine_stop event (the gap's start) is journaled during
+    # the shutdown, after SIGTERM, so a time taken before the signal would precede the gap.
+    stopped = time.time()
     time.sleep(DOWN_S)
     started = time.time()
     second = faultwatch("--headless", "--demo", "--events", str(tmp_path / "run2.jsonl"))
