@@ -12,11 +12,14 @@ import logging
 import os
 import sys
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core import __version__, paths
 from core.config import ConfigError, load_config, parse_listen, summary
 from core.logs import categories, enable_debug
+
+if TYPE_CHECKING:
+    from core.report_cli import PdfWriter
 
 _START = time.perf_counter()
 
@@ -35,6 +38,7 @@ examples:
   faultwatch --config rack.toml --wall   wall display for a rack
   faultwatch --headless --config rack.toml --events -    JSON lines on stdout
   faultwatch --check-config rack.toml    validate a config and print a summary
+  faultwatch report --since 24h --format html --out shift.html   availability report (report --help)
 """
 
 
@@ -116,11 +120,21 @@ def _setup_logging(level: str, debug: str | None) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None, window: WindowLauncher | None = None) -> int:
+def main(argv: list[str] | None = None, window: WindowLauncher | None = None, *,
+         pdf_writer: PdfWriter | None = None) -> int:
+    """`pdf_writer`: Qt's, for `report --format pdf`, handed in by gui/launcher.py like `window`."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        from core.report_cli import report_main
+        return report_main(argv[1:], pdf_writer=pdf_writer)
     args = build_parser().parse_args(argv)
     if args.check_config:
         try:
-            print(summary(load_config(args.check_config)))
+            config = load_config(args.check_config)
+            print(summary(config))
+            from core.checks.registry import preflight
+            for warning in preflight(config.services):  # e.g. ping without an ICMP socket here
+                print(f"  warning: {warning}")
             return 0
         except ConfigError as exc:
             print(f"faultwatch: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core import paths
 from core.api import ApiServer
@@ -20,6 +21,8 @@ from core.engine import Engine
 from core.token import load_or_create_token
 from core.logs import ENGINE as log
 
+if TYPE_CHECKING:
+    from core.sim.netdevices import NetDevices
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ class Runtime:
         self.engine: Engine | None = None
         self.api: ApiServer | None = None
         self.token_where = ""
+        self._net: NetDevices | None = None  # the demo's tcp / tls devices
         self._sim: object | None = None
         self._scenario_task: asyncio.Task[None] | None = None
 
@@ -91,6 +95,7 @@ class Runtime:
         self._sim = sim
         if self.demo.devices is None:
             text = demo_config_toml(sim, api_listen=self.listen or "127.0.0.1:0")
+            text += await self._start_net_devices()
         else:
             text = fleet_config_toml(sim, interval_s=self.demo.interval_s, api_listen=self.listen or "127.0.0.1:0")
         path = paths.state_dir(self.state_dir) / "demo.toml"
@@ -102,6 +107,15 @@ class Runtime:
         log.info("demo rack: %d devices at %s", len(specs), sim.url)
         return load_config(path)
 
+    async def _start_net_devices(self) -> str:
+        """The demo's camera (tcp) and TLS panel, served in process; their [[services]] tables."""
+        from core.sim.netdevices import NetDevices
+
+        net = NetDevices(paths.state_dir(self.state_dir))
+        await net.start()
+        self._net = net
+        return "\n" + "\n".join(net.services_toml())
+
     async def stop(self) -> None:
         if self._scenario_task is not None:
             self._scenario_task.cancel()
@@ -110,6 +124,8 @@ class Runtime:
             await self.api.stop()
         if self.engine is not None:
             await self.engine.stop()
+        if self._net is not None:
+            await self._net.stop()
         if self._sim is not None:
             await self._sim.stop()  # type: ignore[attr-defined]
 

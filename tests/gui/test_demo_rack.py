@@ -174,3 +174,19 @@ def test_closing_the_window_stops_the_engine(qapp, tmp_path):
     assert seen_rows and seen_rows[0] > 0
     assert engine._stopped.is_set()  # the worker loop ran to its end: checks stopped, client closed
     assert engine._thread is not None and not engine._thread.is_alive()
+
+
+def test_reports_on_the_running_demo_rack(qtbot, window, rack):
+    """File → Reports… over the live engine: the journal is read while the engine writes it."""
+    from gui.reports_view import ReportsView
+
+    qtbot.waitUntil(lambda: all(s.last_check_wall for s in rack.snapshots().values()), timeout=WAIT_MS)
+    window.named_actions["action_reports"].trigger()
+    view = window.findChild(ReportsView, "reports_view")
+    qtbot.waitUntil(lambda: view.report is not None, timeout=WAIT_MS)
+    report = view.report
+    ids = {s.id for s in report.services}
+    assert ids == set(rack.snapshots())
+    assert {s.group for s in report.services} == {s.group for s in rack.snapshots().values()}
+    assert report.fleet.monitored_s > 0 and view.model.rowCount() == len(ids)
+    view.close()
