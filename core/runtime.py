@@ -18,6 +18,7 @@ from core.clock import Clock, SystemClock
 from core.config import Config, load_config, parse_listen
 from core.assembly import open_engine
 from core.engine import Engine
+from core.health import HEALTH_STATE_KEY, HealthProbe
 from core.token import load_or_create_token
 from core.logs import ENGINE as log
 
@@ -54,6 +55,7 @@ class Runtime:
         self._net: NetDevices | None = None  # the demo's tcp / tls devices
         self._sim: object | None = None
         self._scenario_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def load(self) -> Config:
         """Validate the config (ConfigError on a bad one) before anything starts."""
@@ -75,7 +77,8 @@ class Runtime:
             host, port = parse_listen(listen)
             token, self.token_where = load_or_create_token(config.api.token_env, paths.state_dir(self.state_dir))
             self.api = ApiServer(engine, engine.beat, token, host, port,
-                                 config_path=lambda: engine.config.source or self.config_path)
+                                 config_path=lambda: engine.config.source or self.config_path,
+                                 health=self._health_probe(engine))
             await self.api.start()
             log.info("api listening on %s (token from %s)", self.api.url, self.token_where)
             if self._sim is not None:
@@ -107,6 +110,16 @@ class Runtime:
         log.info("demo rack: %d devices at %s", len(specs), sim.url)
         return load_config(path)
 
+    def _health_probe(self, engine: Engine) -> HealthProbe:
+        def write_journal() -> None:
+            # A journal that cannot write holds the value in memory and goes degraded instead of
+            # raising; the write still makes it try the disk, and its health says whether it could.
+            engine.journal.save_state(HEALTH_STATE_KEY, self.clock.wall())
+            health = engine.journal.health()
+            if not health.ok:
+                raise RuntimeError(health.reason or "journal degraded")
+        return HealthProbe(lambda: not self._stopping, write_journal, self.clock)
+
     async def _start_net_devices(self) -> str:
         """The demo's camera (tcp) and TLS panel, served in process; their [[services]] tables."""
         from core.sim.netdevices import NetDevices
@@ -117,6 +130,7 @@ class Runtime:
         return "\n" + "\n".join(net.services_toml())
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._scenario_task is not None:
             self._scenario_task.cancel()
             await asyncio.gather(self._scenario_task, return_exceptions=True)
