@@ -440,6 +440,12 @@ def _check_section(section: Any, path: str) -> None:
         raise _KeyProblem(_join(path, "k"), f"{section.k} is greater than n ({section.n})")
     if isinstance(section, ApiConfig):
         _parse_listen(section.listen, _join(path, "listen"))
+    # Check types and protocol restart actions state their own rules between keys (a coil takes a
+    # boolean, an OID is dotted digits) as `problem() -> (key, message) | None`.
+    problem = getattr(section, "problem", None)
+    found = problem() if callable(problem) else None
+    if found is not None:
+        raise _KeyProblem(_join(path, found[0]), found[1])
 
 
 def _parse_listen(text: str, path: str) -> tuple[str, int]:
