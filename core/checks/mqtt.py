@@ -246,10 +246,10 @@ class MqttBroker:
                     self.state = "connected"
                     log.info("mqtt %s: connected, %d topics", self._where, len(self._users))
                     async for message in client.messages:
-                        payload = message.payload
-                        if not isinstance(payload, (bytes, bytearray)):
-                            payload = str(payload).encode() if payload is not None else b""
-                        self.on_message(message.topic.value, bytes(payload))
+                        self._take(message)
+                        # The loop variable would keep the last message (up to the broker's limit,
+                        # megabytes) alive until the next one arrives.
+                        del message
                 raise aiomqtt.MqttError("connection closed")
             except asyncio.CancelledError:
                 raise
@@ -260,6 +260,12 @@ class MqttBroker:
                 delay = backoff_delay("exponential", attempt, RECONNECT_BASE_S, RECONNECT_MAX_S, "equal", self._rng)
                 log.info("mqtt %s: %s; next attempt in %.1f s", self._where, self.state, delay)
                 await self._clock.sleep(delay)
+
+    def _take(self, message: Any) -> None:
+        payload = message.payload
+        if not isinstance(payload, (bytes, bytearray)):
+            payload = str(payload).encode() if payload is not None else b""
+        self.on_message(message.topic.value, bytes(payload))
 
     def _spawn_subscribe(self, topic: str) -> None:
         client = self._client
