@@ -46,7 +46,7 @@ class ModbusCheck(ValueConditions):
     table: Table = opt("holding", "Where the value lives: holding or input registers, coils or discrete inputs.")
     address: int = opt(0, "Register or bit address (0-based, as on the wire).", required=True, min=0, max=65535)
     data_type: Literal["uint16", "int16", "uint32", "int32", "float32"] = opt(
-        "uint16", "How registers are read (32-bit types use two registers); ignored for coils and inputs.")
+        "uint16", "How registers are read (32-bit types use two registers); ignored for coils and discrete inputs.")
     word_order: Literal["big", "little"] = opt("big", "Which register holds the high word of a 32-bit value.")
     scale: float = opt(1.0, "The register value is multiplied by this (tenths of a degree: 0.1).")
 
