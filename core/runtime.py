@@ -50,6 +50,8 @@ class Runtime:
         self.token_where = ""
         self._sim: object | None = None
         self._scenario_task: asyncio.Task[None] | None = None
+        self._industrial: object | None = None
+        self._industrial_task: asyncio.Task[None] | None = None
 
     def load(self) -> Config:
         """Validate the config (ConfigError on a bad one) before anything starts."""
@@ -92,6 +94,8 @@ class Runtime:
             text = demo_config_toml(sim, api_listen=self.listen or "127.0.0.1:0")
         else:
             text = fleet_config_toml(sim, interval_s=self.demo.interval_s, api_listen=self.listen or "127.0.0.1:0")
+        if self.demo.devices is None:
+            text += await self._start_industrial()
         path = paths.state_dir(self.state_dir) / "demo.toml"
         path.write_text(text, encoding="utf-8")
         self.config_path = str(path)
@@ -100,6 +104,26 @@ class Runtime:
             self._scenario_task = asyncio.get_running_loop().create_task(runner.run(), name="demo:scenario")
         log.info("demo rack: %d devices at %s", len(specs), sim.url)
         return load_config(path)
+
+    async def _start_industrial(self) -> str:
+        """The demo's Modbus PLCs, MQTT sensors and PDU (core/sim/industrial.py): their [[services]]."""
+        from core.sim.industrial import IndustrialRack, IndustrialScenario
+
+        assert self.demo is not None
+        rack = IndustrialRack(self.clock)
+        await rack.start()
+        self._industrial = rack
+        if self.demo.scenario:
+            self._industrial_task = asyncio.get_running_loop().create_task(
+                IndustrialScenario(rack).run(), name="demo:industrial-scenario")
+        return "\n" + rack.config_toml()
+
+    async def _stop_industrial(self) -> None:
+        if self._industrial_task is not None:
+            self._industrial_task.cancel()
+            await asyncio.gather(self._industrial_task, return_exceptions=True)
+        if self._industrial is not None:
+            await self._industrial.stop()  # type: ignore[attr-defined]
 
     async def stop(self) -> None:
         if self._scenario_task is not None:
@@ -111,6 +135,7 @@ class Runtime:
             await self.engine.stop()
         if self._sim is not None:
             await self._sim.stop()  # type: ignore[attr-defined]
+        await self._stop_industrial()
 
 
 def tune_gc() -> None:

@@ -73,6 +73,9 @@ class ModbusLink:
     def __init__(self, host: str, port: int, timeout_s: float) -> None:
         from pymodbus.client import AsyncModbusTcpClient
 
+        # pymodbus logs each unanswered request as a multi-line ERROR with frame dumps; the check's
+        # result already says it in one line, so only the library's critical messages get through.
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
         # reconnect_delay=0: no background reconnect loop; the next request connects again, so a dead
         # PLC costs one attempt per check, not a timer of its own.
         self.client: AsyncModbusTcpClient = AsyncModbusTcpClient(

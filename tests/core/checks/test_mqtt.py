@@ -213,3 +213,10 @@ def test_payload_parsing() -> None:
     assert parse_payload(b"", 100) == ("", None)
     assert parse_payload(b"x" * 101, 100) == (None, "payload of 101 bytes is larger than max_payload_bytes (100)")
     assert parse_payload(b"\x00\x01", 100) == (None, "binary payload (2 bytes of control characters)")
+
+
+async def test_the_first_check_sees_a_retained_message(mosquitto: Mosquitto, ctx: CheckContext) -> None:
+    await mosquitto.publish("lab/retained", "online", retain=True)
+    svc = service(mq(mosquitto, "lab/retained", 'equals = "online"'))
+    result = await run_check(make_check(ctx, svc), svc)
+    assert result.status is ServiceStatus.HEALTHY and result.value == "online"
