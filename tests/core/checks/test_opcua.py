@@ -5,13 +5,27 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 import pytest
-from industrial_servers import OpcServer, free_port, make_check, opc, run_check, service  # noqa: F401
+import pytest_asyncio
+from industrial_servers import OpcServer, free_port, make_check, run_check, service
 
 from core.checks.base import CheckContext
 from core.events import FailureType, ServiceStatus
 
 
-@pytest.fixture
+# One server for the module (asyncua builds its whole address space at start: seconds on a busy box);
+# the test that restarts a server makes its own.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def opc() -> AsyncIterator[OpcServer]:
+    server = OpcServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
 async def ctx() -> AsyncIterator[CheckContext]:
     context = CheckContext(environ={})
     yield context
@@ -38,7 +52,7 @@ async def test_a_variable_out_of_range_and_back(opc: OpcServer, ctx: CheckContex
     await opc.set(35.25)
     hot = await run_check(check, svc)
     assert hot.status is ServiceStatus.UNHEALTHY and hot.error == "value 35.25 above max 30"
-    await opc.set(20.0)
+    await opc.set(21.5)
     assert (await run_check(check, svc)).ok
 
 

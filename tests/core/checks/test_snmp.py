@@ -61,7 +61,7 @@ async def test_a_wrong_community_is_silence_named_without_the_secret(
     svc = service(snmp(snmpd, f'oid = "{UPTIME}"', env="WRONG_SNMP"))
     result = await run_check(make_check(ctx, svc), svc)
     assert result.status is ServiceStatus.UNHEALTHY
-    assert result.error == (f"no answer from 127.0.0.1:{snmpd.port} within 0.9 s "
+    assert result.error == (f"no answer from 127.0.0.1:{snmpd.port} within 0.77 s "
                             "(agent down, or the community is wrong)")
     for secret in ("not-the-community", snmpd.read_community):
         assert secret not in repr(result) and secret not in caplog.text
