@@ -20,6 +20,7 @@ engine/aiohttp ratios. No assertions; see bench/README.md and docs/benchmarks.md
     .venv/bin/python bench/throughput.py                  # sweep 100, 1000, 2000 + saturation
     .venv/bin/python bench/throughput.py --devices 1000   # one size
     .venv/bin/python bench/throughput.py --profile --devices 1000 --interval 0.1 --seconds 5
+    .venv/bin/python bench/throughput.py --check modbus --check mqtt   # device check types vs http
 """
 
 from __future__ import annotations
@@ -304,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true",
                    help="only profile the engine (cProfile over the measured window) at --devices/--interval")
     p.add_argument("--json", type=Path, help="also write every result here")
+    p.add_argument("--check", action="append", choices=("modbus", "mqtt"),
+                   help="bench a device check type beside the HTTP check (bench/check_types.py): "
+                        "--devices targets (default 1000) at --interval")
     # Internal: one measurement in this process.
     p.add_argument("--worker", choices=("engine", "aiohttp", "httpx", "httpx+aiohttp"), help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
@@ -316,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         ns.warmup = ns.warmup if ns.warmup is not None else ns.interval + 2.0
         return worker_main(ns)
 
+    if ns.check:
+        from check_types import compare
+
+        compare(ns.check, (ns.devices or [1000])[0], ns.interval, ns.seconds, servers=100)
+        return 0
     sizes = ns.devices or [100, 1000, 2000]
     warmup = ns.warmup if ns.warmup is not None else ns.interval + 2.0
     uv = have_uvloop() and not ns.no_uvloop

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from core.checks.aio import kept_cancel
 from core.checks.base import (CheckContext, CheckResult, CheckType, RestartType, Value, ValueConditions, healthy,
                               unhealthy)
 from core.events import FailureType
@@ -86,7 +87,7 @@ class ModbusLink:
     async def ready(self) -> AsyncModbusTcpClient:
         if not self.client.connected:
             async with self._connecting:
-                if not self.client.connected and not await self.client.connect():
+                if not self.client.connected and not await kept_cancel(self.client.connect()):
                     raise ConnectionError(f"cannot connect to {self.where}")
         return self.client
 
@@ -132,21 +133,25 @@ class _Modbus:
                         ("unit", str(s.unit))) + ((("bounds", bounds),) if bounds else ())
 
     async def run(self, endpoint: str) -> CheckResult:
+        from pymodbus.exceptions import ModbusIOException
+
         s = self._s
         start = time.perf_counter()
         client = await self._link.ready()
         try:
             if s.table == "holding":
-                reply = await client.read_holding_registers(s.address, count=_count(s), device_id=s.unit)
+                reply = await kept_cancel(client.read_holding_registers(s.address, count=_count(s), device_id=s.unit))
             elif s.table == "input":
-                reply = await client.read_input_registers(s.address, count=_count(s), device_id=s.unit)
+                reply = await kept_cancel(client.read_input_registers(s.address, count=_count(s), device_id=s.unit))
             elif s.table == "coil":
-                reply = await client.read_coils(s.address, count=1, device_id=s.unit)
+                reply = await kept_cancel(client.read_coils(s.address, count=1, device_id=s.unit))
             else:
-                reply = await client.read_discrete_inputs(s.address, count=1, device_id=s.unit)
-        except BaseException:
-            # A device powered off mid-connection leaves it half-open: every request would wait for
-            # nothing. Drop it, so the next check connects afresh (and says "cannot connect").
+                reply = await kept_cancel(client.read_discrete_inputs(s.address, count=1, device_id=s.unit))
+        except ModbusIOException:
+            # The library waited its timeout for this request and got nothing: a device powered off
+            # mid-connection leaves it half-open and every request would wait for nothing. Drop it,
+            # so the next check connects afresh (and says "cannot connect"). Not on our own timeout
+            # or a cancel: with a shared connection those hit requests queued behind a slow one.
             await self._link.reset()
             raise
         latency = (time.perf_counter() - start) * 1000.0
@@ -233,9 +238,9 @@ async def _write(s: ModbusWrite, ctx: CheckContext, timeout_s: float) -> tuple[b
     try:
         client = await shared.ready()
         if s.table == "coil":
-            reply = await client.write_coil(s.address, bool(s.value), device_id=s.unit)
+            reply = await kept_cancel(client.write_coil(s.address, bool(s.value), device_id=s.unit))
         else:
-            reply = await client.write_register(s.address, int(s.value), device_id=s.unit)
+            reply = await kept_cancel(client.write_register(s.address, int(s.value), device_id=s.unit))
         if reply.isError():
             return False, f"{exception_text(int(getattr(reply, 'exception_code', 0)))} writing {_what(s)}"
         return True, f"wrote {_what(s)}"

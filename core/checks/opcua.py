@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from core.checks.aio import kept_cancel
 from core.checks.base import CheckContext, CheckResult, CheckType, Value, ValueConditions, healthy, unhealthy
 from core.events import FailureType
 from core.options import opt
@@ -64,7 +65,7 @@ class OpcuaLink:
 
                 client = Client(self.url, timeout=self._timeout)
                 try:
-                    await client.connect()
+                    await kept_cancel(client.connect())
                 except BaseException:
                     await _quietly(client.disconnect())
                     raise
@@ -118,7 +119,7 @@ class _Opcua:
         client = await self._link.ready()
         try:
             nodes = [client.get_node(s.node), client.get_node(START_TIME)]
-            results = await client.read_attributes(nodes, attr=ua.AttributeIds.Value)
+            results = await kept_cancel(client.read_attributes(nodes, attr=ua.AttributeIds.Value))
         except (asyncio.CancelledError, TimeoutError):
             await self._link.broken()
             raise
