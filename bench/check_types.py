@@ -74,7 +74,11 @@ async def _publish(port: int, topics: int, interval: float) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with aiomqtt.Client("127.0.0.1", port, max_queued_outgoing_messages=0) as client:
+    import logging
+
+    quiet = logging.getLogger("bench.publisher")
+    quiet.setLevel(logging.ERROR)  # aiomqtt warns about every batch of qos-0 publishes in flight
+    async with aiomqtt.Client("127.0.0.1", port, logger=quiet) as client:
         print("READY", flush=True)
         nxt = loop.time()
         while not stop.is_set():
