@@ -8,7 +8,6 @@ with `;` or `$(...)` in it is just text). Each action has a timeout and returns 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 
@@ -17,8 +16,8 @@ import aiohttp
 from core.checks.base import CheckContext
 from core.checks.registry import restart_types
 from core.config import CommandRestart, HttpRestart, ProtocolRestart, RestartAction
+from core.logs import RECOVERY as log
 
-log = logging.getLogger("core.recovery")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +27,7 @@ class ActionResult:
     duration_s: float
 
 
-def describe(action: RestartAction | None) -> str:
+def describe_action(action: RestartAction | None) -> str:
     if action is None:
         return ""
     if isinstance(action, HttpRestart):

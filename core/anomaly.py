@@ -10,15 +10,14 @@ the k-of-n window has emptied again.
 from __future__ import annotations
 
 import bisect
-import logging
 import math
 from collections import deque
 
 from core.clock import Clock
 from core.config import AnomalyConfig
 from core.events import AnomalyEvent
+from core.logs import ANOMALY as log
 
-log = logging.getLogger("core.anomaly")
 
 DETECTOR_NAME = "ewma+mad"
 

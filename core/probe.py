@@ -1,7 +1,7 @@
 """Probe: one HTTP health check and its verdict.
 
 One shared aiohttp session for every check (connection pool, keep-alive); the seed made a client per
-check. aiohttp rather than httpx: measured in bench/throughput.py and ../shared/NOTES.md, httpx's
+check. aiohttp rather than httpx: measured in bench/throughput.py (docs/benchmarks.md), httpx's
 default transport slows down as concurrency grows and even its aiohttp transport reaches about a third
 of plain aiohttp. The verdict reads status, time and (a capped amount of) body, and classifies a failure
 into a FailureType so recovery can pick a strategy.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import ssl
 import time
 from typing import Any, Sequence
@@ -21,12 +20,14 @@ from aiohttp.http_exceptions import ContentLengthError
 
 from core.checks.base import CheckResult
 from core.events import FailureType, ServiceStatus
+from core.logs import CHECK as log
 
-log = logging.getLogger("core.probe")
 
 _UNHEALTHY_WORDS = {"down", "fail", "failed", "failing", "error", "unhealthy", "critical"}
 _DEGRADED_WORDS = {"degraded", "warn", "warning"}
 
+
+KEEPALIVE_S = 60.0
 
 # One result value for every check type; the name stays for the HTTP prober's callers.
 ProbeResult = CheckResult
@@ -34,8 +35,10 @@ ProbeResult = CheckResult
 
 def make_session(limit: int = 512, limit_per_host: int = 0) -> aiohttp.ClientSession:
     """The engine's one HTTP client. Pool size from bench/throughput.py (see README)."""
+    # keepalive 60 s, not aiohttp's 15 s: at the default 30 s interval (and 20 s on battery) every check
+    # otherwise opened a new TCP connection, the largest cost per check (docs/benchmarks.md).
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=300,
-                                     enable_cleanup_closed=True)
+                                     enable_cleanup_closed=True, keepalive_timeout=KEEPALIVE_S)
     # No session-wide timeout: each call carries its own, per-service.
     return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None),
                                  headers={"User-Agent": "faultwatch"}, auto_decompress=True)

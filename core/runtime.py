@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 from dataclasses import dataclass
 
 from core import paths
 from core.api import ApiServer
 from core.clock import Clock, SystemClock
 from core.config import Config, load_config, parse_listen
+from core.assembly import open_engine
 from core.engine import Engine
 from core.token import load_or_create_token
+from core.logs import ENGINE as log
 
-log = logging.getLogger("core.engine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +65,15 @@ class Runtime:
             config = await self._start_demo()
         else:
             config = self.load()
-        engine = Engine(config, clock=self.clock, state_dir=self.state_dir)
+        engine = open_engine(config, clock=self.clock, state_dir=self.state_dir)
         await engine.start()
         self.engine = engine
         listen = self.listen or (config.api.listen if config.api.enabled else None)
         if listen:
             host, port = parse_listen(listen)
             token, self.token_where = load_or_create_token(config.api.token_env, paths.state_dir(self.state_dir))
-            self.api = ApiServer(engine, engine.beat, token, host, port)  # type: ignore[arg-type]
+            self.api = ApiServer(engine, engine.beat, token, host, port,
+                                 config_path=lambda: engine.config.source or self.config_path)
             await self.api.start()
             log.info("api listening on %s (token from %s)", self.api.url, self.token_where)
             if self._sim is not None:

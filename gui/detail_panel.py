@@ -16,6 +16,8 @@ from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from core.snapshot import ServiceSnapshot
+from core.events import RecoveryState
+from gui import presentation
 from gui import palette
 from core.describe import format_ms
 from gui.service_model import checked_text, endpoint_label, format_duration, recovery_text
@@ -96,6 +98,8 @@ class DetailPanel(QFrame):
         ("Device", "latency", "Latency (last/p50/p95)"),
         ("Device", "id", "Id"),
         ("Device", "group", "Group"),
+        ("Device", "depends_on", "Depends on"),
+        ("Device", "behind", "Behind it"),
         ("Device", "endpoint", "Endpoint"),
         ("Device", "active_endpoint", "Active endpoint"),
         ("Device", "maintenance", "Maintenance"),
@@ -114,6 +118,8 @@ class DetailPanel(QFrame):
         self.setAccessibleName("Device details")
         self.snapshot: ServiceSnapshot | None = None
         self.now = now
+        # Names of the services that depend on a service id; the window supplies it (it sees them all).
+        self.children_of: Callable[[str], list[str]] = lambda _sid: []
         self.theme = theme
         self.title = QLabel("No device selected", self)
         self.title.setObjectName("detail_title")
@@ -200,8 +206,8 @@ class DetailPanel(QFrame):
             return
         now = self.now()
         self.title.setText(snap.name)
-        self.status.set_indicator(palette.status_indicator(snap))
-        self.breaker.set_indicator(palette.breaker_indicator(snap))
+        self.status.set_indicator(presentation.status_indicator(snap))
+        self.breaker.set_indicator(presentation.breaker_indicator(snap))
         self._set("id", snap.id)
         self._set("group", snap.group)
         self._set("endpoint", snap.endpoint)
@@ -228,8 +234,9 @@ class DetailPanel(QFrame):
             self._set("recovery_next", "—")
             self._set("recovery_detail", "—")
         else:
-            active = rec.state in ("in_progress", "waiting", "verifying")
-            role = "info" if active else ("critical" if rec.state in ("failed", "gave_up") else "normal")
+            active = rec.state.active
+            role = "info" if active else ("critical" if rec.state in (RecoveryState.FAILED, RecoveryState.GAVE_UP)
+                                          else "normal")
             self._set("recovery", f"{rec.strategy}: attempt {rec.attempt} of {rec.max_attempts}, "
                                   f"{rec.state.replace('_', ' ')}", role)
             if rec.next_attempt_wall is None:
@@ -248,6 +255,20 @@ class DetailPanel(QFrame):
             self._set("maintenance", "paused" if snap.paused else "off", "suppressed" if snap.paused else "normal")
         hb = snap.heartbeat or "not configured"
         self._set("heartbeat", hb, "critical" if snap.heartbeat == "missed" else "normal")
-        in_trouble = palette.status_indicator(snap).role == "critical"
+        in_trouble = presentation.status_indicator(snap).role == "critical"
         self._set("last_error", snap.last_error or "—", "critical" if snap.last_error and in_trouble else "normal")
         self._set("counters", f"{snap.checks_total} / {snap.restarts_total}")
+        self._set_relations(snap)
+
+    def _set_relations(self, snap: ServiceSnapshot) -> None:
+        # depends_on / blocked_by are read with getattr until ServiceSnapshot carries them (engine wiring).
+        parents: tuple[str, ...] = tuple(getattr(snap, "depends_on", ()))
+        blocked_by = str(getattr(snap, "blocked_by", "") or "")
+        if blocked_by:
+            self._set("depends_on", f"{', '.join(parents) or blocked_by} — BLOCKED BY {blocked_by} (down)",
+                      "critical")
+        else:
+            self._set("depends_on", ", ".join(parents) or "nothing")
+        children = self.children_of(snap.id)
+        shown = ", ".join(children[:5]) + (f" … ({len(children)} devices)" if len(children) > 5 else "")
+        self._set("behind", shown or "nothing")

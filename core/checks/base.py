@@ -17,15 +17,14 @@ What is the same for every type lives here, so it is done once:
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, ClassVar, Protocol, TypeVar
 
 from core.events import FailureType, ServiceStatus
 from core.options import opt
+from core.logs import CHECK as log
 
-log = logging.getLogger("core.probe")
 
 Value = float | str | bool
 

@@ -235,7 +235,7 @@ restart = {{ http = {{ url = "{sim.base_url('dead')}/restart" }} }}
                     await resp.read()
                     assert resp.status == 200
         # Let the dead device fail, alert (through the webhook, with its token) and get restarted.
-        await _wait_for(lambda: len(hook_seen) >= 1 and engine.recovery.restarts_total("dead") >= 1)
+        await _wait_for(lambda: len(hook_seen) >= 1 and engine.services["dead"].recovery.restarts_total >= 1)
         journal_path = engine.journal.path
     finally:
         await runtime.stop()
