@@ -20,12 +20,12 @@ from core.checks.aio import kept_cancel
 from core.checks.base import (CheckContext, CheckResult, CheckType, RestartType, Value, ValueConditions, healthy,
                               unhealthy)
 from core.events import FailureType
+from core.logs import CHECK as log
 from core.options import opt
 
 if TYPE_CHECKING:
     from pymodbus.client import AsyncModbusTcpClient
 
-log = logging.getLogger("core.probe")
 
 Table = Literal["holding", "input", "coil", "discrete"]
 

@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 from core.checks.base import CheckContext, CheckResult, CheckType, Value, ValueConditions, healthy, unhealthy
 from core.clock import Clock, SystemClock
 from core.events import FailureType, ServiceStatus
+from core.logs import CHECK as log
 from core.options import opt
 
-log = logging.getLogger("core.probe")
 
 # Reconnect waits: 0.5 s, 1, 2, ... capped at 30 s, each drawn from [d/2, d] so brokers that come back
 # are not hit by every console at the same instant.
@@ -254,7 +254,7 @@ class MqttBroker:
                 self._host, self._port, username=self._username, password=self._password,
                 keepalive=15, timeout=5.0, max_queued_incoming_messages=MAX_QUEUED,
                 tls_context=ssl.create_default_context() if self._tls else None,
-                logger=logging.getLogger("core.mqtt"))
+                logger=log.getChild("mqtt"))
             try:
                 async with client:
                     self._client = client

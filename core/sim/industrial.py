@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.clock import Clock, SystemClock
+from core.logs import SIM as log
 
-log = logging.getLogger("core.sim")
 
 PLC_BEHAVIOURS = ("healthy", "out_of_range", "stuck", "busy")
 SENSOR_BEHAVIOURS = ("healthy", "silent")
