@@ -174,12 +174,12 @@ async def _engine(kind: str, n: int, interval: float, seconds: float, warmup: fl
     from common import CpuMeter, LagProbe
 
     from core.config import parse_config
-    from core.engine import Engine
+    from core.assembly import open_engine
     from core.events import ServiceStatus
 
     config = parse_config(config_text(kind, n, interval, target), label="bench")
     with tempfile.TemporaryDirectory(prefix="fw-bench-") as tmp:
-        engine = Engine(config, state_dir=tmp)
+        engine = open_engine(config, state_dir=tmp)
         await engine.start()
         try:
             lag = LagProbe()

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from core.checks.base import CheckContext, CheckResult, CheckType, Value, ValueConditions, healthy, unhealthy
-from core.clock import Clock, SystemClock
+from core.clock import Clock
 from core.events import FailureType, ServiceStatus
 from core.logs import CHECK as log
 from core.options import opt
@@ -343,7 +343,7 @@ def _reason(exc: BaseException) -> str:
 
 def broker(ctx: CheckContext, s: MqttCheck, password: str | None) -> tuple[tuple[str, ...], MqttBroker]:
     key = ("mqtt", s.broker.rstrip("/"), s.username)
-    clock: Clock = getattr(ctx, "clock", None) or SystemClock()
+    clock = ctx.clock
     made = ctx.shared(key, lambda: MqttBroker(s.broker, s.username, password, clock, s.max_payload_bytes),
                       MqttBroker.close)
     # Topics of one broker may ask for different caps; the broker keeps the largest.
@@ -360,7 +360,7 @@ class _Mqtt:
         self._password = ctx.secret(s.password_env) if s.password_env else None
         self._key, self._broker = broker(ctx, s, self._password)
         self._broker.watch(s.topic)
-        self._clock: Clock = getattr(ctx, "clock", None) or SystemClock()
+        self._clock: Clock = ctx.clock
         self._rule = s.rule()
         self._judged: tuple[int, str | None, str | None] = (0, None, None)  # seq, error, reboot
 

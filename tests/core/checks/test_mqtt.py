@@ -21,14 +21,14 @@ from core.events import FailureType, ServiceStatus
 
 @pytest.fixture
 async def ctx() -> AsyncIterator[CheckContext]:
-    context = CheckContext(environ={})
-    context.clock = FakeClock()  # type: ignore[attr-defined]
+    context = CheckContext(environ={}, clock=FakeClock())
     yield context
     await context.close()
 
 
 def clock(ctx: CheckContext) -> FakeClock:
-    return ctx.clock  # type: ignore[attr-defined, no-any-return]
+    assert isinstance(ctx.clock, FakeClock)
+    return ctx.clock
 
 
 def mq(broker: Mosquitto, topic: str, extra: str = "") -> str:

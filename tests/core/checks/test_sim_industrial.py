@@ -110,7 +110,7 @@ async def test_the_served_rack_answers_the_check_types(rack: IndustrialRack, tmp
 
 
 async def test_the_engine_power_cycles_a_broken_plc_through_the_pdu(rack: IndustrialRack, tmp_path: Path) -> None:
-    from core.engine import Engine
+    from core.assembly import open_engine
 
     mixer_service = [block for block in rack.config_toml().split("[[services]]") if '"mb-mixer"' in block][0]
     text = f"""
@@ -131,7 +131,7 @@ enabled = false
 [[services]]
 {mixer_service}
 """
-    engine = Engine(parse_config(text), state_dir=str(tmp_path))
+    engine = open_engine(parse_config(text), state_dir=str(tmp_path))
     await engine.start()
     try:
         mixer = rack.devices.device("mb-mixer")
