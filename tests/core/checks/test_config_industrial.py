@@ -94,6 +94,8 @@ def test_the_issues_examples_parse() -> None:
      "f.toml: services[0].check.node: '2259' is not a node id (like i=2259 or ns=2;s=Line1.Temperature)"),
     ('{ type = "modbuss", host = "h" }', "",
      "f.toml: services[0].check.type: 'modbuss' is not one of "),
+    ('{ type = ["modbus"], host = "h" }', "",
+     "f.toml: services[0].check.type: ['modbus'] is not one of "),
     ("", '{ modbus_write = { host = "h", address = 0, value = 7 } }',
      "f.toml: services[0].restart.modbus_write.value: a coil takes true or false, got 7"),
     ("", '{ modbus_write = { host = "h", table = "holding", address = 0, value = true } }',
