@@ -95,7 +95,9 @@ class Plc:
             registers[first - start:first - start + regs] = SimUtils.bitsToRegisters(bits)
         return None
 
-    async def start(self, port: int | None = None) -> None:
+    async def start(self, port: int | None = None, silent_for_other_units: bool = False) -> None:
+        """`silent_for_other_units`: like a gateway whose target does not answer, unit 7 never answers
+        (pymodbus' server otherwise answers exception 4 for a unit it does not have)."""
         from pymodbus.server import ModbusTcpServer
         from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -105,7 +107,14 @@ class Plc:
             [SimData(0, count=64, values=False, datatype=DataType.BITS)],
             [SimData(0, count=2000, values=0, datatype=DataType.REGISTERS)],
             [SimData(0, count=2000, values=0, datatype=DataType.REGISTERS)]), action=self._action)
-        self._server = ModbusTcpServer([device], address=("127.0.0.1", self.port))
+        devices = [device]
+        if silent_for_other_units:
+            async def never(*_: Any) -> Any:
+                await asyncio.sleep(3600)
+
+            devices.append(SimDevice(7, simdata=[SimData(0, count=16, values=0, datatype=DataType.REGISTERS)],
+                                     action=never))
+        self._server = ModbusTcpServer(devices, address=("127.0.0.1", self.port))
         await self._server.serve_forever(background=True)
 
     async def stop(self) -> None:

@@ -151,3 +151,18 @@ async def test_nothing_listening_is_cannot_connect(ctx: CheckContext) -> None:
     result = await run_check(make_check(ctx, svc), svc)
     assert result.status is ServiceStatus.UNHEALTHY
     assert result.error is not None and result.error.startswith("cannot connect to 127.0.0.1:")
+
+
+async def test_a_unit_nobody_answers_for_is_no_answer_and_the_device_is_reached_again(ctx: CheckContext) -> None:
+    server = Plc()
+    await server.start(silent_for_other_units=True)
+    try:
+        server.holding[1] = 9
+        wrong = service(f'{{ type = "modbus", host = "127.0.0.1", port = {server.port}, unit = 7, address = 1 }}')
+        result = await run_check(make_check(ctx, wrong), wrong)
+        assert result.status is ServiceStatus.UNHEALTHY and result.failure_type is FailureType.NETWORK_PARTITION
+        assert result.error == f"no answer from 127.0.0.1:{server.port} (wrong unit id, or the device is busy)"
+        good = service(mb(server, "address = 1"))
+        assert (await run_check(make_check(ctx, good), good)).value == 9
+    finally:
+        await server.stop()
