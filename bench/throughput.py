@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.check:
         from check_types import compare
 
-        compare(ns.check, (ns.devices or [1000])[0], ns.interval, ns.seconds, servers=100)
+        compare(ns.check, (ns.devices or [1000])[0], ns.interval, ns.seconds, servers=100, warmup=ns.warmup)
         return 0
     sizes = ns.devices or [100, 1000, 2000]
     warmup = ns.warmup if ns.warmup is not None else ns.interval + 2.0
