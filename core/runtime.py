@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core import paths
 from core.api import ApiServer
@@ -17,9 +18,12 @@ from core.clock import Clock, SystemClock
 from core.config import Config, load_config, parse_listen
 from core.assembly import open_engine
 from core.engine import Engine
+from core.health import HEALTH_STATE_KEY, HealthProbe
 from core.token import load_or_create_token
 from core.logs import ENGINE as log
 
+if TYPE_CHECKING:
+    from core.sim.netdevices import NetDevices
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +52,12 @@ class Runtime:
         self.engine: Engine | None = None
         self.api: ApiServer | None = None
         self.token_where = ""
+        self._net: NetDevices | None = None  # the demo's tcp / tls devices
         self._sim: object | None = None
         self._scenario_task: asyncio.Task[None] | None = None
         self._industrial: object | None = None
         self._industrial_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def load(self) -> Config:
         """Validate the config (ConfigError on a bad one) before anything starts."""
@@ -73,7 +79,8 @@ class Runtime:
             host, port = parse_listen(listen)
             token, self.token_where = load_or_create_token(config.api.token_env, paths.state_dir(self.state_dir))
             self.api = ApiServer(engine, engine.beat, token, host, port,
-                                 config_path=lambda: engine.config.source or self.config_path)
+                                 config_path=lambda: engine.config.source or self.config_path,
+                                 health=self._health_probe(engine))
             await self.api.start()
             log.info("api listening on %s (token from %s)", self.api.url, self.token_where)
             if self._sim is not None:
@@ -93,10 +100,10 @@ class Runtime:
         self._sim = sim
         if self.demo.devices is None:
             text = demo_config_toml(sim, api_listen=self.listen or "127.0.0.1:0")
+            text += await self._start_net_devices()
+            text += await self._start_industrial()
         else:
             text = fleet_config_toml(sim, interval_s=self.demo.interval_s, api_listen=self.listen or "127.0.0.1:0")
-        if self.demo.devices is None:
-            text += await self._start_industrial()
         path = paths.state_dir(self.state_dir) / "demo.toml"
         path.write_text(text, encoding="utf-8")
         self.config_path = str(path)
@@ -126,7 +133,27 @@ class Runtime:
         if self._industrial is not None:
             await self._industrial.stop()  # type: ignore[attr-defined]
 
+    def _health_probe(self, engine: Engine) -> HealthProbe:
+        def write_journal() -> None:
+            # A journal that cannot write holds the value in memory and goes degraded instead of
+            # raising; the write still makes it try the disk, and its health says whether it could.
+            engine.journal.save_state(HEALTH_STATE_KEY, self.clock.wall())
+            health = engine.journal.health()
+            if not health.ok:
+                raise RuntimeError(health.reason or "journal degraded")
+        return HealthProbe(lambda: not self._stopping, write_journal, self.clock)
+
+    async def _start_net_devices(self) -> str:
+        """The demo's camera (tcp) and TLS panel, served in process; their [[services]] tables."""
+        from core.sim.netdevices import NetDevices
+
+        net = NetDevices(paths.state_dir(self.state_dir))
+        await net.start()
+        self._net = net
+        return "\n" + "\n".join(net.services_toml())
+
     async def stop(self) -> None:
+        self._stopping = True
         if self._scenario_task is not None:
             self._scenario_task.cancel()
             await asyncio.gather(self._scenario_task, return_exceptions=True)
@@ -134,6 +161,8 @@ class Runtime:
             await self.api.stop()
         if self.engine is not None:
             await self.engine.stop()
+        if self._net is not None:
+            await self._net.stop()
         if self._sim is not None:
             await self._sim.stop()  # type: ignore[attr-defined]
         await self._stop_industrial()
