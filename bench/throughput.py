@@ -21,6 +21,7 @@ engine/aiohttp ratios. No assertions; see bench/README.md and docs/benchmarks.md
     .venv/bin/python bench/throughput.py --devices 1000   # one size
     .venv/bin/python bench/throughput.py --profile --devices 1000 --interval 0.1 --seconds 5
     .venv/bin/python bench/throughput.py --check tcp --check ping   # other check types vs http
+    .venv/bin/python bench/throughput.py --check modbus --check mqtt   # (bench/check_types.py)
 
 `--check tcp|ping` runs only the check-type comparison: the engine with N services of that type (tcp:
 a connect to the sim's port; ping: one echo to 127.0.0.x, a different loopback address per target)
@@ -371,9 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true",
                    help="only profile the engine (cProfile over the measured window) at --devices/--interval")
     p.add_argument("--json", type=Path, help="also write every result here")
-    p.add_argument("--check", action="append", choices=("tcp", "ping"),
-                   help="compare the engine's tcp / ping checks with its http check (repeatable); "
-                        "default sizes: 1000 devices")
+    p.add_argument("--check", action="append", choices=("tcp", "ping", "modbus", "mqtt"),
+                   help="compare the engine's tcp / ping / modbus / mqtt checks with its http check (repeatable); "
+                        "default sizes: 1000 devices (modbus and mqtt: bench/check_types.py)")
     # Internal: one measurement in this process.
     p.add_argument("--worker", choices=("engine", "aiohttp", "httpx", "httpx+aiohttp"), help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
@@ -388,7 +389,16 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main(ns)
 
     if ns.check:
-        return check_types_main(ns)
+        # modbus and mqtt need their own servers (PLCs, a broker): bench/check_types.py.
+        industrial = [c for c in ns.check if c in ("modbus", "mqtt")]
+        ns.check = [c for c in ns.check if c not in industrial]
+        if ns.check:
+            check_types_main(ns)
+        if industrial:
+            from check_types import compare
+
+            compare(industrial, (ns.devices or [1000])[0], ns.interval, ns.seconds, servers=100, warmup=ns.warmup)
+        return 0
     sizes = ns.devices or [100, 1000, 2000]
     warmup = ns.warmup if ns.warmup is not None else ns.interval + 2.0
     uv = have_uvloop() and not ns.no_uvloop

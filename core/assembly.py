@@ -29,7 +29,7 @@ def open_engine(config: Config, *, state_dir: str | None = None, clock: Clock | 
         journal = Journal.open(paths.journal_path(config.journal.path, state_dir), config.journal, clock,
                                recover=True)
     session = make_session()
-    context = CheckContext(session)
+    context = CheckContext(session, clock=clock)
 
     def make_check(svc: ServiceConfig) -> Check:
         return check_types()[svc.check_type].make(svc.check, context, svc)

@@ -55,6 +55,8 @@ class Runtime:
         self._net: NetDevices | None = None  # the demo's tcp / tls devices
         self._sim: object | None = None
         self._scenario_task: asyncio.Task[None] | None = None
+        self._industrial: object | None = None
+        self._industrial_task: asyncio.Task[None] | None = None
         self._stopping = False
 
     def load(self) -> Config:
@@ -99,6 +101,7 @@ class Runtime:
         if self.demo.devices is None:
             text = demo_config_toml(sim, api_listen=self.listen or "127.0.0.1:0")
             text += await self._start_net_devices()
+            text += await self._start_industrial()
         else:
             text = fleet_config_toml(sim, interval_s=self.demo.interval_s, api_listen=self.listen or "127.0.0.1:0")
         path = paths.state_dir(self.state_dir) / "demo.toml"
@@ -109,6 +112,26 @@ class Runtime:
             self._scenario_task = asyncio.get_running_loop().create_task(runner.run(), name="demo:scenario")
         log.info("demo rack: %d devices at %s", len(specs), sim.url)
         return load_config(path)
+
+    async def _start_industrial(self) -> str:
+        """The demo's Modbus PLCs, MQTT sensors and PDU (core/sim/industrial.py): their [[services]]."""
+        from core.sim.industrial import IndustrialRack, IndustrialScenario
+
+        assert self.demo is not None
+        rack = IndustrialRack(self.clock)
+        await rack.start()
+        self._industrial = rack
+        if self.demo.scenario:
+            self._industrial_task = asyncio.get_running_loop().create_task(
+                IndustrialScenario(rack).run(), name="demo:industrial-scenario")
+        return "\n" + rack.config_toml()
+
+    async def _stop_industrial(self) -> None:
+        if self._industrial_task is not None:
+            self._industrial_task.cancel()
+            await asyncio.gather(self._industrial_task, return_exceptions=True)
+        if self._industrial is not None:
+            await self._industrial.stop()  # type: ignore[attr-defined]
 
     def _health_probe(self, engine: Engine) -> HealthProbe:
         def write_journal() -> None:
@@ -142,6 +165,7 @@ class Runtime:
             await self._net.stop()
         if self._sim is not None:
             await self._sim.stop()  # type: ignore[attr-defined]
+        await self._stop_industrial()
 
 
 def tune_gc() -> None:

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, ClassVar, Protocol, TypeVar
 
+from core.clock import Clock, SystemClock
 from core.events import FailureType, ServiceStatus
 from core.options import opt
 from core.logs import CHECK as log
@@ -124,12 +125,15 @@ class CheckContext:
     Attributes:
         session: the engine's one aiohttp session (typed loosely so this module stays import-light).
         environ: where `*_env` secrets are read from (os.environ in production).
+        clock: the engine's clock, for timing rules inside a check (an MQTT topic's age).
     """
 
-    def __init__(self, session: Any = None, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, session: Any = None, environ: dict[str, str] | None = None,
+                 clock: Clock | None = None) -> None:
         import os
 
         self.session = session
+        self.clock: Clock = clock or SystemClock()
         self.environ: dict[str, str] = environ if environ is not None else dict(os.environ)
         self._shared: dict[tuple[str, ...], Any] = {}
         self._closers: dict[tuple[str, ...], Callable[[Any], Awaitable[None]]] = {}
