@@ -1,0 +1,170 @@
+"""The wire format of engine values: snapshots, alerts, stats and events as JSON-able dicts and back.
+
+An attached console and its engine may be different versions, so decoding is tolerant by design:
+keys the reader does not know are ignored (a newer engine added a field), fields the writer did not
+send take their declared default or an empty value of their type (an older engine lacks one), and
+non-finite floats travel as null. Only the field names and types declared on the dataclasses are
+used, so a field added to `ServiceSnapshot` travels without a change here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from enum import Enum
+from functools import lru_cache
+from typing import Any, TypeVar, Union
+
+from core.events import Event, event_from_record
+from core.snapshot import AlertView, EngineStats, ServiceSnapshot
+
+T = TypeVar("T")
+
+WIRE_VERSION = 1
+
+
+class WireError(ValueError):
+    """A value on the wire that cannot be turned into the type it must be."""
+
+
+def to_wire(value: Any) -> Any:
+    """Dataclasses to dicts, enums to values, tuples to lists, non-finite floats to None."""
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_wire(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (list, tuple)):
+        return [to_wire(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_wire(v) for k, v in value.items()}
+    return value
+
+
+def from_wire(cls: type[T], data: Any) -> T:
+    """Rebuild a dataclass value of `cls` from its `to_wire()` shape (tolerant; see module doc)."""
+    if not isinstance(data, dict):
+        raise WireError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+    return typing.cast(T, _decode(cls, data))
+
+
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _decode(tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _decode(args[0], value) if len(args) == 1 else value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise WireError(f"expected a list, got {type(value).__name__}")
+        item = typing.get_args(tp)[0] if typing.get_args(tp) else Any
+        return tuple(_decode(item, v) for v in value)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise WireError(f"{tp.__name__}: expected an object, got {type(value).__name__}")
+        hints = _hints(tp)
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(tp):
+            if not f.init:
+                continue
+            if f.name in value:
+                kwargs[f.name] = _decode(hints[f.name], value[f.name])
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                kwargs[f.name] = _empty(hints[f.name])
+        return tp(**kwargs)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            raise WireError(f"{value!r} is not a {tp.__name__}") from None
+    if tp is float:
+        if value is None:
+            return math.nan  # a non-finite float went out as null (e.g. a sparkline's timeout)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise WireError(f"expected a number, got {type(value).__name__}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise WireError(f"expected an integer, got {type(value).__name__}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise WireError(f"expected a string, got {type(value).__name__}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise WireError(f"expected true/false, got {type(value).__name__}")
+        return value
+    return value
+
+
+def _empty(tp: Any) -> Any:
+    """The value of a field an older writer did not send: None when optional, else empty/zero."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType) and type(None) in typing.get_args(tp):
+        return None
+    if origin is tuple:
+        return ()
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return next(iter(tp))
+    for kind, empty in ((bool, False), (int, 0), (float, 0.0), (str, "")):
+        if tp is kind:
+            return empty
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return _decode(tp, {})
+    return None
+
+
+# ---------------------------------------------------------------- the engine's values
+
+def snapshot_to_wire(snapshot: ServiceSnapshot) -> dict[str, Any]:
+    return typing.cast(dict[str, Any], to_wire(snapshot))
+
+
+def snapshot_from_wire(data: Any) -> ServiceSnapshot:
+    return from_wire(ServiceSnapshot, data)
+
+
+def alert_to_wire(alert: AlertView) -> dict[str, Any]:
+    return typing.cast(dict[str, Any], to_wire(alert))
+
+
+def alert_from_wire(data: Any) -> AlertView:
+    return from_wire(AlertView, data)
+
+
+def stats_to_wire(stats: EngineStats) -> dict[str, Any]:
+    return typing.cast(dict[str, Any], to_wire(stats))
+
+
+def stats_from_wire(data: Any) -> EngineStats:
+    return from_wire(EngineStats, data)
+
+
+def event_to_wire(event: Event) -> dict[str, Any]:
+    """The documented record (docs/events.md) plus `wall` as a number, so no precision is lost."""
+    record = event.to_record()
+    record["wall"] = event.wall
+    return typing.cast(dict[str, Any], to_wire(record))
+
+
+def event_from_wire(data: Any) -> Event:
+    """An event from `event_to_wire()`; raises WireError for an unknown kind or a broken record."""
+    if not isinstance(data, dict):
+        raise WireError(f"event: expected an object, got {type(data).__name__}")
+    wall = data.get("wall")
+    if not isinstance(wall, (int, float)) or isinstance(wall, bool):
+        raise WireError("event: missing its wall time")
+    try:
+        return event_from_record(data, mono=0.0, wall=float(wall))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError(f"event: {exc}") from None
