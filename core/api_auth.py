@@ -100,7 +100,8 @@ class ApiSecurity:
     @classmethod
     def from_config(cls, api: ApiConfig, host: str, operator_token: str, viewer_token: str) -> ApiSecurity:
         exposed = not is_loopback(host)
-        return cls(operator_token.encode("utf-8"), viewer_token.encode("utf-8"), reads_need_token=exposed,
+        return cls(operator_token.encode("utf-8"), viewer_token.encode("utf-8"),
+                   reads_need_token=exposed or api.reads_need_token,
                    heartbeats_need_token=exposed and api.heartbeat_auth,
                    failures_per_minute=api.auth_failures_per_minute)
 

@@ -164,6 +164,8 @@ class ApiConfig:
     tls_key: str = opt("", "PEM private key file for tls_cert.")
     viewer_token_env: str = opt("FAULTWATCH_VIEWER_TOKEN", "Environment variable holding a read-only (viewer) "
                                                            "token; unset means no viewer token.")
+    reads_need_token: bool = opt(False, "GETs, /metrics and the stream need a token on loopback too (always "
+                                        "so when listen is not loopback).")
     allow_insecure: bool = opt(False, "Allow a non-loopback listen without TLS (tokens then cross the "
                                       "network in clear text).")
     heartbeat_auth: bool = opt(False, "Heartbeats need a token too when the listener is not loopback-only "
