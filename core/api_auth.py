@@ -35,6 +35,7 @@ AUTH_ERROR = "missing or wrong bearer token"
 FORBIDDEN = "this token may only read (viewer); commands need the operator token"
 RATE_LIMITED = "too many bad tokens from this address; try again later"
 _WINDOW_S = 60.0
+ROLE = web.RequestKey("faultwatch_role", str)  # the request's role, for handlers that report it
 
 
 class Role(str, Enum):
@@ -202,7 +203,7 @@ class Gate:
                                   f"viewer token from {remote} tried {request.method} {request.path}")
                 log.info("API refused %s %s from %s: viewer token", request.method, request.path, remote)
                 return _error(403, FORBIDDEN)
-            request["faultwatch_role"] = role.value
+            request[ROLE] = role.value
             return await handler(request)
         return gate
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 from aiohttp import WSMsgType, web
 
 from core import __version__
+from core.api_auth import ROLE
 from core.events import Event
 from core.snapshot import AlertView, EngineStats, ServiceSnapshot
 from core.wire import WIRE_VERSION, alert_to_wire, event_to_wire, snapshot_to_wire, stats_to_wire, to_wire
@@ -145,7 +146,7 @@ class StreamHub:
 
     async def _engine(self, request: web.Request) -> web.StreamResponse:
         return _json({"site": self.site, "version": __version__, "wire": WIRE_VERSION,
-                      "seq": self.reads.last_seq(), "role": request.get("faultwatch_role", "")})
+                      "seq": self.reads.last_seq(), "role": request.get(ROLE, "")})
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         since = _int_arg(request, "since")

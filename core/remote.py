@@ -94,6 +94,7 @@ class RemoteEngine:
         self._rng = rng or random.Random()
         self._heartbeat_s = heartbeat_s
         self.connected = False
+        self._had_hello = False  # after the first hello, every reconnect resumes from last_seq
         self.last_seq = 0
         self.last_data_wall: float | None = None
         self.error = "not connected yet"
@@ -157,7 +158,7 @@ class RemoteEngine:
             await self.clock.sleep(delay)
 
     async def _follow(self) -> None:
-        url = f"{self.url}/api/stream" + (f"?since={self.last_seq}" if self.last_seq else "")
+        url = f"{self.url}/api/stream" + (f"?since={self.last_seq}" if self._had_hello else "")
         async with self._client().ws_connect(url, headers=self._headers(), ssl=self._ssl if self._ssl else True,
                                              heartbeat=self._heartbeat_s, max_msg_size=0,
                                              timeout=aiohttp.ClientWSTimeout(ws_close=2.0)) as ws:
@@ -178,8 +179,9 @@ class RemoteEngine:
             self._snapshots = {s.id: s for s in map(snapshot_from_wire, body.get("services", []))}
             self._alerts = [alert_from_wire(a) for a in body.get("alerts", [])]
             self._stats = stats_from_wire(body.get("stats", {}))
-            if not self.last_seq:
+            if not self._had_hello:
                 self.last_seq = int(body.get("seq", 0))
+                self._had_hello = True
             self.error = ""
             self._set_connected(True)
             return
