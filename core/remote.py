@@ -28,13 +28,13 @@ import aiohttp
 
 from core.backoff import backoff_delay
 from core.clock import Clock, SystemClock
-from core.events import Event, ServiceStatus
+from core.events import Event
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
-from core.wire import WireError, alert_from_wire, event_from_wire, snapshot_from_wire, stats_from_wire
+from core.wire import (UNREACHABLE, WireError, alert_from_wire, event_from_wire, format_age, snapshot_from_wire,
+                       stats_from_wire, unreachable_view)
 
 log = logging.getLogger("core.remote")
 
-UNREACHABLE = "engine unreachable"
 RECONNECT_BASE_S = 0.5
 RECONNECT_MAX_S = 10.0
 _EMPTY_STATS = EngineStats(0, 0.0, 0.0, 0, 0)
@@ -42,26 +42,22 @@ _MAX_PENDING_EVENTS = 20_000
 _COMMAND_TIMEOUT_S = 15.0
 
 
+def check_engine_url(url: str) -> str | None:
+    """Why `url` cannot be an engine's address (one line), or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s):// engine URL"
+    try:
+        parts.port
+    except ValueError:
+        return f"{url!r} has a bad port"
+    return None
+
+
 def default_origin() -> str:
     """How this console names itself in an engine's journal: gui@<host>."""
     host = "".join(c if c.isalnum() or c in "._-" else "-" for c in socket.gethostname())[:64] or "unknown"
     return f"gui@{host}"
-
-
-def format_age(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s < 120:
-        return f"{s} s"
-    if s < 7200:
-        return f"{s // 60} min"
-    return f"{s // 3600} h"
-
-
-def unreachable_view(snap: ServiceSnapshot, age_s: float | None) -> ServiceSnapshot:
-    """What a service of an unreachable engine shows: nothing live, and how old the data is."""
-    when = "no data yet" if age_s is None else f"last data {format_age(age_s)} ago"
-    return dataclasses.replace(snap, status=ServiceStatus.UNKNOWN, stale=True,
-                               last_error=f"{UNREACHABLE} ({when})")
 
 
 class RemoteEngine:
@@ -79,9 +75,10 @@ class RemoteEngine:
     def __init__(self, url: str, token: str, *, origin: str | None = None, clock: Clock | None = None,
                  ca_file: str | None = None, session: aiohttp.ClientSession | None = None,
                  rng: random.Random | None = None, heartbeat_s: float = 2.0) -> None:
+        problem = check_engine_url(url)
+        if problem:
+            raise ValueError(problem)
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{url!r} is not an http(s):// engine URL")
         self.url = url.rstrip("/")
         self.name = parts.netloc
         self._token = token

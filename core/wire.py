@@ -17,7 +17,7 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any, TypeVar, Union
 
-from core.events import Event, event_from_record
+from core.events import Event, ServiceStatus, event_from_record
 from core.snapshot import AlertView, EngineStats, ServiceSnapshot
 
 T = TypeVar("T")
@@ -168,3 +168,32 @@ def event_from_wire(data: Any) -> Event:
         return event_from_record(data, mono=0.0, wall=float(wall))
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"event: {exc}") from None
+
+
+# ---------------------------------------------------------------- an engine that cannot be reached
+
+UNREACHABLE = "engine unreachable"
+
+
+def format_age(seconds: float) -> str:
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    return f"{s // 3600} h"
+
+
+def unreachable_view(snap: ServiceSnapshot, age_s: float | None) -> ServiceSnapshot:
+    """What a service of an unreachable engine shows: nothing live, and how old the data is.
+
+    ServiceSnapshot has no field for "the engine behind this is gone" (it is being rebuilt), so the
+    mark is the status UNKNOWN + stale + this error text, and `is_unreachable()` reads it back.
+    """
+    when = "no data yet" if age_s is None else f"last data {format_age(age_s)} ago"
+    return dataclasses.replace(snap, status=ServiceStatus.UNKNOWN, stale=True, failed=False,
+                               last_error=f"{UNREACHABLE} ({when})")
+
+
+def is_unreachable(snap: ServiceSnapshot) -> bool:
+    return snap.stale and snap.status is ServiceStatus.UNKNOWN and (snap.last_error or "").startswith(UNREACHABLE)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from core.events import BreakerState, ServiceStatus
 from core.snapshot import ServiceSnapshot
+from core.wire import is_unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,10 @@ def colour(theme: Theme, role: str) -> str:
 
 def status_indicator(snap: ServiceSnapshot) -> Indicator:
     """The service's overall state, most important first."""
+    if is_unreachable(snap):
+        # Before everything else: whatever the engine said last (maintenance, failed, healthy) is
+        # not live any more, and must not look as if it were.
+        return Indicator("warning", "ring", "UNREACHABLE")
     if snap.maintenance:
         return Indicator("suppressed", "lock", "MAINTENANCE")
     if snap.paused:

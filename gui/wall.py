@@ -111,6 +111,8 @@ def tile_indicators(snap: ServiceSnapshot) -> tuple[palette.Indicator, palette.I
 def summary_category(snap: ServiceSnapshot) -> set[str]:
     """The summary keys one service counts under (an unhealthy device with an open breaker: both)."""
     st = palette.status_indicator(snap)
+    if st.word == "UNREACHABLE":
+        return {"unknown"}  # its engine is gone: nothing about it is known now
     cats: set[str] = set()
     if st.role == "critical":
         cats.add("unhealthy")

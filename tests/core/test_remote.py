@@ -18,7 +18,8 @@ from core.clock import FakeClock
 from core.config import ConfigError, parse_config
 from core.events import ActionEvent, BreakerState, ProbeEvent, ServiceStatus
 from core.multi import MultiEngine
-from core.remote import UNREACHABLE, RemoteEngine
+from core.remote import RemoteEngine
+from core.wire import UNREACHABLE
 from core.runtime import Runtime
 from core.sim.devices import DeviceSpec
 from core.sim.server import SimServer
