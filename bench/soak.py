@@ -185,6 +185,7 @@ async def _sim_restarts(url: str) -> int:
 
 async def soak(ns: argparse.Namespace, sim: SimProcess) -> dict[str, Any]:
     from core.config import parse_config
+    from core.assembly import open_engine
     from core.engine import Engine
 
     specs = sim.specs()
@@ -195,7 +196,7 @@ async def soak(ns: argparse.Namespace, sim: SimProcess) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fw-soak-") as tmp:
         jpath = str(Path(tmp) / "soak.db")
         config = parse_config(soak_config(sim.url, specs, ns.interval, jpath), label="soak")
-        engine = Engine(config, state_dir=tmp)
+        engine = open_engine(config, state_dir=tmp)
         await engine.start()
         chaos_stats: collections.Counter[str] = collections.Counter()
         victims = [s.id for s in specs if s.group == "chaos"]
@@ -217,7 +218,7 @@ async def soak(ns: argparse.Namespace, sim: SimProcess) -> dict[str, Any]:
                 await asyncio.sleep(max(0.0, t0 + mark - time.monotonic()))
                 now = time.monotonic()
                 st = engine.stats()
-                restarts = sum(engine.recovery.restarts_total(sid) for sid in engine.monitors)
+                restarts = sum(s.recovery.restarts_total for s in engine.services.values())
                 s = {"elapsed": now - t0, "rss": rss_mb(), "fds": num_fds(), "sockets": socket_fds(),
                      "tasks": len(asyncio.all_tasks()),
                      "journal": file_size(engine.journal.path) / 1e6, "checks": st.checks_total,

@@ -97,6 +97,7 @@ def _print_profile(prof: cProfile.Profile, top: int = 30) -> None:
 
 async def _engine_worker(ns: argparse.Namespace) -> dict[str, Any]:
     from core.config import parse_config
+    from core.assembly import open_engine
     from core.engine import Engine
     from core.events import ServiceStatus
     from core.sim.demo import fleet_config_toml
@@ -108,7 +109,7 @@ async def _engine_worker(ns: argparse.Namespace) -> dict[str, Any]:
         text += f"\n[rate_limit]\nchecks_per_second = {ns.checks_per_second!r}\n"
     config = parse_config(text, label="bench")
     with tempfile.TemporaryDirectory(prefix="fw-bench-") as tmp:
-        engine = Engine(config, state_dir=tmp)
+        engine = open_engine(config, state_dir=tmp)
         await engine.start()
         try:
             ev0 = [0]

@@ -8,15 +8,16 @@ with `;` or `$(...)` in it is just text). Each action has a timeout and returns 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 
 import aiohttp
 
-from core.config import CommandRestart, HttpRestart, RestartAction
+from core.checks.base import CheckContext
+from core.checks.registry import restart_types
+from core.config import CommandRestart, HttpRestart, ProtocolRestart, RestartAction
+from core.logs import RECOVERY as log
 
-log = logging.getLogger("core.recovery")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,20 +27,29 @@ class ActionResult:
     duration_s: float
 
 
-def describe(action: RestartAction | None) -> str:
+def describe_action(action: RestartAction | None) -> str:
     if action is None:
         return ""
     if isinstance(action, HttpRestart):
         return f"{action.method} {action.url}"
+    if isinstance(action, ProtocolRestart):
+        return restart_types()[action.kind].describe(action.settings)
     return "command: " + " ".join(action.argv)
 
 
-async def run_action(action: RestartAction, session: aiohttp.ClientSession, timeout_s: float) -> ActionResult:
+async def run_action(action: RestartAction, context: CheckContext, timeout_s: float) -> ActionResult:
+    """Run a restart action; protocol actions (snmp_set, modbus_write) reuse the checks' connections."""
     start = time.perf_counter()
     try:
         if isinstance(action, HttpRestart):
-            return await _run_http(action, session, timeout_s, start)
+            return await _run_http(action, context.session, timeout_s, start)
+        if isinstance(action, ProtocolRestart):
+            async with asyncio.timeout(timeout_s):
+                ok, detail = await restart_types()[action.kind].run(action.settings, context, timeout_s)
+            return ActionResult(ok, detail, time.perf_counter() - start)
         return await _run_command(action, timeout_s, start)
+    except TimeoutError:
+        return ActionResult(False, f"restart timed out after {timeout_s:g} s", time.perf_counter() - start)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failed action is a result, never a crash

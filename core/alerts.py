@@ -28,10 +28,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from core.backoff import backoff_delay
 from core.clock import Clock
 from core.config import AlertsConfig
 from core.snapshot import AlertView
-from core.events import (
+from core.logs import ALERTS as log
+from core.events import (AlertSeverity, AlertState,
     AlertEvent,
     AnomalyEvent,
     BreakerEvent,
@@ -44,9 +46,8 @@ from core.events import (
     ServiceStatus,
 )
 
-log = logging.getLogger("core.alerts")
 
-SEVERITIES = ("info", "warning", "critical")
+SEVERITIES = tuple(AlertSeverity)
 
 RULE_UNHEALTHY = "unhealthy"
 RULE_BREAKER_OPEN = "breaker_open"
@@ -86,7 +87,7 @@ class _Condition:
     rule: str
     service: str
     group: str
-    severity: str
+    severity: AlertSeverity
     message: str
 
 
@@ -96,7 +97,7 @@ class _Record:
     rule: str
     service: str
     group: str
-    severity: str
+    severity: AlertSeverity
     message: str
     active: bool
     acknowledged: bool
@@ -122,7 +123,8 @@ class AlertManager:
     """
 
     def __init__(self, config: AlertsConfig, clock: Clock, groups: Mapping[str, str],
-                 emit: Callable[[AlertEvent], None]) -> None:
+                 emit: Callable[[AlertEvent], None],
+                 maintenance: Callable[[str], bool] = lambda target: False) -> None:
         self._config = config
         self._clock = clock
         self._emit = emit
@@ -133,7 +135,9 @@ class AlertManager:
         self._unhealthy_since: dict[str, float] = {}
         self._breaker_down_since: dict[str, float] = {}
         self._anomaly_last: dict[str, float] = {}
-        self._maintenance: set[str] = set()
+        # The engine owns maintenance (one owner per fact); alerts only ask whether a service or group
+        # is in it, and are told when that changed.
+        self._in_maintenance = maintenance
         self._order = itertools.count()
         self._set_group_map(groups)
 
@@ -149,14 +153,14 @@ class AlertManager:
             if event.outcome == RecoveryOutcome.GAVE_UP:
                 detail = f": {event.detail}" if event.detail else ""
                 self._set_condition(
-                    RULE_RECOVERY_GAVE_UP, event.service, "critical",
+                    RULE_RECOVERY_GAVE_UP, event.service, AlertSeverity.CRITICAL,
                     f"{event.strategy} gave up after {event.attempt} of "
                     f"{event.max_attempts} attempts{detail}")
         elif isinstance(event, HeartbeatEvent):
             if event.status == "missed":
                 age = ("never beat" if event.last_beat_age_s is None
                        else f"last beat {event.last_beat_age_s:.0f} s ago")
-                self._set_condition(RULE_HEARTBEAT_MISSED, event.service, "warning",
+                self._set_condition(RULE_HEARTBEAT_MISSED, event.service, AlertSeverity.WARNING,
                                     f"heartbeat missed ({age})")
             elif event.status == "resumed":
                 self._clear_condition(alert_id(RULE_HEARTBEAT_MISSED, event.service))
@@ -164,7 +168,7 @@ class AlertManager:
             if self._config.anomaly:
                 self._anomaly_last[event.service] = event.mono
                 self._set_condition(
-                    RULE_ANOMALY, event.service, "warning",
+                    RULE_ANOMALY, event.service, AlertSeverity.WARNING,
                     f"response time {event.latency_ms:.0f} ms, "
                     f"usually {event.baseline_ms:.0f} ms")
 
@@ -193,7 +197,7 @@ class AlertManager:
             self._breaker_down_since.setdefault(service, event.mono)
             self._evaluate_group(self._group_of(service))
             reason = f": {event.reason}" if event.reason else ""
-            self._set_condition(RULE_BREAKER_OPEN, service, "warning",
+            self._set_condition(RULE_BREAKER_OPEN, service, AlertSeverity.WARNING,
                                 f"circuit breaker open{reason}")
         elif event.to_state == BreakerState.HALF_OPEN:
             pass  # a trial is not a recovery; the alert stays until the breaker closes
@@ -207,7 +211,7 @@ class AlertManager:
     # ------------------------------------------------------------------ time
 
     def poll(self) -> None:
-        """Apply the time-based rules; call at `next_deadline()` (or more often, harmlessly)."""
+        """Apply the time-based rules; the engine's ticker calls it every 0.25 s (more often is harmless)."""
         now = self._clock.monotonic()
         for service in list(self._unhealthy_since):
             self._check_unhealthy(service, now)
@@ -219,24 +223,12 @@ class AlertManager:
             if record.silenced_until_mono is not None and record.silenced_until_mono <= now:
                 self._lift_silence(record, "silence expired")
 
-    def next_deadline(self) -> float | None:
-        """Earliest monotonic time at which `poll()` could change something, or None."""
-        deadlines: list[float] = []
-        wait = self._config.unhealthy_for_seconds
-        for service, since in self._unhealthy_since.items():
-            if alert_id(RULE_UNHEALTHY, service) not in self._conditions:
-                deadlines.append(since + wait)
-        deadlines.extend(last + ANOMALY_CLEAR_SECONDS for last in self._anomaly_last.values())
-        deadlines.extend(r.silenced_until_mono for r in self._records.values()
-                         if r.silenced_until_mono is not None)
-        return min(deadlines) if deadlines else None
-
     def _check_unhealthy(self, service: str, now: float) -> None:
         since = self._unhealthy_since.get(service)
         if since is None or alert_id(RULE_UNHEALTHY, service) in self._conditions:
             return
         if now - since >= self._config.unhealthy_for_seconds:
-            self._set_condition(RULE_UNHEALTHY, service, "critical",
+            self._set_condition(RULE_UNHEALTHY, service, AlertSeverity.CRITICAL,
                                 f"unhealthy for {now - since:.0f} s")
 
     # ------------------------------------------------------------------ operator commands
@@ -248,7 +240,7 @@ class AlertManager:
             return False
         if not record.acknowledged:
             record.acknowledged = True
-            self._send(record, "acknowledged", record.message)
+            self._send(record, AlertState.ACKNOWLEDGED, record.message)
             if not record.active:
                 del self._records[alert_id]
         return True
@@ -260,21 +252,14 @@ class AlertManager:
             return False
         record.silenced_until_mono = self._clock.monotonic() + seconds
         record.silenced_until_wall = self._clock.wall() + seconds
-        self._send(record, "silenced", f"{record.message} (silenced for {seconds:g} s)")
+        self._send(record, AlertState.SILENCED, f"{record.message} (silenced for {seconds:g} s)")
         return True
 
-    def unsilence(self, alert_id: str) -> bool:
-        """End shelving early. False if the alert is unknown or not silenced."""
-        record = self._records.get(alert_id)
-        if record is None or record.silenced_until_mono is None:
-            return False
-        self._lift_silence(record, "silence lifted")
-        return True
-
-    def raise_alert(self, rule: str, service: str, severity: str, message: str) -> None:
+    def raise_alert(self, rule: str, service: str, severity: AlertSeverity | str, message: str) -> None:
         """Raise (or re-raise) an alert whose condition the engine decides, e.g. storm_guard."""
         if severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+        severity = AlertSeverity(severity)
         if rule == RULE_GROUP_DOWN:
             raise ValueError("group_down alerts are raised by the group rule only")
         self._set_condition(rule, service, severity, message)
@@ -283,15 +268,17 @@ class AlertManager:
         """Clear the condition of an engine-raised alert (no-op if it is not raised)."""
         self._clear_condition(alert_id(rule, service))
 
-    def set_maintenance(self, service_or_group: str, on: bool) -> None:
-        """Hold (on) or release (off) alerts of a service, or of every service of a group."""
-        if on == (service_or_group in self._maintenance):
-            return
-        if on:
-            self._maintenance.add(service_or_group)
-        else:
-            self._maintenance.discard(service_or_group)
-        log.info("maintenance %s for %s", "on" if on else "off", service_or_group)
+    def forget(self, service: str) -> None:
+        """The service left the config: its alerts resolve and nothing about it is kept."""
+        for aid in [a for a, c in self._conditions.items() if c.service == service and c.rule != RULE_GROUP_DOWN]:
+            self._clear_condition(aid)
+        for aid in [a for a, r in self._records.items() if r.service == service and r.rule != RULE_GROUP_DOWN]:
+            del self._records[aid]
+        for times in (self._unhealthy_since, self._breaker_down_since, self._anomaly_last):
+            times.pop(service, None)
+
+    def maintenance_changed(self) -> None:
+        """Maintenance started or ended somewhere: held alerts are re-judged."""
         self._evaluate_all_groups()
         self._reconcile_all()
 
@@ -321,17 +308,10 @@ class AlertManager:
         """Active alerts and cleared-but-unacknowledged ones, newest first; silenced ones flagged."""
         return [r.freeze() for r in sorted(self._records.values(), key=lambda r: r.order, reverse=True)]
 
-    def get(self, alert_id: str) -> Alert | None:
-        record = self._records.get(alert_id)
-        return None if record is None else record.freeze()
-
-    def in_maintenance(self, service: str) -> bool:
-        """Whether a service is under maintenance, itself or through its group."""
-        return service in self._maintenance or self._group_of(service) in self._maintenance
 
     # ------------------------------------------------------------------ conditions -> alerts
 
-    def _set_condition(self, rule: str, service: str, severity: str, message: str,
+    def _set_condition(self, rule: str, service: str, severity: AlertSeverity, message: str,
                        group: str | None = None) -> None:
         aid = alert_id(rule, group if rule == RULE_GROUP_DOWN and group is not None else service)
         cond = self._conditions.get(aid)
@@ -361,8 +341,8 @@ class AlertManager:
     def _held(self, cond: _Condition) -> str | None:
         """Why an alert whose condition holds must not be active right now, or None."""
         if cond.rule == RULE_GROUP_DOWN:
-            return "maintenance" if cond.group in self._maintenance else None
-        if cond.service in self._maintenance or (cond.group and cond.group in self._maintenance):
+            return "maintenance" if self._in_maintenance(cond.group) else None
+        if self._in_maintenance(cond.service) or (cond.group and self._in_maintenance(cond.group)):
             return "maintenance"
         if cond.rule in _FLOOD_HELD_RULES and cond.group:
             if alert_id(RULE_GROUP_DOWN, cond.group) in self._conditions:
@@ -395,7 +375,7 @@ class AlertManager:
                 record.message = cond.message
                 record.group = cond.group
                 return
-            self._send(record, "firing", record.message)
+            self._send(record, AlertState.FIRING, record.message)
             return
         if record is None or not record.active:
             return
@@ -403,10 +383,10 @@ class AlertManager:
         if held is not None:
             # Held, not cleared: the alert leaves the list (the operator chose maintenance, or the
             # group alert says it all) and comes back by itself if the condition is still true.
-            self._send(record, "resolved", f"{record.message} (held: {held})")
+            self._send(record, AlertState.RESOLVED, f"{record.message} (held: {held})")
             del self._records[aid]
             return
-        self._send(record, "resolved", record.message)
+        self._send(record, AlertState.RESOLVED, record.message)
         if record.acknowledged:
             del self._records[aid]
 
@@ -417,12 +397,12 @@ class AlertManager:
     def _lift_silence(self, record: _Record, why: str) -> None:
         record.silenced_until_mono = None
         record.silenced_until_wall = None
-        self._send(record, "unsilenced", f"{record.message} ({why})")
+        self._send(record, AlertState.UNSILENCED, f"{record.message} ({why})")
 
-    def _send(self, record: _Record, state: str, message: str) -> None:
+    def _send(self, record: _Record, state: AlertState, message: str) -> None:
         log.debug("%s %s: %s", record.id, state, message)
         self._emit(AlertEvent(service=record.service, mono=self._clock.monotonic(), wall=self._clock.wall(),
-                              alert_id=record.id, severity=record.severity, rule=record.rule,
+                              alert_id=record.id, severity=AlertSeverity(record.severity), rule=record.rule,
                               state=state, message=message, group=record.group))
 
     # ------------------------------------------------------------------ groups
@@ -466,7 +446,7 @@ class AlertManager:
         if size >= cfg.group_min_services:
             for service in members:
                 since = self._down_since(service)
-                if since is not None and service not in self._maintenance:
+                if since is not None and not self._in_maintenance(service):
                     down.append(since)
         needed = max(cfg.group_share * size - 1e-9, float(cfg.group_min_services))
         if active:
@@ -483,7 +463,7 @@ class AlertManager:
                     record.message = message  # a running tally, not a new announcement
                 return
             log.warning("group flood: %s", message)
-            self._set_condition(RULE_GROUP_DOWN, "", "critical", message, group=group)
+            self._set_condition(RULE_GROUP_DOWN, "", AlertSeverity.CRITICAL, message, group=group)
         elif active:
             self._clear_condition(gid)
         else:
@@ -610,7 +590,7 @@ class WebhookSink:
                 log.warning("webhook %s: gave up on %s %s after %d retries (%s)", self._where,
                             event.alert_id, event.state, attempt, reason)
                 return False
-            delay = min(2.0 ** attempt, self._max_backoff)
+            delay = backoff_delay("exponential", attempt + 1, 1.0, self._max_backoff)
             attempt += 1
             log.info("webhook %s: %s, retry %d of %d in %g s", self._where, reason, attempt,
                      self._retries, delay)

@@ -10,15 +10,14 @@ the k-of-n window has emptied again.
 from __future__ import annotations
 
 import bisect
-import logging
 import math
 from collections import deque
 
 from core.clock import Clock
 from core.config import AnomalyConfig
 from core.events import AnomalyEvent
+from core.logs import ANOMALY as log
 
-log = logging.getLogger("core.anomaly")
 
 DETECTOR_NAME = "ewma+mad"
 
@@ -69,6 +68,9 @@ class LatencyAnomalyDetector:
         self._sorted: list[float] = []  # the same samples, sorted, for the median
         self._flags: deque[bool] = deque(maxlen=config.n)
         self._latched = False  # an event was raised and the k-of-n window has not emptied since
+        # Anomalous samples wait here until the anomaly is raised: before that they are suspects, and
+        # letting them into the baseline would let a fresh jump become its own normal.
+        self._held: list[float] = []
 
     # ------------------------------------------------------------------ public
 
@@ -111,12 +113,23 @@ class LatencyAnomalyDetector:
                 and z > cfg.z_threshold
             )
 
-        self._learn(x, anomalous)
         self._flags.append(anomalous)
         count = sum(self._flags)
         if count == 0:
             self._latched = False
-        if count >= cfg.k and not self._latched:
+            self._held.clear()  # isolated spikes that never made an anomaly stay out of the baseline
+        raised = count >= cfg.k and not self._latched
+        if anomalous and not self._latched and not raised:
+            self._held.append(x)
+            self._seen += 1
+        else:
+            if raised:
+                for held in self._held:
+                    self._learn(held, True)
+                    self._seen -= 1  # counted when held
+                self._held.clear()
+            self._learn(x, anomalous)
+        if raised:
             self._latched = True
             log.info("%s: latency anomaly %.1f ms (baseline %.1f ms, score %.1f)",
                      self.service, latency_ms, median, robust)

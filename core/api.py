@@ -25,12 +25,12 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
+from core.logs import API as log
 from core.events import BreakerState, ServiceStatus
 from core.api_auth import Gate
 from core.api_stream import StreamHub
 from core.snapshot import CommandResult, EngineControl, EngineStats, ServiceSnapshot
 
-log = logging.getLogger("core.api")
 access_log = logging.getLogger("core.api.access")
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -68,7 +68,8 @@ class ApiServer:
     """
 
     def __init__(self, control: EngineControl, beat: Callable[[str], bool], token: str,
-                 host: str = "127.0.0.1", port: int = 8765, *, gate: Gate | None = None,
+                 host: str = "127.0.0.1", port: int = 8765,
+                 config_path: Callable[[], str | None] | None = None, *, gate: Gate | None = None,
                  stream: StreamHub | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         if not token:
             # An empty token would make "Authorization: Bearer " a valid credential.
@@ -82,6 +83,7 @@ class ApiServer:
         self._host = host
         self.port = port
         self._runner: web.AppRunner | None = None
+        self._config_path = config_path  # given: /api/config/ edits that file (core/config_api.py)
         self._gate = gate
         self._stream = stream
         self._ssl = ssl_context
@@ -107,6 +109,11 @@ class ApiServer:
         app.router.add_post("/api/services/{service_id}/{verb}", self._service_command)
         app.router.add_get("/api/alerts", self._alerts)
         app.router.add_post("/api/alerts/{alert_id}/acknowledge", self._acknowledge)
+        if self._config_path is not None:
+            from core.config_api import ConfigEditApi
+
+            ConfigEditApi(self._control, self._config_path, self._authorized).add_routes(  # type: ignore[arg-type]
+                app.router)
         self._add_console_routes(app)
         # aiohttp's default access log goes to "aiohttp.access" at INFO; ours is DEBUG, skips beats,
         # and its format has no headers, so the Authorization header cannot leak through it.

@@ -165,8 +165,9 @@ class Gate:
     def kind_of(request: web.BaseRequest) -> str:
         if request.path.startswith("/heartbeat/"):
             return "heartbeat"
-        if request.method == "POST" and request.path.startswith("/api/"):
-            return "command"
+        if request.path.startswith("/api/") and (request.method not in ("GET", "HEAD", "OPTIONS")
+                                                  or request.path.startswith("/api/config/")):
+            return "command"  # config reads too: the file names restart commands and hosts
         return "read"
 
     def needs(self, kind: str) -> Role | None:

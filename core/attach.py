@@ -154,6 +154,13 @@ class RemoteHandle:
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         return await self._call(self.remote.journal_events(service_id, limit))
 
+    @property
+    def config_path(self) -> str | None:
+        return None  # the engine's file lives on its host; it reloads it there
+
+    def alert_sound(self) -> bool:
+        return False
+
     def snapshots(self) -> dict[str, ServiceSnapshot]:
         return self.remote.snapshots()
 

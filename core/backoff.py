@@ -84,6 +84,12 @@ class AttemptTracker:
     def attempts(self) -> int:
         return self._attempts
 
+    def set_stable_period(self, reset_after_stable_s: float) -> None:
+        """A reload changed `reset_after_stable_seconds`: the running episode follows the new value."""
+        if reset_after_stable_s < 0:
+            raise ValueError(f"reset_after_stable_s must not be negative, got {reset_after_stable_s}")
+        self._reset_after = reset_after_stable_s
+
     def next_attempt(self) -> int:
         """Count one more attempt and return its number (1 for the first)."""
         # An attempt means the service is failing, so any healthy streak is over.

@@ -14,7 +14,6 @@ belongs to one asyncio loop, like the rest of the core.
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from dataclasses import dataclass
 from typing import Awaitable, Callable, TypeVar
@@ -23,8 +22,8 @@ from core.clock import Clock
 from core.config import CircuitBreakerConfig
 from core.events import BreakerEvent, BreakerState
 from core.snapshot import BreakerView
+from core.logs import BREAKER as log
 
-log = logging.getLogger("core.breaker")
 
 T = TypeVar("T")
 
@@ -179,7 +178,9 @@ class CircuitBreaker:
 
     @property
     def state(self) -> BreakerState:
-        self.poll()
+        """The state as of the last transition. Reading never moves the breaker: time-based moves
+        (OPEN → HALF_OPEN) happen in `poll()`, which the engine calls when one is due, and in
+        `acquire()`; so building a snapshot can never journal or publish an event."""
         return self._state
 
     @property
@@ -202,14 +203,14 @@ class CircuitBreaker:
     def next_transition_at(self) -> float | None:
         """Monotonic time at which OPEN becomes HALF_OPEN, or None when not open.
 
-        It may lie in the past until someone calls `poll()` (or reads `state`).
+        It may lie in the past until someone calls `poll()` (or `acquire()`).
         """
         if self._state is _OPEN:
             return self._opened_at + self.config.timeout_seconds
         return None
 
     def view(self) -> BreakerView:
-        state = self.state
+        state = self._state
         reopen_in_s: float | None = None
         if state is _OPEN:
             reopen_in_s = max(0.0, self._opened_at + self.config.timeout_seconds - self._clock.monotonic())

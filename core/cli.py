@@ -1,7 +1,8 @@
 """The `faultwatch` command: argument parsing and the choice of GUI, headless or a one-shot task.
 
-This is the composition root. It imports the GUI lazily and only when a window is wanted, so
-`--headless`, `--check-config` and `--self-test` never load Qt.
+The core never imports the GUI, not even lazily: a window, when one is wanted, comes from the
+`WindowLauncher` the caller passes in. The installed `faultwatch` command is gui/launcher.py, which
+passes one; without it (a headless install) asking for a window is one line and exit 2.
 """
 
 from __future__ import annotations
@@ -11,11 +12,22 @@ import logging
 import os
 import sys
 import time
+from typing import Protocol
 
 from core import __version__, paths
 from core.config import ConfigError, load_config, parse_listen, summary
+from core.logs import categories, enable_debug
 
 _START = time.perf_counter()
+
+
+class WindowLauncher(Protocol):
+    """What the command line needs from a GUI: a console window, and a window for a bad config."""
+
+    def run_gui(self, *, config_path: str | None, demo: bool, wall: bool, theme: str | None, startup_probe: bool,
+                state_dir: str | None, demo_devices: int | None, process_start: float) -> int: ...
+
+    def show_config_error(self, message: str) -> int: ...
 
 EPILOG = """\
 examples:
@@ -56,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ca-file", metavar="PATH", help="--attach: CA certificate(s) that signed the engines' TLS")
     p.add_argument("--log-level", default=os.environ.get("FAULTWATCH_LOG", "INFO"),
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--debug", metavar="CATEGORIES",
+                   help=f"debug output for these log categories, comma-separated ({', '.join(categories())}, or all)")
     return p
 
 
@@ -94,13 +108,30 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: str, debug: str | None) -> str | None:
+    """Returns a one-line problem with --debug, or None."""
     logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if debug:
+        try:
+            enable_debug(debug)
+        except ValueError as exc:
+            return f"--debug: {exc}"
+        logging.getLogger().setLevel(logging.DEBUG)
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.DEBUG)
+        # The root passes everything; categories not asked for stay at the chosen level.
+        for name in categories():
+            logger = logging.getLogger(f"core.{name}")
+            if logger.level == logging.NOTSET:
+                logger.setLevel(getattr(logging, level))
+        for noisy in ("asyncio", "aiohttp", "pymodbus", "pysnmp", "asyncua", "apprise", "urllib3"):
+            logging.getLogger(noisy).setLevel(getattr(logging, level))
+    return None
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, window: WindowLauncher | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.check_config:
         try:
@@ -109,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"faultwatch: {exc}", file=sys.stderr)
             return 2
-    _setup_logging(args.log_level)
-    problem = _check_arguments(args)
+    problem = _setup_logging(args.log_level, args.debug) or _check_arguments(args)
     if problem:
         print(f"faultwatch: {problem}", file=sys.stderr)
         return 2
@@ -118,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         from core.selftest import run_self_test
         return run_self_test(args.state_dir)
     if args.attach:
-        return _attach(args)
+        return _attach(args, window)
     demo = args.demo or args.demo_devices is not None
     config_path = args.config
     if not demo and config_path is None:
@@ -133,11 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             load_config(config_path)
         except ConfigError as exc:
-            if args.headless or not _display_available()[0]:
+            if args.headless or not _display_available()[0] or window is None:
                 print(f"faultwatch: {exc}", file=sys.stderr)
                 return 2
-            from gui.app import show_config_error
-            return int(show_config_error(str(exc)))
+            return int(window.show_config_error(str(exc)))
     headless = args.headless
     if not headless:
         ok, why = _display_available()
@@ -148,13 +177,16 @@ def main(argv: list[str] | None = None) -> int:
         from core.headless import headless_main
         return headless_main(config_path, demo=demo, devices=args.demo_devices, duration=args.duration,
                              events=args.events, listen=args.listen, state_dir=args.state_dir)
-    from gui.app import run_gui
-    return int(run_gui(config_path=None if demo else config_path, demo=demo, wall=args.wall, theme=args.theme,
-                   startup_probe=args.startup_probe, state_dir=args.state_dir, demo_devices=args.demo_devices,
-                   process_start=_START))
+    if window is None:
+        print("faultwatch: this installation has no console window (install faultwatch[gui]); "
+              "use --headless", file=sys.stderr)
+        return 2
+    return int(window.run_gui(config_path=None if demo else config_path, demo=demo, wall=args.wall,
+                              theme=args.theme, startup_probe=args.startup_probe, state_dir=args.state_dir,
+                              demo_devices=args.demo_devices, process_start=_START))
 
 
-def _attach(args: argparse.Namespace) -> int:
+def _attach(args: argparse.Namespace, window: WindowLauncher | None) -> int:
     """`--attach URL...`: a console for engines running elsewhere; no engine of its own."""
     from core.token import console_token
 
@@ -174,7 +206,11 @@ def _attach(args: argparse.Namespace) -> int:
     if not ok:
         print(f"faultwatch: {why}; --attach needs a display", file=sys.stderr)
         return 2
-    from gui.app import run_attached
+    run_attached = getattr(window, "run_attached", None)
+    if run_attached is None:
+        print("faultwatch: this installation has no console window (install faultwatch[gui]); "
+              "--attach needs one", file=sys.stderr)
+        return 2
     return int(run_attached(tokens, ca_file=args.ca_file, wall=args.wall, theme=args.theme,
                             startup_probe=args.startup_probe, process_start=_START))
 

@@ -17,26 +17,21 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on older Pythons
-    import tomli as tomllib
+import tomllib
+
+
+from core.checks.http import HttpCheck
+from core.checks.registry import check_types, restart_types
+from core.options import opt  # re-exported: settings classes declare keys with it
+
+__all__ = ["opt", "ConfigError", "Config", "ServiceConfig", "load_config", "parse_config"]
 
 
 class ConfigError(ValueError):
     """A config problem, as one line: `file: key.path: what is wrong`."""
-
-
-def opt(default: Any, doc: str, *, min: float | None = None, max: float | None = None,
-        positive: bool = False, factory: Callable[[], Any] | None = None) -> Any:
-    """Declare one setting: default, one-line doc, and its range."""
-    meta = {"doc": doc, "min": min, "max": max, "positive": positive}
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 # ---------------------------------------------------------------- seed sections (extended)
@@ -112,7 +107,7 @@ class AnomalyConfig:
     z_threshold: float = opt(4.0, "EWMA z-score above which a sample is anomalous.", positive=True)
     mad_window: int = opt(60, "Samples in the rolling median/MAD window.", min=5)
     mad_threshold: float = opt(6.0, "Robust (median/MAD) score above which a sample is anomalous.", positive=True)
-    warmup_samples: int = opt(20, "Samples seen before any sample can be judged.", min=1)
+    warmup_samples: int = opt(8, "Samples seen before any sample can be judged.", min=1)
     k: int = opt(3, "Anomalous samples among the last n that raise an anomaly event.", min=1)
     n: int = opt(5, "Size of the k-of-n window.", min=1)
     min_latency_ms: float = opt(5.0, "Samples faster than this are never anomalous (noise floor).", min=0)
@@ -189,7 +184,15 @@ class CommandRestart:
     argv: tuple[str, ...]
 
 
-RestartAction = HttpRestart | CommandRestart
+@dataclass(frozen=True, slots=True)
+class ProtocolRestart:
+    """A restart action offered by a check module (`snmp_set`, `modbus_write`): its key and settings."""
+
+    kind: str
+    settings: Any
+
+
+RestartAction = HttpRestart | CommandRestart | ProtocolRestart
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +201,7 @@ class ServiceConfig:
 
     id: str
     name: str
-    endpoint: str
+    endpoint: str = ""
     health_path: str = "/health"
     group: str = "default"
     tags: tuple[str, ...] = ()
@@ -210,21 +213,36 @@ class ServiceConfig:
     fault_detection: FaultDetectionConfig = field(default_factory=FaultDetectionConfig)
     circuit_breaker: CircuitBreakerConfig = field(default_factory=CircuitBreakerConfig)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
+    check: Any = field(default_factory=HttpCheck)  # the settings of one of core/checks' types
 
     @property
     def endpoints(self) -> tuple[str, ...]:
         return (self.endpoint, *self.backup_endpoints)
 
+    @property
+    def check_type(self) -> str:
+        return str(self.check.TYPE)
+
+    @property
+    def target(self) -> str:
+        """What is checked, in a few words: the URL for http, `host:port` and the like for the rest."""
+        if isinstance(self.check, HttpCheck):
+            return self.endpoint
+        return str(self.check.target())
+
 
 SERVICE_KEYS: dict[str, str] = {
     "id": "Unique slug: letters, digits, '-', '_' and '.' (required).",
     "name": "Display name (default: the id).",
-    "endpoint": "Base http(s) URL of the service (required).",
+    "endpoint": "Base http(s) URL of the service (required for http checks).",
+    "check": "How the device is checked: an inline table with `type` and that type's keys (see below); "
+             "without it, an http check of endpoint + health_path.",
     "health_path": "Path of the health check, appended to the endpoint (default /health).",
     "group": "Rack or site the service belongs to (default 'default').",
     "tags": "List of free-form strings.",
     "backup_endpoints": "http(s) URLs to fail over to, in order of preference.",
-    "restart": "Restart action: { http = { method = \"POST\", url = \"...\" } } or { command = [\"argv\", ...] }.",
+    "restart": "Restart action: { http = { method = \"POST\", url = \"...\" } }, { command = [\"argv\", ...] }, "
+               "or a protocol action (snmp_set, modbus_write; see below).",
     "heartbeat_interval_seconds": "The device pushes POST /heartbeat/{id} this often; missed beats are a fault.",
     "tls_verify": "Verify TLS certificates (default true).",
     "ca_bundle": "Path of a CA bundle for this service's TLS.",
@@ -337,6 +355,15 @@ def _type_name(value: Any) -> str:
 def _coerce(value: Any, annotation: Any, path: str) -> Any:
     """Check one scalar against the declared type; ints are accepted where numbers are."""
     origin = get_origin(annotation)
+    if isinstance(annotation, types.UnionType) or origin is typing.Union:
+        return _coerce_union(value, [a for a in get_args(annotation) if a is not type(None)], path)
+    if origin is tuple:
+        item_type = get_args(annotation)[0]
+        if not isinstance(value, list):
+            raise _KeyProblem(path, f"expected an array, got {_type_name(value)} {_describe(value)}")
+        return tuple(_coerce(v, item_type, f"{path}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+        return _section(annotation, value, path)
     if origin is Literal:
         choices = get_args(annotation)
         if value not in choices:
@@ -367,6 +394,25 @@ def _coerce(value: Any, annotation: Any, path: str) -> Any:
     raise _KeyProblem(path, f"unsupported type {annotation}")  # pragma: no cover - declaration bug
 
 
+def _coerce_union(value: Any, choices: list[Any], path: str) -> Any:
+    """A key that takes one of several types (a value to compare: number, string or boolean)."""
+    if len(choices) == 1:
+        return _coerce(value, choices[0], path)
+    by_value = {bool: bool, int: float, float: float, str: str}
+    wanted = by_value.get(type(value))
+    if wanted is not None and wanted in choices:
+        return _coerce(value, wanted, path)
+    if wanted is float and int in choices:
+        return _coerce(value, int, path)
+    for choice in choices:
+        if isinstance(value, dict) and dataclasses.is_dataclass(choice):
+            return _coerce(value, choice, path)
+        if isinstance(value, list) and get_origin(choice) is tuple:
+            return _coerce(value, choice, path)
+    listed = " or ".join(_type_label(c).replace("\\|", "|") for c in choices)
+    raise _KeyProblem(path, f"expected {listed}, got {_type_name(value)} {_describe(value)}")
+
+
 def _section(cls: type, table: Any, path: str, base: Any | None = None) -> Any:
     """Build a section dataclass from a TOML table; `base` supplies defaults (per-service overrides)."""
     if not isinstance(table, dict):
@@ -389,6 +435,10 @@ def _section(cls: type, table: Any, path: str, base: Any | None = None) -> Any:
             if meta.get("max") is not None and v > meta["max"]:
                 raise _KeyProblem(kpath, f"must be at most {meta['max']:g}, got {v}")
         values[key] = v
+    if base is None:
+        for f in fields.values():
+            if f.metadata.get("required") and f.name not in values:
+                raise _KeyProblem(_join(path, f.name), "is required")
     built = dataclasses.replace(base, **values) if base is not None else cls(**values)
     _check_section(built, path)
     return built
@@ -456,14 +506,18 @@ def _str_list(value: Any, path: str) -> tuple[str, ...]:
 
 
 def _restart(value: Any, path: str) -> RestartAction:
+    known = ("http", "command", *restart_types())
+    listed = ", ".join(f"'{k}'" for k in known)
     if not isinstance(value, dict):
-        raise _KeyProblem(path, f"expected a table with 'http' or 'command', got {_type_name(value)}")
-    kinds = [k for k in value if k in ("http", "command")]
+        raise _KeyProblem(path, f"expected a table with one of {listed}, got {_type_name(value)}")
     for key in value:
-        if key not in ("http", "command"):
-            raise _unknown(key, ("http", "command"), path)
-    if len(kinds) != 1:
-        raise _KeyProblem(path, "give exactly one of 'http' or 'command'")
+        if key not in known:
+            raise _unknown(key, known, path)
+    if len(value) != 1:
+        raise _KeyProblem(path, f"give exactly one of {listed}")
+    kind = next(iter(value))
+    if kind in restart_types():
+        return ProtocolRestart(kind, _section(restart_types()[kind].settings, value[kind], _join(path, kind)))
     if "command" in value:
         argv = _str_list(value["command"], _join(path, "command"))
         if not argv or not argv[0]:
@@ -487,6 +541,19 @@ def _restart(value: Any, path: str) -> RestartAction:
     return HttpRestart(url=_url(http["url"], _join(hpath, "url")), method=method.upper())
 
 
+def _check(value: Any, path: str) -> Any:
+    types_ = check_types()
+    if not isinstance(value, dict):
+        raise _KeyProblem(path, f"expected a table with 'type', got {_type_name(value)} {_describe(value)}")
+    kind = value.get("type", "http")
+    if kind not in types_:
+        close = difflib.get_close_matches(str(kind), list(types_), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise _KeyProblem(_join(path, "type"), f"{_describe(kind)} is not one of {' | '.join(types_)}{hint}")
+    settings = {k: v for k, v in value.items() if k != "type"}
+    return _section(types_[kind].settings, settings, path)
+
+
 def _service(table: Any, path: str, defaults: dict[str, Any]) -> ServiceConfig:
     if not isinstance(table, dict):
         raise _KeyProblem(path, f"expected a table, got {_type_name(table)}")
@@ -498,9 +565,13 @@ def _service(table: Any, path: str, defaults: dict[str, Any]) -> ServiceConfig:
     sid = table["id"]
     if not isinstance(sid, str) or not _ID_RE.match(sid):
         raise _KeyProblem(_join(path, "id"), f"{_describe(sid)} is not a slug (letters, digits, '-', '_', '.')")
-    if "endpoint" not in table:
-        raise _KeyProblem(_join(path, "endpoint"), "is required")
-    kw: dict[str, Any] = {"id": sid, "endpoint": _url(table["endpoint"], _join(path, "endpoint"))}
+    kw: dict[str, Any] = {"id": sid}
+    if "check" in table:
+        kw["check"] = _check(table["check"], _join(path, "check"))
+    if "endpoint" in table:
+        kw["endpoint"] = _url(table["endpoint"], _join(path, "endpoint"))
+    elif isinstance(kw.get("check", HttpCheck()), HttpCheck):
+        raise _KeyProblem(_join(path, "endpoint"), "is required (for http checks)")
     for key in ("name", "group", "health_path", "ca_bundle"):
         if key in table:
             kw[key] = _coerce(table[key], str, _join(path, key))
@@ -557,7 +628,11 @@ def _type_label(annotation: Any) -> str:
     if get_origin(annotation) is Literal:
         return " \\| ".join(f'"{a}"' for a in get_args(annotation))
     if isinstance(annotation, types.UnionType):
-        return " or ".join(_type_label(a) for a in get_args(annotation))
+        return " or ".join(_type_label(a) for a in get_args(annotation) if a is not type(None))
+    if get_origin(annotation) is tuple:
+        return f"array of {_type_label(get_args(annotation)[0])}"
+    if dataclasses.is_dataclass(annotation):
+        return "table"
     return {bool: "boolean", int: "integer", float: "number", str: "string"}.get(annotation, str(annotation))
 
 
@@ -596,7 +671,31 @@ def render_docs() -> str:
         lines.append(f"| `{key}` | {doc} |")
     lines += ["", "A service's `[services.fault_detection]`, `[services.circuit_breaker]` and "
               "`[services.recovery]` tables override the global sections key by key.", ""]
+    lines += ["## Check types", "",
+              "`check = { type = \"...\", ... }` on a service; the timeout, interval and slow threshold are "
+              "the service's `[fault_detection]` keys for every type.", ""]
+    for name, ct in check_types().items():
+        lines += [f"### type = \"{name}\"", "", ct.doc, ""]
+        lines += _settings_table(ct.settings)
+    lines += ["## Restart actions of protocol modules", "",
+              "`restart = { <action> = { ... } }` beside `http` and `command`.", ""]
+    for name, rt in restart_types().items():
+        lines += [f"### {name}", "", rt.doc, ""]
+        lines += _settings_table(rt.settings)
     return "\n".join(lines)
+
+
+def _settings_table(cls: type) -> list[str]:
+    hints = typing.get_type_hints(cls)
+    out = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        shown = "required" if f.metadata.get("required") else (
+            "–" if default is None or default == () else _default_label(default))
+        out.append(f"| `{f.name}` | {_type_label(hints[f.name])} | {shown} | {f.metadata.get('doc', '')} |")
+    out.append("")
+    return out
 
 
 def summary(config: Config) -> str:

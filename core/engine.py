@@ -1,8 +1,12 @@
 """Engine: the running fault-tolerance system. Commands in, events out.
 
-It owns the one HTTP session, the journal, a monitor per service, the heartbeat monitor, the alert
-manager and the recovery manager, and one ticker task for everything that happens on time (breakers
-going half-open by themselves, missed heartbeats, alert timers, maintenance expiry, journal flushes).
+It is built whole: its clock, journal, check factory and restart runner are given to it (core/
+assembly.py makes the real ones), so its behaviour is tested on a FakeClock with fake checks, in
+milliseconds. It owns one `Service` per configured service (core/service.py), the heartbeat monitor,
+the alert manager, the recovery manager and one ticker for what happens on time (breakers going
+half-open, missed heartbeats, alert timers, maintenance expiry, journal flushes). The ticker touches
+only what is due, so an idle device costs nothing between its checks.
+
 Every event is appended to the journal *before* anyone else sees it (`publish`), so no consumer ever
 sees an event that a crash then loses. Everything runs on one asyncio loop; nothing here knows Qt.
 """
@@ -10,40 +14,70 @@ sees an event that a crash then loses. Everything runs on one asyncio loop; noth
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import aiohttp
 
-from core import paths
-from core.actions import ActionResult, describe, run_action
+from core.actions import ActionResult, describe_action
 from core.alerts import AlertManager, LogSink, WebhookSink
-from core.clock import Clock, SystemClock, iso_utc
-from core.config import Config, ConfigError, load_config
-from core.events import (ActionEvent, AlertEvent, BreakerEvent, BreakerState, Event, FailureType,
-                         HeartbeatEvent)
+from core.backoff import AttemptTracker
+from core.checks.base import Check, CheckResult
+from core.clock import Clock, iso_utc
+from core.config import Config, ConfigError, RestartAction, ServiceConfig, load_config
+from core.events import (ActionEvent, AlertEvent, AlertSeverity, BreakerEvent, BreakerState, Event,
+                         FailureType, HeartbeatEvent)
 from core.heartbeat import HeartbeatMonitor
 from core.journal import Journal
+from core.logs import ENGINE as log
 from core.monitor import ServiceMonitor
-from core.probe import Prober, make_session
+from core.projector import project
 from core.ratelimit import KeyedLimiter, TokenBucket, per_minute
-from core.recovery import RecoveryManager, RecoveryTarget
+from core.recovery import RecoveryManager, RecoverySlot, RecoveryTarget
+from core.service import Maintenance, Service
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
-
-log = logging.getLogger("core.engine")
 
 TICK_S = 0.25
 FLUSH_EVERY_S = 0.25  # small, frequent flushes: at 2,000 checks/s a 1 s batch blocked 22-90 ms
 PRUNE_EVERY_S = 60.0  # small, frequent deletes: an hourly prune of a big fleet blocks the loop ~1 s
 
+CheckFactory = Callable[[ServiceConfig], Check]
+RestartRunner = Callable[[RestartAction, float], Awaitable[ActionResult]]
 
-@dataclass(frozen=True, slots=True)
-class _Maintenance:
-    until_wall: float | None
+
+class _Ports:
+    """The monitors' narrow view of the engine (core.monitor.MonitorPorts)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._e = engine
+
+    async def admit_check(self) -> None:
+        await self._e.check_limiter.acquire()
+
+    def publish(self, event: Event) -> Event:
+        return self._e.publish(event)
+
+    def record_check(self, service: str, wall: float, result: CheckResult) -> None:
+        e = self._e
+        e.checks_total += 1
+        e.journal.record_latency(service, wall, result.latency_ms if result.ok else None, result.ok)
+
+    def primary_checked(self, service: str, healthy: bool) -> None:
+        self._e.recovery.on_check(service, healthy)
+
+    def service_failed(self, service: str, failure_type: FailureType) -> None:
+        self._e.service_failed(service, failure_type)
+
+    def failed_back(self, service: str, detail: str) -> None:
+        self._e.recovery.note_failback(service, detail)
+
+    def breaker_changed(self, event: BreakerEvent) -> None:
+        self._e.breaker_changed(event)
+
+    def changed(self, service: str) -> None:
+        self._e.changed(service)
 
 
 class Engine:
@@ -52,39 +86,46 @@ class Engine:
     Attributes:
         config: the running config (replaced by a successful reload).
         journal: the event journal and latency history.
+        services: one Service per configured service, by id.
         listeners: called with every published (journaled) event, in order.
     """
 
-    def __init__(self, config: Config, *, clock: Clock | None = None, state_dir: str | None = None,
-                 journal: Journal | None = None, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(self, config: Config, *, clock: Clock, journal: Journal, checks: CheckFactory,
+                 restarts: RestartRunner, session: aiohttp.ClientSession | None = None,
+                 on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self.config = config
-        self.clock: Clock = clock or SystemClock()
-        self.state_dir = state_dir
-        self._journal_given = journal
-        self._session_given = session
-        self.journal: Journal = journal  # type: ignore[assignment]  # set in start()
-        self.session: aiohttp.ClientSession = session  # type: ignore[assignment]
-        self.prober: Prober = None  # type: ignore[assignment]
+        self.clock = clock
+        self.journal = journal
+        self._make_check = checks
+        self._run_action = restarts
+        self._session = session  # for the webhook only; checks reach the network through `checks`
+        self._on_close = on_close
         self.listeners: list[Callable[[Event], None]] = []
-        self.monitors: dict[str, ServiceMonitor] = {}
-        self.heartbeat = HeartbeatMonitor(self.clock, config.heartbeat)
-        self.alert_manager = AlertManager(config.alerts, self.clock, self._group_map(config), self._emit_alert)
+        self.services: dict[str, Service] = {}
+        self._ports = _Ports(self)
+        self.heartbeat = HeartbeatMonitor(clock, config.heartbeat)
+        self.alert_manager = AlertManager(config.alerts, clock, self._group_map(config), self._emit_alert,
+                                          maintenance=self._target_in_maintenance)
         rl = config.rate_limit
-        self.check_limiter = TokenBucket(rl.checks_per_second, rl.checks_burst, self.clock)
-        self._restart_limiter = KeyedLimiter(*per_minute(rl.restarts_per_service_per_minute), self.clock)
-        self._group_limiter = KeyedLimiter(*per_minute(rl.restarts_per_group_per_minute), self.clock)
+        self.check_limiter = TokenBucket(rl.checks_per_second, rl.checks_burst, clock)
+        self._group_limiter = KeyedLimiter(*per_minute(rl.restarts_per_group_per_minute), clock)
         self.recovery = RecoveryManager(
-            self.clock, self.publish, run_restart=self._run_restart, run_failover=self._run_failover,
-            target=self._recovery_target, restart_limiter=self._restart_limiter,
-            group_limiter=self._group_limiter, on_storm=self._on_storm)
-        self._maintenance: dict[str, _Maintenance] = {}
+            clock, self.publish, run_restart=self._run_restart, run_failover=self._run_failover,
+            target=self._recovery_target, slot=self._slot, restart_wait=self._restart_wait,
+            take_restart=self._take_restart, group_limiter=self._group_limiter, on_storm=self._on_storm)
+        self._group_maintenance: dict[str, Maintenance] = {}
+        self._dirty: set[str] = set()  # services whose snapshot must be rebuilt
+        self._timed: set[str] = set()  # services whose breaker has a time-based transition pending
+        self._maintained: set[str] = set()  # services in maintenance of their own (for its expiry)
+        self._removed: set[str] = set()  # dropped services still in the published snapshots
         self._tasks: list[asyncio.Task[object]] = []
         self._background: set[asyncio.Task[object]] = set()
         self._webhook: WebhookSink | None = None
         self._log_sink = LogSink()
         self._snapshots: dict[str, ServiceSnapshot] = {}
         self._alert_views: list[AlertView] = []
-        self._checks_total = 0
+        self._alerts_dirty = True
+        self.checks_total = 0
         self._checks_window: deque[tuple[float, int]] = deque(maxlen=40)
         self._lags: deque[float] = deque(maxlen=200)
         self._events_total = 0
@@ -93,23 +134,17 @@ class Engine:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        if self._journal_given is None:
-            path = paths.journal_path(self.config.journal.path, self.state_dir)
-            self.journal = Journal.open(path, self.config.journal, self.clock, recover=True)
-        if self._session_given is None:
-            self.session = make_session()
-        self.prober = Prober(self.session)
         self._setup_webhook()
         restored = self._restore_state()
         for svc in self.config.services:
-            self._add_monitor(svc.id, restored.get(svc.id, BreakerState.CLOSED))
+            self._add(svc, restored.get(svc.id, BreakerState.CLOSED))
         self._running = True
         self._tasks.append(asyncio.get_running_loop().create_task(self._ticker(), name="engine:ticker"))
         self.refresh_views()
-        log.info("engine started: %d services, journal %s", len(self.monitors), self.journal.path)
+        log.info("engine started: %d services, journal %s", len(self.services), self.journal.path)
 
     async def stop(self) -> None:
-        """Stop checks and recoveries, close the HTTP client, flush and close the journal."""
+        """Stop checks and recoveries, close what the engine was given to own, flush the journal."""
         if not self._running:
             return
         self._running = False
@@ -117,51 +152,74 @@ class Engine:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
-        await asyncio.gather(*(m.stop() for m in self.monitors.values()), return_exceptions=True)
+        await asyncio.gather(*(s.monitor.stop() for s in self.services.values()), return_exceptions=True)
         await self.recovery.close()
         for t in list(self._background):
             t.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._webhook is not None:
             self._webhook.close()
-        if self._session_given is None and self.session is not None:
-            await self.session.close()
-        if self._journal_given is None and self.journal is not None:
-            self.journal.close()
+        await asyncio.gather(*(s.monitor.check.close() for s in self.services.values()), return_exceptions=True)
+        self.journal.flush()
+        if self._on_close is not None:
+            await self._on_close()
         log.info("engine stopped")
 
-    def _add_monitor(self, service_id: str, breaker_state: BreakerState = BreakerState.CLOSED) -> None:
-        svc = self.config.service(service_id)
-        assert svc is not None
-        mon = ServiceMonitor(self, svc, self.config.anomaly, initial_breaker=breaker_state)
-        if self.journal.load_state(f"paused:{svc.id}", False):
-            mon.paused = True
-        self.monitors[svc.id] = mon
-        self.heartbeat.configure(svc.id, svc.heartbeat_interval_seconds)
-        mon.start()
+    def _add(self, cfg: ServiceConfig, breaker_state: BreakerState = BreakerState.CLOSED) -> None:
+        monitor = ServiceMonitor(cfg, self.config.anomaly, clock=self.clock, ports=self._ports,
+                                 check=self._make_check(cfg), initial_breaker=breaker_state)
+        if self.journal.load_state(f"paused:{cfg.id}", False):
+            monitor.paused = True
+        slot = RecoverySlot(AttemptTracker(self.clock, cfg.recovery.reset_after_stable_seconds))
+        svc = Service(monitor, slot, Service.restart_limit(self.config.rate_limit, self.clock))
+        maint = self.journal.load_state(f"maint:{cfg.id}", None)
+        if isinstance(maint, dict):
+            svc.maintenance = Maintenance(maint.get("until"))
+            self._maintained.add(cfg.id)
+        self.services[cfg.id] = svc
+        if breaker_state is BreakerState.OPEN:
+            self._timed.add(cfg.id)
+        self.heartbeat.configure(cfg.id, cfg.heartbeat_interval_seconds)
+        self._dirty.add(cfg.id)
+        monitor.start()
+
+    async def _drop(self, service_id: str) -> None:
+        """A service left the config: stop it and let every component forget it."""
+        svc = self.services.pop(service_id)
+        self.recovery.cancel(service_id, "service removed from config")
+        self.recovery.forget(service_id)
+        self.alert_manager.forget(service_id)
+        self.heartbeat.configure(service_id, None)
+        self._dirty.discard(service_id)
+        self._timed.discard(service_id)
+        self._maintained.discard(service_id)
+        self._removed.add(service_id)
+        await svc.monitor.stop()
+        await svc.monitor.check.close()
 
     def _restore_state(self) -> dict[str, BreakerState]:
-        """Forced breakers, maintenance and storm trips survive a restart (and a crash)."""
+        """Forced breakers, maintenance of groups and storm trips survive a restart (and a crash)."""
         forced: dict[str, BreakerState] = {}
         for key, value in self.journal.state_items("breaker:").items():
             try:
                 forced[key.split(":", 1)[1]] = BreakerState(value)
             except ValueError:
                 pass
+        groups = {s.group for s in self.config.services}
         for key, value in self.journal.state_items("maint:").items():
             target = key.split(":", 1)[1]
-            until = value.get("until") if isinstance(value, dict) else None
-            self._maintenance[target] = _Maintenance(until)
-            self.alert_manager.set_maintenance(target, True)
+            if target in groups and self.config.service(target) is None:
+                until = value.get("until") if isinstance(value, dict) else None
+                self._group_maintenance[target] = Maintenance(until)
         for key, value in self.journal.state_items("storm:").items():
             self.recovery.storm.tripped[key.split(":", 1)[1]] = str(value)
         return forced
 
     def _setup_webhook(self) -> None:
         cfg = self.config.alerts
-        if cfg.webhook_url:
+        if cfg.webhook_url and self._session is not None:
             token = os.environ.get(cfg.webhook_token_env) if cfg.webhook_token_env else None
-            self._webhook = WebhookSink(cfg.webhook_url, self.session, self.clock, cfg.webhook_retries, token)
+            self._webhook = WebhookSink(cfg.webhook_url, self._session, self.clock, cfg.webhook_retries, token)
             self._spawn(self._webhook.run())
 
     def _spawn(self, coro: "asyncio.Future[object] | object") -> None:
@@ -180,15 +238,16 @@ class Engine:
             log.exception("journal append failed; event published unjournaled")
             stored = event
         self._events_total += 1
-        mon = self.monitors.get(stored.service)
-        if mon is not None:
-            mon.invalidate()  # its snapshot shows breaker, recovery, heartbeat and alert state
+        if stored.service in self.services:
+            self._dirty.add(stored.service)  # its snapshot shows breaker, recovery, heartbeat, alerts
         for listener in list(self.listeners):
             try:
                 listener(stored)
             except Exception:  # noqa: BLE001
                 log.exception("event listener failed")
-        if not isinstance(stored, AlertEvent):
+        if isinstance(stored, AlertEvent):
+            self._alerts_dirty = True
+        else:
             self.alert_manager.observe(stored)
         return stored
 
@@ -198,59 +257,73 @@ class Engine:
         if self._webhook is not None and isinstance(stored, AlertEvent):
             self._webhook.submit(stored)
 
-    def on_breaker_event(self, monitor: ServiceMonitor, event: BreakerEvent) -> None:
+    def changed(self, service: str) -> None:
+        self._dirty.add(service)
+
+    def breaker_changed(self, event: BreakerEvent) -> None:
         self.publish(event)
+        if event.to_state is BreakerState.OPEN:
+            self._timed.add(event.service)
+        else:
+            self._timed.discard(event.service)
         key = f"breaker:{event.service}"
         if event.to_state.forced:
             self.journal.save_state(key, event.to_state.value)
         elif event.from_state.forced:
             self.journal.delete_state(key)
 
-    def on_service_failed(self, monitor: ServiceMonitor, failure_type: FailureType) -> None:
-        held = self.in_maintenance(monitor.cfg.id, monitor.cfg.group)
-        self._spawn(self.recovery.on_failed(monitor.cfg.id, failure_type, held))
+    def service_failed(self, service: str, failure_type: FailureType) -> None:
+        svc = self.services.get(service)
+        if svc is None:
+            return
+        held = self.in_maintenance(service, svc.cfg.group)
+        self._spawn(self.recovery.on_failed(service, failure_type, held))
 
     def _on_storm(self, service: str, key: str, reason: str) -> None:
         """`key` is what tripped: the service itself, or "group:<name>" for its whole group."""
         self.journal.save_state(f"storm:{key}", reason)
-        self.alert_manager.raise_alert("storm_guard", service, "critical",
-                                f"automatic restarts stopped ({reason}); reset to re-enable")
-
-    def note_check(self) -> None:
-        self._checks_total += 1
-
-    def record_latency(self, service: str, wall: float, latency_ms: float | None, ok: bool) -> None:
-        self.journal.record_latency(service, wall, latency_ms, ok)
+        self.alert_manager.raise_alert("storm_guard", service, AlertSeverity.CRITICAL,
+                                       f"automatic restarts stopped ({reason}); reset to re-enable")
 
     # ------------------------------------------------------------------ recovery plumbing
 
+    def _slot(self, service: str) -> RecoverySlot | None:
+        svc = self.services.get(service)
+        return svc.recovery if svc is not None else None
+
+    def _restart_wait(self, service: str) -> float:
+        svc = self.services.get(service)
+        return svc.restart_bucket.time_until() if svc is not None else 0.0
+
+    def _take_restart(self, service: str) -> None:
+        svc = self.services.get(service)
+        if svc is not None:
+            svc.restart_bucket.try_acquire()
+
     def _recovery_target(self, service: str) -> RecoveryTarget | None:
-        mon = self.monitors.get(service)
-        if mon is None:
+        svc = self.services.get(service)
+        if svc is None:
             return None
-        cfg = mon.cfg
+        cfg = svc.cfg
         return RecoveryTarget(service, cfg.group, cfg.recovery, cfg.restart is not None,
-                              bool(cfg.backup_endpoints), mon.active_index == 0)
+                              bool(cfg.backup_endpoints), svc.monitor.active_index == 0)
 
     async def _run_restart(self, service: str) -> ActionResult:
-        mon = self.monitors.get(service)
-        if mon is None or mon.cfg.restart is None:
+        svc = self.services.get(service)
+        if svc is None or svc.cfg.restart is None:
             return ActionResult(False, "no restart action", 0.0)
-        log.info("%s: restart via %s", service, describe(mon.cfg.restart))
-        return await run_action(mon.cfg.restart, self.session, mon.cfg.recovery.restart_timeout_seconds)
+        log.info("%s: restart via %s", service, describe_action(svc.cfg.restart))
+        return await self._run_action(svc.cfg.restart, svc.cfg.recovery.restart_timeout_seconds)
 
     async def _run_failover(self, service: str) -> str | None:
         """Move the service to its first healthy backup endpoint; returns it, or None."""
-        mon = self.monitors.get(service)
-        if mon is None:
+        svc = self.services.get(service)
+        if svc is None:
             return None
-        fd = mon.cfg.fault_detection
-        for index, url in enumerate(mon.cfg.backup_endpoints, start=1):
-            result = await self.prober.check(
-                url + mon.cfg.health_path, timeout_s=fd.timeout_seconds, slow_ms=fd.slow_response_threshold_ms,
-                max_body_bytes=fd.max_body_bytes, tls_verify=mon.cfg.tls_verify, ca_bundle=mon.cfg.ca_bundle)
+        for index, url in enumerate(svc.cfg.backup_endpoints, start=1):
+            result = await svc.monitor.probe(url)
             if result.ok:
-                mon.switch_endpoint(index, f"failover to backup {index}")
+                svc.monitor.switch_endpoint(index, f"failover to backup {index}")
                 return url
         return None
 
@@ -268,7 +341,7 @@ class Engine:
                 if now - last_flush >= FLUSH_EVERY_S:
                     last_flush = now
                     self.journal.flush()
-                    self._checks_window.append((now, self._checks_total))
+                    self._checks_window.append((now, self.checks_total))
                 if now - last_prune >= PRUNE_EVERY_S:
                     last_prune = now
                     self.journal.prune()
@@ -278,21 +351,48 @@ class Engine:
             expected = time.monotonic() + TICK_S
 
     def _tick(self) -> None:
-        for mon in self.monitors.values():
-            mon.breaker.poll()
-        for hb in self.heartbeat.poll():
-            self.publish(hb)
+        """What is due now, and only that: the cost follows the services that have something going on."""
+        now = self.clock.monotonic()
+        for sid in list(self._timed):
+            svc = self.services.get(sid)
+            due = svc.monitor.breaker.next_transition_at() if svc is not None else None
+            if due is None:
+                self._timed.discard(sid)
+            elif now >= due:
+                svc.monitor.breaker.poll()  # type: ignore[union-attr]  # due is set only for a known service
+        deadline = self.heartbeat.next_deadline()
+        if deadline is not None and now >= deadline:
+            for hb in self.heartbeat.poll():
+                self.publish(hb)
         self.alert_manager.poll()
-        now_wall = self.clock.wall()
-        for target, m in list(self._maintenance.items()):
-            if m.until_wall is not None and now_wall >= m.until_wall:
-                self._set_maintenance(target, False, "engine", None, "maintenance window ended")
+        self._expire_maintenance()
         self.refresh_views()
 
     def refresh_views(self) -> None:
-        """Rebuild the published snapshot dict; readers on other threads swap references only."""
-        self._snapshots = {sid: mon.snapshot() for sid, mon in self.monitors.items()}
-        self._alert_views = self.alert_manager.alerts()
+        """Publish new snapshots for what changed; readers on other threads swap references only."""
+        # Only what changed or shows a countdown is rebuilt: O(changed), not O(fleet), per tick. New
+        # services are dirty from the start; dropped ones leave the published dict here.
+        stale = self._dirty | self._timed | self.recovery.recovering()
+        if stale or self._removed:
+            views = dict(self._snapshots)
+            for sid in self._removed:
+                views.pop(sid, None)
+            self._removed.clear()
+            for sid in stale:
+                svc = self.services.get(sid)
+                if svc is not None:
+                    views[sid] = self._project(svc)
+            self._dirty.clear()
+            self._snapshots = views
+        if self._alerts_dirty:
+            self._alerts_dirty = False
+            self._alert_views = self.alert_manager.alerts()
+
+    def _project(self, svc: Service) -> ServiceSnapshot:
+        cfg = svc.cfg
+        return project(svc, heartbeat=self.heartbeat.status(cfg.id),
+                       storm_tripped=self.recovery.storm.blocked(cfg.id, cfg.group) is not None,
+                       maintenance_until=self.maintenance_of(cfg.id, cfg.group))
 
     # ------------------------------------------------------------------ reads (thread-safe)
 
@@ -309,13 +409,13 @@ class Engine:
             rate = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
         lags = sorted(self._lags)
         p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0
-        return EngineStats(self._checks_total, rate, p99, len(self.monitors), self._events_total)
+        return EngineStats(self.checks_total, rate, p99, len(self.services), self._events_total)
 
-    # ------------------------------------------------------------------ maintenance
+    # ------------------------------------------------------------------ maintenance (its one owner)
 
     def maintenance_of(self, service: str, group: str) -> tuple[bool, float | None]:
-        for key in (service, group):
-            m = self._maintenance.get(key)
+        svc = self.services.get(service)
+        for m in (svc.maintenance if svc is not None else None, self._group_maintenance.get(group)):
             if m is not None:
                 return True, m.until_wall
         return False, None
@@ -323,21 +423,49 @@ class Engine:
     def in_maintenance(self, service: str, group: str) -> bool:
         return self.maintenance_of(service, group)[0]
 
+    def _target_in_maintenance(self, target: str) -> bool:
+        """For the alert manager: is this service, or this group, in maintenance by itself."""
+        svc = self.services.get(target)
+        if svc is not None:
+            return svc.maintenance is not None
+        return target in self._group_maintenance
+
+    def _expire_maintenance(self) -> None:
+        now_wall = self.clock.wall()
+        ended = [t for t, m in self._group_maintenance.items() if m.until_wall is not None and now_wall >= m.until_wall]
+        for sid in list(self._maintained):
+            m = self.services[sid].maintenance if sid in self.services else None
+            if m is None:
+                self._maintained.discard(sid)
+            elif m.until_wall is not None and now_wall >= m.until_wall:
+                ended.append(sid)
+        for target in ended:
+            self._set_maintenance(target, False, "engine", None, "maintenance window ended")
+
     def _set_maintenance(self, target: str, on: bool, origin: str, until_wall: float | None,
                          detail: str = "") -> None:
+        svc = self.services.get(target)
         if on:
-            self._maintenance[target] = _Maintenance(until_wall)
+            m = Maintenance(until_wall)
+            if svc is not None:
+                svc.maintenance = m
+                self._maintained.add(target)
+            else:
+                self._group_maintenance[target] = m
             self.journal.save_state(f"maint:{target}", {"until": until_wall})
         else:
-            self._maintenance.pop(target, None)
+            if svc is not None:
+                svc.maintenance = None
+            else:
+                self._group_maintenance.pop(target, None)
             self.journal.delete_state(f"maint:{target}")
-        self.alert_manager.set_maintenance(target, on)
-        affected = [m for m in self.monitors.values() if target in (m.cfg.id, m.cfg.group)]
-        for mon in affected:
-            if on:
-                # A lab breaking devices on purpose must not have them restarted under its hands.
-                self.recovery.cancel(mon.cfg.id, "maintenance started")
-            mon.invalidate()
+        self.alert_manager.maintenance_changed()
+        for s in self.services.values():
+            if target in (s.id, s.cfg.group):
+                if on:
+                    # A lab breaking devices on purpose must not have them restarted under its hands.
+                    self.recovery.cancel(s.id, "maintenance started")
+                self._dirty.add(s.id)
         self._action("maintenance_on" if on else "maintenance_off", target, origin, True,
                      detail or (f"until {iso_utc(until_wall)}" if until_wall else ""))
 
@@ -348,14 +476,14 @@ class Engine:
                                  command=command, origin=origin, ok=ok, detail=detail))
 
     def _each(self, service_ids: Sequence[str], command: str, origin: str,
-              fn: Callable[[ServiceMonitor], str]) -> CommandResult:
+              fn: Callable[[Service], str]) -> CommandResult:
         done: list[str] = []
-        unknown = [s for s in service_ids if s not in self.monitors]
+        unknown = [s for s in service_ids if s not in self.services]
         for sid in service_ids:
-            mon = self.monitors.get(sid)
-            if mon is None:
+            svc = self.services.get(sid)
+            if svc is None:
                 continue
-            detail = fn(mon)
+            detail = fn(svc)
             self._action(command, sid, origin, True, detail)
             done.append(sid)
         self.refresh_views()
@@ -363,26 +491,27 @@ class Engine:
             return CommandResult(False, f"unknown service(s): {', '.join(unknown)}")
         if not done:
             return CommandResult(False, "no service selected")
-        names = ", ".join(self.monitors[s].cfg.name for s in done[:3]) + (
+        names = ", ".join(self.services[s].cfg.name for s in done[:3]) + (
             f" and {len(done) - 3} more" if len(done) > 3 else "")
         return CommandResult(True, f"{command.replace('_', ' ')}: {names}")
 
     async def force_open(self, service_ids: Sequence[str], origin: str) -> CommandResult:
-        def go(mon: ServiceMonitor) -> str:
-            mon.breaker.force_open(f"forced open by {origin}")
+        def go(svc: Service) -> str:
+            svc.monitor.breaker.force_open(f"forced open by {origin}")
             return ""
         return self._each(service_ids, "force_open", origin, go)
 
     async def force_close(self, service_ids: Sequence[str], origin: str) -> CommandResult:
-        def go(mon: ServiceMonitor) -> str:
-            mon.breaker.force_close(f"forced closed by {origin}")
+        def go(svc: Service) -> str:
+            svc.monitor.breaker.force_close(f"forced closed by {origin}")
             return ""
         return self._each(service_ids, "force_close", origin, go)
 
     async def reset(self, service_ids: Sequence[str], origin: str) -> CommandResult:
-        def go(mon: ServiceMonitor) -> str:
+        def go(svc: Service) -> str:
+            mon = svc.monitor
             mon.breaker.reset(f"reset by {origin}")
-            sid, group = mon.cfg.id, mon.cfg.group
+            sid, group = svc.id, svc.cfg.group
             cleared = self.recovery.reset(sid, group)
             self.journal.delete_state(f"storm:{sid}")
             self.journal.delete_state(f"storm:group:{group}")
@@ -390,7 +519,7 @@ class Engine:
             if mon.failed and not self.recovery.active(sid):
                 # Still failing: hand it to recovery again, or automatic restarts would never resume
                 # (recovery starts on the change to failed, which already happened).
-                self.on_service_failed(mon, mon.last_failure_type)
+                self.service_failed(sid, mon.last_failure_type)
             return "storm guard cleared" if cleared else ""
         return self._each(service_ids, "reset", origin, go)
 
@@ -398,21 +527,21 @@ class Engine:
         messages: list[str] = []
         ok = True
         for sid in service_ids:
-            mon = self.monitors.get(sid)
-            if mon is None:
+            svc = self.services.get(sid)
+            if svc is None:
                 ok = False
                 messages.append(f"unknown service '{sid}'")
                 continue
-            if mon.cfg.restart is None:
+            if svc.cfg.restart is None:
                 ok = False
-                msg = f"{mon.cfg.name} has no restart action configured"
+                msg = f"{svc.cfg.name} has no restart action configured"
                 self._action("restart", sid, origin, False, msg)
                 messages.append(msg)
                 continue
-            wait = self._restart_limiter.time_until(sid)
+            wait = svc.restart_bucket.time_until()
             if wait > 0:
                 ok = False
-                msg = f"{mon.cfg.name}: rate limited, next restart allowed in {wait:.0f} s"
+                msg = f"{svc.cfg.name}: rate limited, next restart allowed in {wait:.0f} s"
                 self._action("restart", sid, origin, False, msg)
                 messages.append(msg)
                 continue
@@ -423,16 +552,16 @@ class Engine:
         return CommandResult(ok, "; ".join(messages) or "no service selected")
 
     async def pause(self, service_ids: Sequence[str], origin: str) -> CommandResult:
-        def go(mon: ServiceMonitor) -> str:
-            mon.set_paused(True)
-            self.journal.save_state(f"paused:{mon.cfg.id}", True)
+        def go(svc: Service) -> str:
+            svc.monitor.set_paused(True)
+            self.journal.save_state(f"paused:{svc.id}", True)
             return ""
         return self._each(service_ids, "pause", origin, go)
 
     async def resume(self, service_ids: Sequence[str], origin: str) -> CommandResult:
-        def go(mon: ServiceMonitor) -> str:
-            mon.set_paused(False)
-            self.journal.delete_state(f"paused:{mon.cfg.id}")
+        def go(svc: Service) -> str:
+            svc.monitor.set_paused(False)
+            self.journal.delete_state(f"paused:{svc.id}")
             return ""
         return self._each(service_ids, "resume", origin, go)
 
@@ -452,8 +581,8 @@ class Engine:
 
     async def maintenance(self, targets: Sequence[str], on: bool, origin: str,
                           until_wall: float | None = None) -> CommandResult:
-        groups = {m.cfg.group for m in self.monitors.values()}
-        unknown = [t for t in targets if t not in self.monitors and t not in groups]
+        groups = {s.cfg.group for s in self.services.values()}
+        unknown = [t for t in targets if t not in self.services and t not in groups]
         if unknown:
             return CommandResult(False, f"unknown service or group: {', '.join(unknown)}")
         if on and until_wall is None:
@@ -475,27 +604,40 @@ class Engine:
         return CommandResult(True, f"config reloaded: {summary}")
 
     async def apply_config(self, new: Config) -> str:
-        """Live reconfiguration: added services start, removed ones stop, changed ones adapt."""
-        old_ids = set(self.monitors)
+        """Live reconfiguration: added services start, removed ones go whole, changed ones adapt."""
+        old_ids = set(self.services)
         new_ids = {s.id for s in new.services}
+        for gone in {s.group for s in self.config.services} - {s.group for s in new.services}:
+            self._group_limiter.forget(gone)
+            self._group_maintenance.pop(gone, None)
         self.config = new
         for sid in old_ids - new_ids:
-            mon = self.monitors.pop(sid)
-            self.recovery.cancel(sid, "service removed from config")
-            self.heartbeat.configure(sid, None)
-            await mon.stop()
-        for svc in new.services:
-            if svc.id in self.monitors:
-                self.monitors[svc.id].reconfigure(svc, new.anomaly)
-                self.heartbeat.configure(svc.id, svc.heartbeat_interval_seconds)
-        for sid in [s.id for s in new.services if s.id not in old_ids]:
-            self._add_monitor(sid)
+            await self._drop(sid)
+        for cfg in new.services:
+            svc = self.services.get(cfg.id)
+            if svc is None:
+                continue
+            old = svc.cfg
+            check_changed = (cfg.check, cfg.health_path, cfg.tls_verify, cfg.ca_bundle,
+                             cfg.fault_detection.max_body_bytes) != (
+                old.check, old.health_path, old.tls_verify, old.ca_bundle, old.fault_detection.max_body_bytes)
+            new_check = self._make_check(cfg) if check_changed else None
+            old_check = svc.monitor.check
+            svc.monitor.reconfigure(cfg, new.anomaly, new_check)
+            if new_check is not None:
+                await old_check.close()
+            svc.recovery.reconfigure(cfg.recovery)
+            svc.restart_bucket.set_rate(*per_minute(new.rate_limit.restarts_per_service_per_minute))
+            self.heartbeat.configure(cfg.id, cfg.heartbeat_interval_seconds)
+            self._dirty.add(cfg.id)
+        for cfg in new.services:
+            if cfg.id not in old_ids:
+                self._add(cfg)
         self.heartbeat.set_config(new.heartbeat)
         self.alert_manager.set_config(new.alerts)
         self.alert_manager.set_groups(self._group_map(new))
         rl = new.rate_limit
         self.check_limiter.set_rate(rl.checks_per_second, rl.checks_burst)
-        self._restart_limiter.set_rate(*per_minute(rl.restarts_per_service_per_minute))
         self._group_limiter.set_rate(*per_minute(rl.restarts_per_group_per_minute))
         self.refresh_views()
         added, removed = len(new_ids - old_ids), len(old_ids - new_ids)
@@ -520,6 +662,17 @@ class Engine:
 
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         return self.journal.events(service=service_id, limit=limit, newest_first=True)
+
+    @property
+    def config_path(self) -> str | None:
+        return self.config.source or None
+
+    def alert_sound(self) -> bool:
+        return self.config.alerts.sound
+
+    def drain_events(self) -> list[Event]:
+        """Events are pushed to `listeners`; an in-process engine has no queue to drain."""
+        return []
 
     @staticmethod
     def _group_map(config: Config) -> dict[str, str]:

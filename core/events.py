@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+import typing
+from typing import Any, ClassVar
 
 from core.clock import iso_utc
 
@@ -43,6 +44,58 @@ class RecoveryOutcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     GAVE_UP = "gave_up"
+
+
+class RecoveryStrategyName(StrEnum):
+    RESTART = "restart"
+    FAILOVER = "failover"
+    FAILBACK = "failback"
+
+
+class RecoveryState(StrEnum):
+    """Where one recovery stands (the detail panel's and the wall's words)."""
+
+    WAITING = "waiting"
+    IN_PROGRESS = "in_progress"
+    VERIFYING = "verifying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    GAVE_UP = "gave_up"
+
+    @property
+    def active(self) -> bool:
+        """Still working on the device: the one definition of "recovery in progress"."""
+        return self in (RecoveryState.WAITING, RecoveryState.IN_PROGRESS, RecoveryState.VERIFYING)
+
+
+class AlertSeverity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return (AlertSeverity.INFO, AlertSeverity.WARNING, AlertSeverity.CRITICAL).index(self)
+
+
+class AlertState(StrEnum):
+    """What happened to an alert (an AlertEvent's `state`)."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+    ACKNOWLEDGED = "acknowledged"
+    SILENCED = "silenced"
+    UNSILENCED = "unsilenced"
+
+
+class HeartbeatStatus(StrEnum):
+    """A heartbeat event's news, and a snapshot's heartbeat state (NONE: not configured)."""
+
+    NONE = ""
+    OK = "ok"
+    WAITING = "waiting"
+    MISSED = "missed"
+    RESUMED = "resumed"
 
 
 class FailureType(StrEnum):
@@ -103,6 +156,8 @@ class ProbeEvent(Event):
     error: str | None
     consecutive_failures: int
     endpoint: str = ""
+    check: str = "http"  # the check type that judged it
+    value: float | str | bool | None = None  # what the check read, for types that read a value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,7 +172,7 @@ class BreakerEvent(Event):
 class RecoveryEvent(Event):
     KIND: ClassVar[str] = "recovery"
     recovery_id: str
-    strategy: str  # restart | failover | failback
+    strategy: RecoveryStrategyName
     attempt: int
     max_attempts: int
     outcome: RecoveryOutcome
@@ -129,7 +184,7 @@ class RecoveryEvent(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeartbeatEvent(Event):
     KIND: ClassVar[str] = "heartbeat"
-    status: str  # missed | resumed
+    status: HeartbeatStatus  # missed | resumed
     last_beat_age_s: float | None = None
 
 
@@ -148,11 +203,20 @@ class AlertEvent(Event):
 
     KIND: ClassVar[str] = "alert"
     alert_id: str
-    severity: str  # info | warning | critical
+    severity: AlertSeverity
     rule: str
-    state: str
+    state: AlertState
     message: str
     group: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RebootEvent(Event):
+    """The device restarted by itself: its uptime or a counter that only grows went backwards."""
+
+    KIND: ClassVar[str] = "reboot"
+    reason: str
+    check: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,13 +232,33 @@ class ActionEvent(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.KIND: cls
-    for cls in (ProbeEvent, BreakerEvent, RecoveryEvent, HeartbeatEvent, AnomalyEvent, AlertEvent, ActionEvent)
+    for cls in (ProbeEvent, BreakerEvent, RecoveryEvent, HeartbeatEvent, AnomalyEvent, AlertEvent, RebootEvent,
+                ActionEvent)
 }
 
 
+class EventDecodeError(ValueError):
+    """A record that is not an event this version knows: refused at the boundary, never half-read."""
+
+
+def _enum_fields(cls: type[Event]) -> dict[str, type[StrEnum]]:
+    hints = typing.get_type_hints(cls)
+    return {name: t for name, t in hints.items() if isinstance(t, type) and issubclass(t, StrEnum)}
+
+
+_ENUM_FIELDS: dict[str, dict[str, type[StrEnum]]] = {kind: _enum_fields(cls) for kind, cls in EVENT_TYPES.items()}
+
+
 def event_from_record(record: dict[str, Any], mono: float = 0.0, wall: float = 0.0) -> Event:
-    """Rebuild an event from its `to_record()` shape (the journal stores that shape)."""
-    cls = EVENT_TYPES[record["kind"]]
+    """Rebuild an event from its `to_record()` shape (the journal and the API stream carry it).
+
+    Strict: an unknown kind or a word outside a field's vocabulary raises EventDecodeError, so no
+    consumer ever has to guard against a raw string where an enum belongs.
+    """
+    kind = record.get("kind")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise EventDecodeError(f"unknown event kind {kind!r}")
     kwargs: dict[str, Any] = {"service": record.get("service", ""), "mono": mono, "wall": wall,
                               "seq": int(record.get("seq", 0))}
     for f in dataclasses.fields(cls):
@@ -183,15 +267,14 @@ def event_from_record(record: dict[str, Any], mono: float = 0.0, wall: float = 0
         wire = f.metadata.get("wire", f.name)
         if wire in record:
             kwargs[f.name] = record[wire]
-    for name, enum in (("status", ServiceStatus), ("from_state", BreakerState),
-                       ("to_state", BreakerState), ("outcome", RecoveryOutcome)):
-        if name in kwargs and cls is not HeartbeatEvent:
+    for name, enum in _ENUM_FIELDS[cls.KIND].items():
+        if name in kwargs:
             try:
                 kwargs[name] = enum(kwargs[name])
             except ValueError:
-                pass
-    return cls(**kwargs)
-
-
-class EventListener(Protocol):
-    def __call__(self, event: Event) -> None: ...
+                raise EventDecodeError(f"{cls.KIND}.{name}: {kwargs[name]!r} is not one of "
+                                       f"{', '.join(repr(m.value) for m in enum)}") from None
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise EventDecodeError(f"{cls.KIND}: {exc}") from None

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import sys
 from typing import IO, Callable
 
+from core.loops import loop_factory
 from core.clock import iso_utc
 from core.config import ConfigError
 from core.describe import describe_event
 from core.events import Event
 from core.journal import JournalError
 from core.runtime import DemoOptions, Runtime, tune_gc
+from core.logs import HEADLESS as log
 
-log = logging.getLogger("core.engine")
 
 
-def describe(event: Event) -> str:
+def terminal_line(event: Event) -> str:
     """One readable line per event, for a technician watching a terminal (the timeline's wording)."""
     what, why = describe_event(event)
     return f"{iso_utc(event.wall)[11:19]} #{event.seq:<6} {event.service or '-':<16} {what}" + (
@@ -33,7 +33,7 @@ def describe(event: Event) -> str:
 
 def make_writer(stream: IO[str], as_json: bool) -> Callable[[Event], None]:
     def write(event: Event) -> None:
-        line = json.dumps(event.to_record(), separators=(",", ":")) if as_json else describe(event)
+        line = json.dumps(event.to_record(), separators=(",", ":")) if as_json else terminal_line(event)
         stream.write(line + "\n")
         stream.flush()
     return write
@@ -81,7 +81,7 @@ async def run_headless(runtime: Runtime, *, duration: float | None, events: str 
                 pass
         if runtime.api is not None:
             log.info("listening on %s (heartbeats, /metrics, /api)", runtime.api.url)
-        log.info("running headless: %d services", len(engine.monitors))
+        log.info("running headless: %d services", len(engine.services))
         try:
             await asyncio.wait_for(stop.wait(), timeout=duration)
         except TimeoutError:
@@ -104,4 +104,5 @@ def headless_main(config_path: str | None, *, demo: bool, devices: int | None, d
                   events: str | None, listen: str | None, state_dir: str | None) -> int:
     runtime = Runtime(config_path, state_dir=state_dir,
                       demo=DemoOptions(devices=devices) if demo else None, listen=listen)
-    return asyncio.run(run_headless(runtime, duration=duration, events=events))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(run_headless(runtime, duration=duration, events=events))

@@ -3,23 +3,22 @@
 A configured service is expected to beat at least once per `interval`; after
 `missed_intervals * interval` without a beat (counted from the last beat, or from configuration if
 it never beat) it is "missed", once, and the next beat makes it "resumed". The monitor keeps a heap
-of deadlines so `poll()` and `next_deadline()` cost O(log n) for thousands of devices, and the
-engine can sleep exactly until the next possible miss instead of polling on a timer.
+of deadlines so `poll()` and `next_deadline()` cost O(log n) for thousands of devices: the engine's
+ticker (every 0.25 s) asks `next_deadline()` and polls only when a miss is possible.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import logging
 import math
 from dataclasses import dataclass
 
 from core.clock import Clock
 from core.config import HeartbeatConfig
-from core.events import HeartbeatEvent
+from core.events import HeartbeatEvent, HeartbeatStatus
+from core.logs import HEARTBEAT as log
 
-log = logging.getLogger("core.heartbeat")
 
 
 @dataclass(slots=True)
@@ -102,7 +101,7 @@ class HeartbeatMonitor:
         age = None if previous is None else now - previous
         log.info("%s: heartbeat resumed", service)
         return HeartbeatEvent(service=service, mono=now, wall=self._clock.wall(),
-                              status="resumed", last_beat_age_s=age)
+                              status=HeartbeatStatus.RESUMED, last_beat_age_s=age)
 
     def set_config(self, config: HeartbeatConfig) -> None:
         self.config = config
@@ -114,13 +113,13 @@ class HeartbeatMonitor:
     def knows(self, service: str) -> bool:
         return service in self._watches
 
-    def status(self, service: str) -> str:
+    def status(self, service: str) -> HeartbeatStatus:
         watch = self._watches.get(service)
         if watch is None:
-            return ""
+            return HeartbeatStatus.NONE
         if watch.missed:
-            return "missed"
-        return "waiting" if watch.last_beat is None else "ok"
+            return HeartbeatStatus.MISSED
+        return HeartbeatStatus.WAITING if watch.last_beat is None else HeartbeatStatus.OK
 
     def poll(self) -> list[HeartbeatEvent]:
         """Services whose deadline has passed since the last poll, each reported once per miss."""
@@ -136,7 +135,7 @@ class HeartbeatMonitor:
             log.warning("%s: heartbeat missed (%s)", service,
                         "never beat" if age is None else f"last beat {age:.1f}s ago")
             events.append(HeartbeatEvent(service=service, mono=now, wall=self._clock.wall(),
-                                         status="missed", last_beat_age_s=age))
+                                         status=HeartbeatStatus.MISSED, last_beat_age_s=age))
         return events
 
     def next_deadline(self) -> float | None:

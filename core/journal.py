@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import os
 import sqlite3
@@ -50,8 +49,8 @@ from typing import Any
 from core.clock import Clock
 from core.config import JournalConfig
 from core.events import Event, event_from_record
+from core.logs import JOURNAL as log
 
-log = logging.getLogger("core.journal")
 
 SCHEMA_VERSION = 1
 

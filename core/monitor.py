@@ -1,42 +1,57 @@
-"""Monitor: one service's check loop and everything the engine knows about that service.
+"""Monitor: one service's check loop and the verdict it draws from each check.
 
-It owns the service's breaker, its latency window, its anomaly detector, its active endpoint
-(primary or a backup after failover) and its verdict. It decides nothing about recovery; it tells the
-engine what it saw (events and hooks) and the engine's recovery manager acts.
+It owns the service's breaker, its latency and value windows, its anomaly detector, its active
+endpoint (primary or a backup after failover) and its verdict. It decides nothing about recovery: it
+tells the engine what it saw through `MonitorPorts`, the few things a monitor may do to the rest of
+the engine, and never holds the engine itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import random
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from core.actions import describe
 from core.anomaly import LatencyAnomalyDetector
 from core.breaker import CircuitBreaker, CircuitOpen
+from core.checks.base import Check, CheckResult, execute
+from core.clock import Clock
 from core.config import AnomalyConfig, ServiceConfig
-from core.events import BreakerEvent, BreakerState, FailureType, ProbeEvent, ServiceStatus
-from core.probe import ProbeResult
-from core.snapshot import ServiceSnapshot
-
-if TYPE_CHECKING:
-    from core.engine import Engine
-
-log = logging.getLogger("core.probe")
+from core.events import (BreakerEvent, BreakerState, Event, FailureType, ProbeEvent, RebootEvent,
+                         ServiceStatus)
+from core.logs import CHECK as log
 
 _WINDOW = 120  # latencies kept for p50/p95 and sparklines
 
 
-def _quantile(sorted_values: list[float], q: float) -> float:
-    if len(sorted_values) == 1:
-        return sorted_values[0]
-    pos = q * (len(sorted_values) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+class MonitorPorts(Protocol):
+    """What a monitor may ask of the engine: the whole of its outward reach."""
+
+    async def admit_check(self) -> None:
+        """Wait for the fleet-wide check rate limit."""
+
+    def publish(self, event: Event) -> Event:
+        """Journal and broadcast an event."""
+
+    def record_check(self, service: str, wall: float, result: CheckResult) -> None:
+        """Count the check and keep its latency (and value) in the journal's history."""
+
+    def primary_checked(self, service: str, healthy: bool) -> None:
+        """A check told something about the primary endpoint (recovery verifies restarts with it)."""
+
+    def service_failed(self, service: str, failure_type: FailureType) -> None:
+        """The service just reached max_failures."""
+
+    def failed_back(self, service: str, detail: str) -> None:
+        """Checks moved back to the primary endpoint."""
+
+    def breaker_changed(self, event: BreakerEvent) -> None:
+        """The breaker moved (journaled; forced states persisted)."""
+
+    def changed(self, service: str) -> None:
+        """Something shown about the service changed: its snapshot must be rebuilt."""
 
 
 class ServiceMonitor:
@@ -45,14 +60,16 @@ class ServiceMonitor:
     Attributes:
         cfg: the service's effective settings.
         breaker: the service's circuit breaker (guards checks of the active endpoint).
+        check: the service's check (made from cfg.check by the engine's check factory).
         active_index: 0 for the primary endpoint, n for backup_endpoints[n-1].
     """
 
-    def __init__(self, engine: Engine, cfg: ServiceConfig, anomaly: AnomalyConfig,
-                 initial_breaker: BreakerState = BreakerState.CLOSED) -> None:
-        self._engine = engine
+    def __init__(self, cfg: ServiceConfig, anomaly: AnomalyConfig, *, clock: Clock, ports: MonitorPorts,
+                 check: Check, initial_breaker: BreakerState = BreakerState.CLOSED) -> None:
         self.cfg = cfg
-        clock = engine.clock
+        self.check = check
+        self._clock = clock
+        self._ports = ports
         self.breaker = CircuitBreaker(cfg.id, cfg.circuit_breaker, clock, listener=self._on_breaker_event,
                                       initial=initial_breaker)
         self.anomaly = LatencyAnomalyDetector(cfg.id, anomaly, clock)
@@ -61,17 +78,20 @@ class ServiceMonitor:
         self.failed = False
         self.consecutive_failures = 0
         self.latencies: deque[float] = deque(maxlen=_WINDOW)
+        self.values: deque[float] = deque(maxlen=_WINDOW)
         self.last_latency_ms: float | None = None
         self.last_check_wall: float | None = None
         self.last_ok_wall: float | None = None
         self.last_error: str | None = None
+        self.last_value: float | str | bool | None = None
+        self.last_detail: tuple[tuple[str, str], ...] = ()
+        self.last_reboot_wall: float | None = None
         self.last_failure_type = FailureType.SERVICE_UNAVAILABLE
         self.active_index = 0
         self.primary_streak = 0
         self.paused = False
         self.checks_total = 0
         self.task: asyncio.Task[None] | None = None
-        self._snapshot: ServiceSnapshot | None = None
         self._rng = random.Random(hash(cfg.id))
 
     # ------------------------------------------------------------------ loop
@@ -86,7 +106,7 @@ class ServiceMonitor:
             self.task = None
 
     async def _run(self) -> None:
-        clock = self._engine.clock
+        clock = self._clock
         # Spread first checks over one interval so a fleet does not start in lockstep.
         await clock.sleep(self._rng.uniform(0, self.cfg.fault_detection.check_interval_seconds))
         while True:
@@ -102,24 +122,24 @@ class ServiceMonitor:
             spent = clock.monotonic() - started
             await clock.sleep(max(0.05, fd.check_interval_seconds + jitter - spent))
 
+    async def _execute(self, endpoint: str) -> CheckResult:
+        fd = self.cfg.fault_detection
+        return await execute(self.check, endpoint, check_type=self.cfg.check_type,
+                             timeout_s=fd.timeout_seconds, slow_ms=fd.slow_response_threshold_ms)
+
     async def check_once(self) -> None:
         if self.paused:
             return
-        engine = self._engine
         try:
             permit = self.breaker.acquire()
         except CircuitOpen:
-            self.invalidate()
+            self._ports.changed(self.cfg.id)
             if self.active_index != 0:
                 await self._probe_primary_for_failback()
             return
-        await engine.check_limiter.acquire()
-        fd = self.cfg.fault_detection
+        await self._ports.admit_check()
         try:
-            result = await engine.prober.check(
-                self.active_endpoint + self.cfg.health_path, timeout_s=fd.timeout_seconds,
-                slow_ms=fd.slow_response_threshold_ms, max_body_bytes=fd.max_body_bytes,
-                tls_verify=self.cfg.tls_verify, ca_bundle=self.cfg.ca_bundle)
+            result = await self._execute(self.active_endpoint)
         except asyncio.CancelledError:
             self.breaker.release(permit)
             raise
@@ -132,18 +152,24 @@ class ServiceMonitor:
         if self.active_index != 0:
             await self._probe_primary_for_failback()
 
+    async def probe(self, endpoint: str) -> CheckResult:
+        """One check of another endpoint of this service (a backup, before failing over to it)."""
+        return await self._execute(endpoint)
+
     # ------------------------------------------------------------------ verdicts
 
-    def apply(self, result: ProbeResult) -> None:
+    def apply(self, result: CheckResult) -> None:
         """Fold one check result into the service's state and tell the engine what changed."""
-        engine = self._engine
-        clock = engine.clock
-        now_wall = clock.wall()
+        ports = self._ports
+        sid = self.cfg.id
+        now_wall = self._clock.wall()
         self.checks_total += 1
-        engine.note_check()
         self.last_check_wall = now_wall
         prev_status, prev_failed, prev_cf = self.status, self.failed, self.consecutive_failures
         fd = self.cfg.fault_detection
+        self.last_value, self.last_detail = result.value, result.detail
+        if isinstance(result.value, (int, float)) and not isinstance(result.value, bool):
+            self.values.append(float(result.value))
         if result.ok:
             self.last_latency_ms = result.latency_ms
             self.latencies.append(round(result.latency_ms, 2))  # rounded once, not per snapshot
@@ -159,37 +185,37 @@ class ServiceMonitor:
             self.last_error = result.error
             self.last_failure_type = result.failure_type or FailureType.SERVICE_UNAVAILABLE
             self.failed = self.consecutive_failures >= fd.max_failures
-        engine.record_latency(self.cfg.id, now_wall, result.latency_ms if result.ok else None, result.ok)
+        ports.record_check(sid, now_wall, result)
+        if result.reboot:
+            self.last_reboot_wall = now_wall
+            ports.publish(RebootEvent(service=sid, mono=self._clock.monotonic(), wall=now_wall,
+                                      reason=result.reboot, check=result.check))
         if result.ok and self.anomaly_enabled:
             anomaly = self.anomaly.observe(result.latency_ms)
             if anomaly is not None:
-                engine.publish(anomaly)
+                ports.publish(anomaly)
         counting = not result.ok and self.consecutive_failures <= fd.max_failures
         if self.status != prev_status or self.failed != prev_failed or (counting and self.consecutive_failures != prev_cf):
-            engine.publish(ProbeEvent(
-                service=self.cfg.id, mono=clock.monotonic(), wall=now_wall, status=self.status,
+            ports.publish(ProbeEvent(
+                service=sid, mono=self._clock.monotonic(), wall=now_wall, status=self.status,
                 latency_ms=round(result.latency_ms, 2), error=result.error,
-                consecutive_failures=self.consecutive_failures, endpoint=self.active_endpoint))
+                consecutive_failures=self.consecutive_failures, endpoint=self.active_endpoint,
+                check=result.check, value=result.value))
         if self.active_index == 0:
-            engine.recovery.on_check(self.cfg.id, result.ok)
+            ports.primary_checked(sid, result.ok)
         if self.failed and not prev_failed:
-            engine.on_service_failed(self, self.last_failure_type)
-        self.invalidate()
+            ports.service_failed(sid, self.last_failure_type)
+        ports.changed(sid)
 
     async def _probe_primary_for_failback(self) -> None:
         """While on a backup, check the primary on the side; enough healthy checks fail back."""
-        engine = self._engine
-        fd = self.cfg.fault_detection
-        result = await engine.prober.check(
-            self.cfg.endpoint + self.cfg.health_path, timeout_s=fd.timeout_seconds,
-            slow_ms=fd.slow_response_threshold_ms, max_body_bytes=fd.max_body_bytes,
-            tls_verify=self.cfg.tls_verify, ca_bundle=self.cfg.ca_bundle)
+        result = await self._execute(self.cfg.endpoint)
         self.primary_streak = self.primary_streak + 1 if result.ok else 0
-        engine.recovery.on_check(self.cfg.id, result.ok)
+        self._ports.primary_checked(self.cfg.id, result.ok)
         if self.primary_streak >= self.cfg.recovery.failback_after_checks:
             backup = self.active_endpoint
             self.switch_endpoint(0, f"primary healthy for {self.primary_streak} checks")
-            engine.recovery.note_failback(self.cfg.id, f"back to primary {self.cfg.endpoint} from {backup}")
+            self._ports.failed_back(self.cfg.id, f"back to primary {self.cfg.endpoint} from {backup}")
 
     def switch_endpoint(self, index: int, reason: str) -> None:
         """Move checks to another endpoint; its breaker history does not carry over."""
@@ -199,26 +225,30 @@ class ServiceMonitor:
         self.failed = False
         if not self.breaker.state.forced:
             self.breaker.reset(reason)
-        self.invalidate()
+        self._ports.changed(self.cfg.id)
 
     def set_paused(self, paused: bool) -> None:
         if paused == self.paused:
             return
         self.paused = paused
-        engine = self._engine
         if paused:
             prev = self.status
             self.status = ServiceStatus.UNKNOWN
             if prev is not ServiceStatus.UNKNOWN:
-                engine.publish(ProbeEvent(
-                    service=self.cfg.id, mono=engine.clock.monotonic(), wall=engine.clock.wall(),
+                self._ports.publish(ProbeEvent(
+                    service=self.cfg.id, mono=self._clock.monotonic(), wall=self._clock.wall(),
                     status=self.status, latency_ms=None, error="checks paused",
-                    consecutive_failures=self.consecutive_failures, endpoint=self.active_endpoint))
-        self.invalidate()
+                    consecutive_failures=self.consecutive_failures, endpoint=self.active_endpoint,
+                    check=self.cfg.check_type))
+        self._ports.changed(self.cfg.id)
 
-    def reconfigure(self, cfg: ServiceConfig, anomaly: AnomalyConfig) -> None:
+    def reconfigure(self, cfg: ServiceConfig, anomaly: AnomalyConfig, check: Check | None) -> None:
+        """Apply a reloaded config; `check` is the new check when its settings changed, else None."""
         endpoints_changed = cfg.endpoints != self.cfg.endpoints or cfg.health_path != self.cfg.health_path
         self.cfg = cfg
+        if check is not None:
+            self.check = check
+            self.values.clear()
         self.breaker.set_config(cfg.circuit_breaker)
         self.anomaly.set_config(anomaly)
         self.anomaly_enabled = anomaly.enabled
@@ -226,51 +256,14 @@ class ServiceMonitor:
             self.active_index = 0
             self.latencies.clear()
             self.switch_endpoint(0, "endpoint changed by config reload")
-        self.invalidate()
+        self._ports.changed(cfg.id)
 
     # ------------------------------------------------------------------ views
 
     def _on_breaker_event(self, event: BreakerEvent) -> None:
-        self.invalidate()
-        self._engine.on_breaker_event(self, event)
-
-    def invalidate(self) -> None:
-        """Something shown in the snapshot changed: rebuild it on the next read."""
-        self._snapshot = None
+        self._ports.changed(self.cfg.id)
+        self._ports.breaker_changed(event)
 
     @property
     def active_endpoint(self) -> str:
         return self.cfg.endpoints[min(self.active_index, len(self.cfg.endpoints) - 1)]
-
-    def snapshot(self) -> ServiceSnapshot:
-        """A frozen view; rebuilt only when something changed (or a countdown runs)."""
-        # Cache first: most monitors are unchanged between ticks. Only countdowns (an open breaker's
-        # reopen time, a recovery in progress) force a rebuild of an otherwise unchanged snapshot.
-        ticking = self.breaker.next_transition_at() is not None or self._engine.recovery.active(self.cfg.id)
-        if self._snapshot is not None and not ticking:
-            return self._snapshot
-        bview = self.breaker.view()
-        rview = self._engine.recovery.view(self.cfg.id)
-        lat = sorted(self.latencies)
-        cfg = self.cfg
-        fd = cfg.fault_detection
-        maint, maint_until = self._engine.maintenance_of(cfg.id, cfg.group)
-        snap = ServiceSnapshot(
-            id=cfg.id, name=cfg.name, group=cfg.group, endpoint=cfg.endpoint,
-            active_endpoint=self.active_endpoint, active_endpoint_index=self.active_index,
-            status=self.status, failed=self.failed, consecutive_failures=self.consecutive_failures,
-            last_latency_ms=self.last_latency_ms,
-            p50_ms=_quantile(lat, 0.5) if lat else None, p95_ms=_quantile(lat, 0.95) if lat else None,
-            last_check_wall=self.last_check_wall, last_ok_wall=self.last_ok_wall, last_error=self.last_error,
-            stale=self.failed or bview.state.blocks_calls or self.paused,
-            breaker=bview, recovery=rview, paused=self.paused, maintenance=maint,
-            maintenance_until_wall=maint_until, heartbeat=self._engine.heartbeat.status(cfg.id),
-            storm_tripped=self._engine.recovery.storm.blocked(cfg.id, cfg.group) is not None,
-            slow_threshold_ms=fd.slow_response_threshold_ms, timeout_ms=fd.timeout_seconds * 1000.0,
-            check_interval_s=fd.check_interval_seconds, restart_action=describe(cfg.restart),
-            checks_total=self.checks_total, restarts_total=self._engine.recovery.restarts_total(cfg.id),
-            latencies_ms=tuple(itertools.islice(self.latencies, max(0, len(self.latencies) - 30), None)),
-            max_failures=fd.max_failures,
-        )
-        self._snapshot = snap
-        return snap

@@ -281,6 +281,9 @@ class MultiEngine:
         path = getattr(self.local, "config_path", None)
         return str(path) if path else None
 
+    def alert_sound(self) -> bool:
+        return bool(self.local.alert_sound()) if self.local is not None else False
+
     def start(self) -> None:
         starter = getattr(self.local, "start", None)
         if starter is not None:

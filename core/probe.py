@@ -1,7 +1,7 @@
 """Probe: one HTTP health check and its verdict.
 
 One shared aiohttp session for every check (connection pool, keep-alive); the seed made a client per
-check. aiohttp rather than httpx: measured in bench/throughput.py and ../shared/NOTES.md, httpx's
+check. aiohttp rather than httpx: measured in bench/throughput.py (docs/benchmarks.md), httpx's
 default transport slows down as concurrency grows and even its aiohttp transport reaches about a third
 of plain aiohttp. The verdict reads status, time and (a capped amount of) body, and classifies a failure
 into a FailureType so recovery can pick a strategy.
@@ -11,46 +11,34 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import ssl
 import time
-from dataclasses import dataclass
+from typing import Any, Sequence
 
 import aiohttp
 from aiohttp.http_exceptions import ContentLengthError
 
+from core.checks.base import CheckResult
 from core.events import FailureType, ServiceStatus
+from core.logs import CHECK as log
 
-log = logging.getLogger("core.probe")
 
 _UNHEALTHY_WORDS = {"down", "fail", "failed", "failing", "error", "unhealthy", "critical"}
 _DEGRADED_WORDS = {"degraded", "warn", "warning"}
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeResult:
-    """The outcome of one check.
+KEEPALIVE_S = 60.0
 
-    Attributes:
-        latency_ms: time from sending the request to the last byte read (also for failures).
-        failure_type: why it failed, for recovery's choice of strategy; None when it did not fail.
-    """
-
-    status: ServiceStatus
-    latency_ms: float
-    error: str | None = None
-    http_status: int | None = None
-    failure_type: FailureType | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status in (ServiceStatus.HEALTHY, ServiceStatus.DEGRADED)
+# One result value for every check type; the name stays for the HTTP prober's callers.
+ProbeResult = CheckResult
 
 
 def make_session(limit: int = 512, limit_per_host: int = 0) -> aiohttp.ClientSession:
     """The engine's one HTTP client. Pool size from bench/throughput.py (see README)."""
+    # keepalive 60 s, not aiohttp's 15 s: at the default 30 s interval (and 20 s on battery) every check
+    # otherwise opened a new TCP connection, the largest cost per check (docs/benchmarks.md).
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=300,
-                                     enable_cleanup_closed=True)
+                                     enable_cleanup_closed=True, keepalive_timeout=KEEPALIVE_S)
     # No session-wide timeout: each call carries its own, per-service.
     return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None),
                                  headers={"User-Agent": "faultwatch"}, auto_decompress=True)
@@ -116,6 +104,39 @@ def judge_body(body: bytes, content_type: str) -> tuple[ServiceStatus, str | Non
     return ServiceStatus.HEALTHY, None, None
 
 
+def judge_expectations(body: bytes, ms: float, http_status: int, body_contains: str, json_path: str,
+                       json_equals: Any) -> ProbeResult:
+    """A check that names what the body must hold: a substring, or a value at a JSON path."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return ProbeResult(ServiceStatus.UNHEALTHY, ms, "health body is not text", http_status,
+                           FailureType.DATA_CORRUPTION)
+    if body_contains and body_contains not in text:
+        return ProbeResult(ServiceStatus.UNHEALTHY, ms, f"body does not contain {body_contains!r}", http_status,
+                           FailureType.SERVICE_UNAVAILABLE)
+    if not json_path:
+        return ProbeResult(ServiceStatus.HEALTHY, ms, None, http_status)
+    try:
+        node: Any = json.loads(text)
+    except ValueError:
+        return ProbeResult(ServiceStatus.UNHEALTHY, ms, "health body is not valid JSON", http_status,
+                           FailureType.DATA_CORRUPTION)
+    for part in json_path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return ProbeResult(ServiceStatus.UNHEALTHY, ms, f"no {json_path!r} in the body", http_status,
+                               FailureType.DATA_CORRUPTION)
+    value = node if isinstance(node, (int, float, str, bool)) else json.dumps(node)[:200]
+    if json_equals is not None and str(value).lower() != str(json_equals).lower():
+        return ProbeResult(ServiceStatus.UNHEALTHY, ms, f"{json_path} is {value!r}, expected {json_equals!r}",
+                           http_status, FailureType.SERVICE_UNAVAILABLE, value=value)
+    return ProbeResult(ServiceStatus.HEALTHY, ms, None, http_status, value=value)
+
+
 def classify_http(status: int) -> FailureType:
     if status in (429, 507, 509):
         return FailureType.RESOURCE_EXHAUSTION
@@ -161,7 +182,9 @@ class Prober:
         self._tls = TlsContexts()
 
     async def check(self, url: str, *, timeout_s: float, slow_ms: float, max_body_bytes: int,
-                    tls_verify: bool = True, ca_bundle: str = "") -> ProbeResult:
+                    tls_verify: bool = True, ca_bundle: str = "", method: str = "GET",
+                    expect_status: Sequence[int] = (), body_contains: str = "", json_path: str = "",
+                    json_equals: Any = None) -> ProbeResult:
         # perf_counter, not the engine clock: latency is a measurement of real I/O, not a timing rule.
         start = time.perf_counter()
 
@@ -175,19 +198,23 @@ class Prober:
                                failure_type=FailureType.CONFIGURATION_ERROR)
         try:
             async with asyncio.timeout(timeout_s):
-                async with self._session.get(url, ssl=ssl_arg, allow_redirects=True, max_redirects=3) as resp:
+                async with self._session.request(method, url, ssl=ssl_arg, allow_redirects=True,
+                                                 max_redirects=3) as resp:
                     body, truncated = await _read_capped(resp, max_body_bytes)
                     if truncated:
                         # Drop the connection rather than drain a device that streams forever.
                         resp.close()
                     ms = elapsed()
-                    if not 200 <= resp.status < 300:
+                    expected = resp.status in expect_status if expect_status else 200 <= resp.status < 300
+                    if not expected:
                         return ProbeResult(ServiceStatus.UNHEALTHY, ms, f"HTTP {resp.status}", resp.status,
                                            classify_http(resp.status))
                     if truncated:
                         return ProbeResult(ServiceStatus.UNHEALTHY, ms,
                                            f"health body larger than {max_body_bytes} bytes", resp.status,
                                            FailureType.DATA_CORRUPTION)
+                    if body_contains or json_path:
+                        return judge_expectations(body, ms, resp.status, body_contains, json_path, json_equals)
                     status, error, ftype = judge_body(body, resp.headers.get("Content-Type", "").lower())
                     if status is ServiceStatus.HEALTHY and ms > slow_ms:
                         status, error = ServiceStatus.DEGRADED, f"slow: {ms:.0f} ms > {slow_ms:g} ms"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Protocol
@@ -21,12 +20,12 @@ from core.actions import ActionResult
 from core.backoff import AttemptTracker, delay_for
 from core.clock import Clock
 from core.config import RecoveryConfig
-from core.events import Event, FailureType, RecoveryEvent, RecoveryOutcome
+from core.events import Event, FailureType, RecoveryEvent, RecoveryOutcome, RecoveryState, RecoveryStrategyName
 from core.ratelimit import KeyedLimiter
 from core.snapshot import RecoveryView
 from core.storm import StormGuard
+from core.logs import RECOVERY as log
 
-log = logging.getLogger("core.recovery")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +73,10 @@ class RestartStrategy:
 @dataclass(slots=True)
 class _Recovery:
     recovery_id: str
-    strategy: str
+    strategy: RecoveryStrategyName
     max_attempts: int
     attempt: int = 0
-    state: str = "waiting"
+    state: RecoveryState = RecoveryState.WAITING
     next_attempt_wall: float | None = None
     detail: str = ""
     manual: bool = False
@@ -103,6 +102,30 @@ class _Verifier:
                 fut.set_result(None)
 
 
+@dataclass(slots=True)
+class RecoverySlot:
+    """One service's recovery state. The service owns it (core/service.py); the manager only uses it.
+
+    Attributes:
+        tracker: restart attempts in this failure episode (forgotten after a stable period).
+        verifier: healthy checks of the primary since the last restart.
+        active: the recovery in progress, if any; finished: the last one, shown until healthy again.
+    """
+
+    tracker: AttemptTracker
+    verifier: _Verifier = field(default_factory=_Verifier)
+    active: _Recovery | None = None
+    finished: _Recovery | None = None
+    restarts_total: int = 0
+
+    def reconfigure(self, cfg: RecoveryConfig) -> None:
+        self.tracker.set_stable_period(cfg.reset_after_stable_seconds)
+
+    def view(self) -> RecoveryView | None:
+        rec = self.active or self.finished
+        return rec.view() if rec else None
+
+
 RestartRunner = Callable[[str], Awaitable[ActionResult]]
 FailoverRunner = Callable[[str], Awaitable[str | None]]
 
@@ -116,43 +139,34 @@ class RecoveryManager:
 
     def __init__(self, clock: Clock, emit: Callable[[Event], object], *, run_restart: RestartRunner,
                  run_failover: FailoverRunner, target: Callable[[str], RecoveryTarget | None],
-                 restart_limiter: KeyedLimiter, group_limiter: KeyedLimiter,
+                 slot: Callable[[str], RecoverySlot | None], restart_wait: Callable[[str], float],
+                 take_restart: Callable[[str], None], group_limiter: KeyedLimiter,
                  on_storm: Callable[[str, str, str], None]) -> None:
         self._clock = clock
         self._emit = emit
         self._run_restart = run_restart
         self._run_failover = run_failover
         self._target = target
-        self._limit_service = restart_limiter
+        self._slot = slot
+        self._restart_wait = restart_wait
+        self._take_restart = take_restart
         self._limit_group = group_limiter
         self._on_storm = on_storm
         self.storm = StormGuard(clock)
         self.strategies: list[RecoveryStrategy] = [FailoverStrategy(), RestartStrategy()]
-        self._active: dict[str, _Recovery] = {}
-        self._finished: dict[str, _Recovery] = {}
-        self._trackers: dict[str, AttemptTracker] = {}
-        self._verifiers: dict[str, _Verifier] = {}
-        self._restarts_total: dict[str, int] = {}
+        self._tasks: dict[asyncio.Task[None], str] = {}  # running restart loops and their service
         self._ids = itertools.count(1)
         self._run = uuid.uuid4().hex[:6]
 
     # ------------------------------------------------------------------ reads
 
-    def view(self, service: str) -> RecoveryView | None:
-        rec = self._active.get(service) or self._finished.get(service)
-        return rec.view() if rec else None
-
     def active(self, service: str) -> bool:
-        return service in self._active
+        slot = self._slot(service)
+        return slot is not None and slot.active is not None
 
-    def restarts_total(self, service: str) -> int:
-        return self._restarts_total.get(service, 0)
-
-    def _tracker(self, service: str, cfg: RecoveryConfig) -> AttemptTracker:
-        tracker = self._trackers.get(service)
-        if tracker is None:
-            tracker = self._trackers[service] = AttemptTracker(self._clock, cfg.reset_after_stable_seconds)
-        return tracker
+    def forget(self, service: str) -> None:
+        """A service left the config: its storm history goes with it (its slot went with the service)."""
+        self.storm.forget(service)
 
     def _new_id(self, service: str) -> str:
         # Unique across services and runs (the seed built ids from elapsed time, which collided).
@@ -162,32 +176,25 @@ class RecoveryManager:
 
     def on_check(self, service: str, primary_healthy: bool | None) -> None:
         """Every check result that tells something about the primary endpoint (None: not known)."""
-        if primary_healthy is None:
+        slot = self._slot(service)
+        if primary_healthy is None or slot is None:
             return
-        self._verifiers.setdefault(service, _Verifier()).note(primary_healthy)
-        tracker = self._trackers.get(service)
-        if tracker is None:  # on every check: ask the engine for the target only the first time
-            target = self._target(service)
-            if target is None:
-                return
-            tracker = self._tracker(service, target.config)
+        slot.verifier.note(primary_healthy)
         if primary_healthy:
-            reason = tracker.note_healthy()
+            reason = slot.tracker.note_healthy()
             if reason:
-                fin = self._finished.get(service)
-                if fin is not None:
-                    fin.detail = reason
+                if slot.finished is not None:
+                    slot.finished.detail = reason
                 log.info("%s: %s", service, reason)
-            if service not in self._active and service in self._finished:
-                if self._finished[service].state in ("succeeded", "gave_up", "failed"):
-                    self._finished.pop(service, None)
+            if slot.active is None and slot.finished is not None and not slot.finished.state.active:
+                slot.finished = None
         else:
-            tracker.note_unhealthy()
+            slot.tracker.note_unhealthy()
 
     async def on_failed(self, service: str, failure_type: FailureType, held: bool) -> None:
         """A service reached max_failures. Fail over at once if that applies; start restarts."""
         target = self._target(service)
-        if target is None or held or service in self._active:
+        if target is None or held or self.active(service):
             return
         chosen = [s for s in self.strategies if failure_type in s.handles and s.applies(target)]
         if self.storm.blocked(service, target.group):
@@ -219,11 +226,15 @@ class RecoveryManager:
     def _start_restarts(self, target: RecoveryTarget, failure_type: FailureType | None, manual: bool) -> _Recovery:
         cfg = target.config
         max_attempts = 1 if manual else cfg.max_restart_attempts
-        rec = _Recovery(self._new_id(target.service), "restart", max_attempts, manual=manual)
-        self._active[target.service] = rec
-        self._finished.pop(target.service, None)
-        rec.task = asyncio.get_running_loop().create_task(
-            self._restart_loop(target.service, rec, failure_type), name=f"recovery:{target.service}")
+        rec = _Recovery(self._new_id(target.service), RecoveryStrategyName.RESTART, max_attempts, manual=manual)
+        slot = self._slot(target.service)
+        assert slot is not None  # a target exists only for a known service
+        slot.active, slot.finished = rec, None
+        task = asyncio.get_running_loop().create_task(
+            self._restart_loop(target.service, slot, rec, failure_type), name=f"recovery:{target.service}")
+        rec.task = task
+        self._tasks[task] = target.service
+        task.add_done_callback(self._finished_task)
         return rec
 
     async def restart_now(self, service: str) -> str:
@@ -233,19 +244,22 @@ class RecoveryManager:
             return f"unknown service '{service}'"
         if not target.can_restart:
             return f"{service} has no restart action configured"
-        rec = self._active.get(service)
-        if rec is not None and rec.strategy == "restart":
+        slot = self._slot(service)
+        rec = slot.active if slot is not None else None
+        if rec is not None and rec.strategy is RecoveryStrategyName.RESTART:
             rec.skip_wait.set()
             return f"restart of {service} moved forward (attempt {max(rec.attempt, 1)})"
         self._start_restarts(target, None, manual=True)
         return f"restarting {service}"
 
     def cancel(self, service: str, why: str) -> None:
-        rec = self._active.pop(service, None)
-        if rec is not None and rec.task is not None:
+        slot = self._slot(service)
+        rec = slot.active if slot is not None else None
+        if slot is not None and rec is not None and rec.task is not None:
+            slot.active = None
             rec.task.cancel()
-            rec.state, rec.detail = "failed", why
-            self._finished[service] = rec
+            rec.state, rec.detail = RecoveryState.FAILED, why
+            slot.finished = rec
             self._event(service, rec.recovery_id, rec.strategy, rec.attempt, rec.max_attempts,
                         RecoveryOutcome.FAILED, detail=why)
 
@@ -253,35 +267,36 @@ class RecoveryManager:
         """Operator reset: clears the storm trip (service and its group) and the attempt count."""
         cleared = self.storm.reset(service)
         cleared = self.storm.reset(StormGuard.group_key(group)) or cleared
-        tracker = self._trackers.get(service)
-        if tracker is not None:
-            tracker.reset("reset by operator")
-        self._finished.pop(service, None)
+        slot = self._slot(service)
+        if slot is not None:
+            slot.tracker.reset("reset by operator")
+            slot.finished = None
         return cleared
 
-    async def _restart_loop(self, service: str, rec: _Recovery, failure_type: FailureType | None) -> None:
+    async def _restart_loop(self, service: str, slot: RecoverySlot, rec: _Recovery,
+                            failure_type: FailureType | None) -> None:
         try:
-            await self._restart_attempts(service, rec, failure_type)
+            await self._restart_attempts(service, slot, rec, failure_type)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a bug here must not kill the engine
             log.exception("%s: recovery %s crashed", service, rec.recovery_id)
-            rec.state, rec.detail = "failed", "internal error"
+            rec.state, rec.detail = RecoveryState.FAILED, "internal error"
         finally:
-            if self._active.get(service) is rec:
-                del self._active[service]
-                self._finished[service] = rec
+            if slot.active is rec:
+                slot.active, slot.finished = None, rec
 
-    async def _restart_attempts(self, service: str, rec: _Recovery, failure_type: FailureType | None) -> None:
+    async def _restart_attempts(self, service: str, slot: RecoverySlot, rec: _Recovery,
+                                failure_type: FailureType | None) -> None:
         ftype = failure_type.value if failure_type else ""
         while True:
             target = self._target(service)
             if target is None:
                 return
             cfg = target.config
-            tracker = self._tracker(service, cfg)
+            tracker = slot.tracker
             if rec.attempt >= rec.max_attempts:
-                rec.state = "gave_up"
+                rec.state = RecoveryState.GAVE_UP
                 rec.detail = f"gave up after {rec.attempt} attempts"
                 self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
                             RecoveryOutcome.GAVE_UP, failure_type=ftype, detail=rec.detail)
@@ -289,10 +304,10 @@ class RecoveryManager:
             attempt = tracker.next_attempt() if not rec.manual else 1
             rec.attempt += 1
             delay = 0.0 if rec.manual else delay_for(cfg, attempt)
-            rec.state = "waiting"
+            rec.state = RecoveryState.WAITING
             rec.next_attempt_wall = self._clock.wall() + delay
             await self._wait(rec, delay)
-            wait = max(self._limit_service.time_until(service), self._limit_group.time_until(target.group))
+            wait = max(self._restart_wait(service), self._limit_group.time_until(target.group))
             if wait > 0:
                 rec.detail = f"rate limited, {wait:.0f} s"
                 rec.next_attempt_wall = self._clock.wall() + wait
@@ -301,24 +316,23 @@ class RecoveryManager:
             # behind the limiter must not all pass a check made while the count was still low.
             if not rec.manual and self._storm_stops(service, target.group, cfg, rec, ftype):
                 return
-            self._limit_service.try_acquire(service)
+            self._take_restart(service)
             self._limit_group.try_acquire(target.group)
-            rec.state, rec.next_attempt_wall, rec.detail = "in_progress", None, ""
+            rec.state, rec.next_attempt_wall, rec.detail = RecoveryState.IN_PROGRESS, None, ""
             self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
                         RecoveryOutcome.STARTED, delay_s=delay, failure_type=ftype)
             self.storm.record(service, target.group)
-            self._restarts_total[service] = self._restarts_total.get(service, 0) + 1
-            verifier = self._verifiers.setdefault(service, _Verifier())
-            verifier.streak = 0
+            slot.restarts_total += 1
+            slot.verifier.streak = 0
             result = await self._run_restart(service)
             if not result.ok:
                 rec.detail = f"action failed: {result.detail}"
                 self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
                             RecoveryOutcome.FAILED, failure_type=ftype, detail=rec.detail)
                 continue
-            rec.state, rec.detail = "verifying", f"action ok ({result.detail}); waiting for {cfg.verify_checks} healthy checks"
-            if await self._verified(service, cfg):
-                rec.state, rec.detail = "succeeded", f"healthy after restart ({result.detail})"
+            rec.state, rec.detail = RecoveryState.VERIFYING, f"action ok ({result.detail}); waiting for {cfg.verify_checks} healthy checks"
+            if await self._verified(slot.verifier, cfg):
+                rec.state, rec.detail = RecoveryState.SUCCEEDED, f"healthy after restart ({result.detail})"
                 self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
                             RecoveryOutcome.SUCCEEDED, failure_type=ftype, detail=rec.detail)
                 return
@@ -331,7 +345,7 @@ class RecoveryManager:
         reason = already or self.storm.check(service, group, cfg)
         if not reason:
             return False
-        rec.state, rec.detail = "gave_up", f"storm guard: {reason}"
+        rec.state, rec.detail = RecoveryState.GAVE_UP, f"storm guard: {reason}"
         self._event(service, rec.recovery_id, "restart", rec.attempt, rec.max_attempts,
                     RecoveryOutcome.GAVE_UP, failure_type=ftype, detail=rec.detail)
         if not already:  # tell the engine (alert, journal) once per trip, not once per failure
@@ -352,8 +366,7 @@ class RecoveryManager:
             sleeper.cancel()
             skipper.cancel()
 
-    async def _verified(self, service: str, cfg: RecoveryConfig) -> bool:
-        verifier = self._verifiers.setdefault(service, _Verifier())
+    async def _verified(self, verifier: _Verifier, cfg: RecoveryConfig) -> bool:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (cfg.verify_checks, fut)
         verifier.waiters.append(entry)
@@ -370,15 +383,21 @@ class RecoveryManager:
                detail: str = "") -> None:
         self._emit(RecoveryEvent(
             service=service, mono=self._clock.monotonic(), wall=self._clock.wall(), recovery_id=rid,
-            strategy=strategy, attempt=attempt, max_attempts=max_attempts, outcome=outcome,
+            strategy=RecoveryStrategyName(strategy), attempt=attempt, max_attempts=max_attempts, outcome=outcome,
             delay_s=round(delay_s, 3),
             failure_type=failure_type.value if isinstance(failure_type, FailureType) else failure_type,
             detail=detail))
 
+    def _finished_task(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+
+    def recovering(self) -> set[str]:
+        """Services with a restart loop running (their countdowns age by themselves)."""
+        return set(self._tasks.values())
+
     async def close(self) -> None:
-        tasks = [r.task for r in self._active.values() if r.task is not None]
+        tasks = list(self._tasks)
         for t in tasks:
             t.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        self._active.clear()

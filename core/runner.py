@@ -1,6 +1,6 @@
 """EngineThread: a Runtime on a worker thread with its own asyncio loop, for the GUI.
 
-Measured (../shared/NOTES.md, bench/gui_lag.py): socket-heavy checks on the GUI's qasync loop cannot
+Measured (docs/benchmarks.md, bench/gui_lag.py): socket-heavy checks on the GUI's qasync loop cannot
 keep a 1,000-row window smooth; on a worker loop they can. Reads are lock-free reference reads of
 frozen values (snapshots, alerts) or a thread-safe queue (events); commands hop to the engine loop
 with run_coroutine_threadsafe and come back as awaitables on the caller's loop.
@@ -9,19 +9,19 @@ with run_coroutine_threadsafe and come back as awaitables on the caller's loop.
 from __future__ import annotations
 
 import asyncio
-import logging
 import queue
 import threading
 from concurrent.futures import Future
 from typing import Any, Callable, Coroutine, Sequence, TypeVar
 
+from core.loops import loop_factory
 from core.config import Config, ConfigError, load_config
 from core.engine import Engine
 from core.events import Event
 from core.runtime import DemoOptions, Runtime
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
+from core.logs import RUNNER as log
 
-log = logging.getLogger("core.engine")
 T = TypeVar("T")
 
 _MAX_QUEUED_EVENTS = 20_000
@@ -41,8 +41,10 @@ class EngineThread:
         self._ready = threading.Event()
         self._stopped = threading.Event()
         self._start_error: BaseException | None = None
-        self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
-        self._queued = 0
+        # queue.Queue keeps its own count under its own lock: the engine thread puts, the GUI thread
+        # drains, and no counter shared between them can drift (a bare `+=`/`-=` pair could).
+        self._events: queue.Queue[Event] = queue.Queue(maxsize=_MAX_QUEUED_EVENTS)
+        self.dropped_events = 0
         self._stop_requested: asyncio.Event | None = None
 
     @classmethod
@@ -67,7 +69,7 @@ class EngineThread:
             raise self._start_error
 
     def _main(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = loop_factory()()
         self._loop = loop
         asyncio.set_event_loop(loop)
         try:
@@ -120,13 +122,20 @@ class EngineThread:
         """The file of the running config (follows successful reloads; the demo's is generated)."""
         return self.engine.config.source or self.runtime.config_path
 
+    def alert_sound(self) -> bool:
+        return self.engine.config.alerts.sound
+
     # ------------------------------------------------------------------ thread hops
 
     def _enqueue(self, event: Event) -> None:
-        # Bounded: a GUI that stops draining must not grow memory without limit.
-        if self._queued < _MAX_QUEUED_EVENTS:
-            self._events.put(event)
-            self._queued += 1
+        # Bounded: a GUI that stops draining must not grow memory without limit. What is dropped is
+        # counted and said once per overflow; the journal still has every event.
+        try:
+            self._events.put_nowait(event)
+        except queue.Full:
+            if self.dropped_events == 0:
+                log.warning("the window is not draining events; dropping them until it does (journal keeps all)")
+            self.dropped_events += 1
 
     def _submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         assert self._loop is not None
@@ -168,6 +177,12 @@ class EngineThread:
     async def reload(self, path: str, origin: str) -> CommandResult:
         return await self._call(lambda e: e.reload(path, origin))
 
+    async def config_edit(self, path: str, origin: str, detail: str, service: str = "") -> CommandResult:
+        """Reload after the console edited the config file; journaled as a `config_edit` action."""
+        from core.config_edit import reload_after_edit
+
+        return await self._call(lambda e: reload_after_edit(e, path, origin, detail, service))
+
     async def latency_history(self, service_id: str, since_wall: float,
                               rollup: bool = False) -> list[tuple[float, float | None]]:
         return await self._call(lambda e: e.latency_history(service_id, since_wall, rollup))
@@ -191,5 +206,4 @@ class EngineThread:
                 out.append(self._events.get_nowait())
             except queue.Empty:
                 break
-        self._queued = max(0, self._queued - len(out))
         return out

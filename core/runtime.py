@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import logging
 from dataclasses import dataclass
+from typing import Callable
 
 from core import paths
 from core.api import ApiServer
@@ -19,11 +19,12 @@ from core.api_auth import ApiSecurity, Gate, exposure_problem, make_ssl_context
 from core.api_stream import EngineReads, StreamHub
 from core.clock import Clock, SystemClock
 from core.config import Config, ConfigError, load_config, parse_listen
+from core.assembly import open_engine
 from core.engine import Engine
 from core.events import ActionEvent
 from core.token import load_or_create_token
+from core.logs import ENGINE as log
 
-log = logging.getLogger("core.engine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +75,14 @@ class Runtime:
             if problem:
                 raise ConfigError(problem)
             make_ssl_context(config.api)
-        engine = Engine(config, clock=self.clock, state_dir=self.state_dir)
+        engine = open_engine(config, clock=self.clock, state_dir=self.state_dir)
         await engine.start()
         self.engine = engine
         if listen:
             host, port = parse_listen(listen)
             token, self.token_where = load_or_create_token(config.api.token_env, paths.state_dir(self.state_dir))
-            self.api = make_api_server(engine, config, host, port, token)
+            self.api = make_api_server(engine, config, host, port, token,
+                                       config_path=lambda: engine.config.source or self.config_path)
             await self.api.start()
             log.info("api listening on %s (token from %s)", self.api.url, self.token_where)
             if self._sim is not None:
@@ -123,7 +125,8 @@ class Runtime:
             await self._sim.stop()  # type: ignore[attr-defined]
 
 
-def make_api_server(engine: Engine, config: Config, host: str, port: int, token: str) -> ApiServer:
+def make_api_server(engine: Engine, config: Config, host: str, port: int, token: str,
+                    config_path: Callable[[], str | None] | None = None) -> ApiServer:
     """The API listener with its gate (roles, rate limit) and the stream for attached consoles."""
     api = config.api
     viewer = os.environ.get(api.viewer_token_env, "").strip() if api.viewer_token_env else ""
@@ -147,8 +150,8 @@ def make_api_server(engine: Engine, config: Config, host: str, port: int, token:
         latency=journal.latency, rollup=rollup)
     hub = StreamHub(reads, site=api.site, interval_s=api.stream_interval_seconds)
     engine.listeners.append(hub.publish)
-    return ApiServer(engine, engine.beat, token, host, port, gate=gate, stream=hub,  # type: ignore[arg-type]
-                     ssl_context=make_ssl_context(api))
+    return ApiServer(engine, engine.beat, token, host, port, config_path,
+                     gate=gate, stream=hub, ssl_context=make_ssl_context(api))
 
 
 def tune_gc() -> None:

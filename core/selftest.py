@@ -13,6 +13,7 @@ import tempfile
 import time
 
 from core.config import parse_config
+from core.assembly import open_engine
 from core.engine import Engine
 from core.events import BreakerEvent, BreakerState, Event, ProbeEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus
 from core.sim.devices import DeviceSpec
@@ -77,7 +78,7 @@ async def _cycle(state_dir: str, timeout_s: float) -> list[str]:
 
     async with SimServer([DeviceSpec("selftest-device", reboot_s=0.5)]) as server:
         config = parse_config(_config(server), label="self-test")
-        engine = Engine(config, state_dir=state_dir)
+        engine = open_engine(config, state_dir=state_dir)
         engine.listeners.append(watch)
         await engine.start()
         try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-from core.events import BreakerState, Event, ServiceStatus
+from core.events import (AlertSeverity, BreakerState, Event, HeartbeatStatus, RecoveryState, RecoveryStrategyName,
+                         ServiceStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +28,8 @@ class BreakerView:
 @dataclass(frozen=True, slots=True)
 class RecoveryView:
     recovery_id: str
-    strategy: str  # restart | failover | failback
-    state: str  # in_progress | waiting | verifying | succeeded | failed | gave_up
+    strategy: RecoveryStrategyName
+    state: RecoveryState
     attempt: int
     max_attempts: int
     next_attempt_wall: float | None  # when the next attempt fires (countdown in the GUI)
@@ -68,7 +69,7 @@ class ServiceSnapshot:
     paused: bool
     maintenance: bool
     maintenance_until_wall: float | None
-    heartbeat: str  # "" (not configured) | ok | missed | waiting
+    heartbeat: HeartbeatStatus  # NONE when not configured
     storm_tripped: bool
     slow_threshold_ms: float
     timeout_ms: float
@@ -78,6 +79,12 @@ class ServiceSnapshot:
     restarts_total: int
     latencies_ms: tuple[float, ...] = ()
     max_failures: int = 3
+    check_type: str = "http"
+    target: str = ""  # what is checked, in a few words (the URL, "tcp host:port", ...)
+    value: float | str | bool | None = None  # the last value read, for types that read one
+    detail: tuple[tuple[str, str], ...] = ()  # per-type facts: register and bounds, days left, ...
+    values: tuple[float, ...] = ()  # the last few numeric values, newest last (sparklines)
+    last_reboot_wall: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +104,7 @@ class AlertView:
     rule: str
     service: str
     group: str
-    severity: str  # info | warning | critical
+    severity: AlertSeverity
     message: str
     active: bool
     acknowledged: bool
@@ -141,3 +148,6 @@ class EngineControl(Protocol):
     def stats(self) -> EngineStats: ...
     def alerts(self) -> list[AlertView]: ...
     def drain_events(self) -> list[Event]: ...  # events published since the last drain (journaled ones)
+    @property
+    def config_path(self) -> str | None: ...  # the running config's file (what the window watches)
+    def alert_sound(self) -> bool: ...  # `[alerts] sound`: the window beeps for new critical alerts

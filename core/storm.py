@@ -64,8 +64,10 @@ class StormGuard:
         for key in (service, self.group_key(group)):
             self._times.setdefault(key, deque()).append(now)
 
-    def count(self, service: str, period: float) -> int:
-        return self._count(service, period)
+    def forget(self, service: str) -> None:
+        """The service left the config: its restart times and trip go (its group's stay)."""
+        self._times.pop(service, None)
+        self.tripped.pop(service, None)
 
     def reset(self, target: str) -> bool:
         """An operator's reset: forget the trip and the history that led to it."""

@@ -7,14 +7,13 @@ a CI job) sets it in the environment; everyone else gets a random one generated 
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
+from core.logs import API as log
 from pathlib import Path
 from secrets import token_urlsafe
 from typing import Iterable
 
-log = logging.getLogger("core.api")
 
 TOKEN_FILENAME = "api-token"
 REDACTED = "***"

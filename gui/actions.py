@@ -11,6 +11,9 @@ sends the command, and reports the CommandResult. Shortcuts (also in docs/automa
     Ctrl+M           Maintenance (device)         Ctrl+Shift+M  Maintenance (whole group)
     Ctrl+Shift+A     Acknowledge alerts           Ctrl+F        Find (filter box)
     F11              Wall mode (Esc leaves)       Ctrl+Q        Quit
+    Ctrl+N           Add device…                  Ctrl+E        Edit device…
+    Ctrl+D           Duplicate device…            Del           Remove device…
+    Ctrl+I           Import devices…              Ctrl+Shift+E  Export devices…
 """
 
 from __future__ import annotations
@@ -46,6 +49,12 @@ SHORTCUTS: dict[str, str] = {
     "action_find": "Ctrl+F",
     "action_wall_mode": "F11",
     "action_quit": "Ctrl+Q",
+    "action_add_device": "Ctrl+N",
+    "action_edit_device": "Ctrl+E",
+    "action_duplicate_device": "Ctrl+D",
+    "action_remove_device": "Del",
+    "action_import_devices": "Ctrl+I",
+    "action_export_devices": "Ctrl+Shift+E",
 }
 
 _LIST_LIMIT = 8

@@ -18,7 +18,7 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 from types import FrameType, TracebackType  # noqa: E402
-from typing import Any, Protocol  # noqa: E402
+from typing import Any  # noqa: E402
 
 # The binding must be fixed before qasync or pyqtgraph are imported (both probe for one).
 os.environ.setdefault("QT_API", "pyside6")
@@ -28,11 +28,6 @@ log = logging.getLogger("gui.app")
 
 ORGANISATION = "Faultwatch"
 APPLICATION = "faultwatch"
-
-
-class _Engine(Protocol):
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
 
 
 def _seconds_since_start(process_start: float | None = None) -> float:
@@ -288,22 +283,3 @@ def install_engine_controls(window: Any, engine: Any, settings: Any) -> Any:
 def _restore_signals(previous: dict[signal.Signals, Any]) -> None:
     for sig, handler in previous.items():
         signal.signal(sig, handler)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m gui.app [--demo] [--wall] [--theme dark] [config.toml]` (the CLI lives in core.cli)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m gui.app")
-    parser.add_argument("config", nargs="?")
-    parser.add_argument("--demo", action="store_true")
-    parser.add_argument("--wall", action="store_true")
-    parser.add_argument("--theme", choices=("light", "dark"))
-    parser.add_argument("--startup-probe", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return run_gui(args.config, args.demo, wall=args.wall, theme=args.theme, startup_probe=args.startup_probe)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

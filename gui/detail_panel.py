@@ -16,6 +16,8 @@ from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from core.snapshot import ServiceSnapshot
+from core.events import RecoveryState
+from gui import presentation
 from gui import palette
 from core.describe import format_ms
 from gui.service_model import checked_text, endpoint_label, format_duration, recovery_text
@@ -200,8 +202,8 @@ class DetailPanel(QFrame):
             return
         now = self.now()
         self.title.setText(snap.name)
-        self.status.set_indicator(palette.status_indicator(snap))
-        self.breaker.set_indicator(palette.breaker_indicator(snap))
+        self.status.set_indicator(presentation.status_indicator(snap))
+        self.breaker.set_indicator(presentation.breaker_indicator(snap))
         self._set("id", snap.id)
         self._set("group", snap.group)
         self._set("endpoint", snap.endpoint)
@@ -228,8 +230,9 @@ class DetailPanel(QFrame):
             self._set("recovery_next", "—")
             self._set("recovery_detail", "—")
         else:
-            active = rec.state in ("in_progress", "waiting", "verifying")
-            role = "info" if active else ("critical" if rec.state in ("failed", "gave_up") else "normal")
+            active = rec.state.active
+            role = "info" if active else ("critical" if rec.state in (RecoveryState.FAILED, RecoveryState.GAVE_UP)
+                                          else "normal")
             self._set("recovery", f"{rec.strategy}: attempt {rec.attempt} of {rec.max_attempts}, "
                                   f"{rec.state.replace('_', ' ')}", role)
             if rec.next_attempt_wall is None:
@@ -248,6 +251,6 @@ class DetailPanel(QFrame):
             self._set("maintenance", "paused" if snap.paused else "off", "suppressed" if snap.paused else "normal")
         hb = snap.heartbeat or "not configured"
         self._set("heartbeat", hb, "critical" if snap.heartbeat == "missed" else "normal")
-        in_trouble = palette.status_indicator(snap).role == "critical"
+        in_trouble = presentation.status_indicator(snap).role == "critical"
         self._set("last_error", snap.last_error or "—", "critical" if snap.last_error and in_trouble else "normal")
         self._set("counters", f"{snap.checks_total} / {snap.restarts_total}")

@@ -27,6 +27,7 @@ from gui.chart import LatencyChart
 from gui.config_watch import ConfigNotice, ConfigWatcher
 from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate
 from gui.detail_panel import DetailPanel
+from gui.device_actions import DeviceActions
 from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, status_counts
 from gui.timeline import TimelineView
 from gui.wall import WallView
@@ -210,6 +211,8 @@ class MainWindow(QMainWindow):
         self.service_actions = ServiceActions(engine, self.selected_snapshots, lambda: self.bridge.snapshots,
                                               lambda: self.bridge.alerts, self, confirm=confirm, now=now)
         self.named_actions: dict[str, QAction] = dict(self.service_actions.actions)
+        self.device_actions = DeviceActions(self, confirm=confirm)  # Device menu: add, edit, import…
+        self.named_actions.update(self.device_actions.actions)
         self._build_window_actions()
         self._build_menus_and_toolbar()
         for action in self.named_actions.values():
@@ -342,6 +345,7 @@ class MainWindow(QMainWindow):
             menu.addAction(a[name])
         menu.addSeparator()
         menu.addAction(a["action_acknowledge"])
+        self.device_actions.add_to_menu(menu)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -548,9 +552,11 @@ class MainWindow(QMainWindow):
 
     def summary_text(self) -> str:
         c = self._counts
+        # One category per service (gui/presentation.py, as on the wall); the suppressed ones are
+        # named by why: forced, maintenance, paused.
         parts = [f"{c['healthy']} healthy", f"{c['degraded']} degraded", f"{c['unhealthy']} unhealthy",
                  f"{c['forced']} forced"]
-        for key in ("maintenance", "paused", "recovering"):
+        for key in ("maintenance", "paused", "recovering", "unknown"):
             if c[key]:
                 parts.append(f"{c[key]} {key}")
         if self._stats is not None:
@@ -760,16 +766,10 @@ class MainWindow(QMainWindow):
 
 
 def _engine_config_path(engine: EngineControl) -> str | None:
-    """The config file the engine runs (EngineThread: runtime.config_path; the demo's is generated)."""
-    path = getattr(engine, "config_path", None)
-    if path is None:
-        path = getattr(getattr(engine, "runtime", None), "config_path", None)
-    return str(path) if path else None
+    """The config file the engine runs (the demo's is generated)."""
+    return engine.config_path or None
 
 
 def _config_sound(engine: EngineControl) -> bool:
-    """`[alerts] sound` from the engine's config when it exposes one (EngineThread does)."""
-    config = getattr(engine, "config", None)
-    alerts = getattr(config, "alerts", None)
-    return bool(getattr(alerts, "sound", False))
+    return engine.alert_sound()
 

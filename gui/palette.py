@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.events import BreakerState, ServiceStatus
-from core.snapshot import ServiceSnapshot
-from core.wire import is_unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,46 +50,5 @@ def colour(theme: Theme, role: str) -> str:
             "suppressed": theme.suppressed, "info": theme.info}[role]
 
 
-def status_indicator(snap: ServiceSnapshot) -> Indicator:
-    """The service's overall state, most important first."""
-    if is_unreachable(snap):
-        # Before everything else: whatever the engine said last (maintenance, failed, healthy) is
-        # not live any more, and must not look as if it were.
-        return Indicator("warning", "ring", "UNREACHABLE")
-    if snap.maintenance:
-        return Indicator("suppressed", "lock", "MAINTENANCE")
-    if snap.paused:
-        return Indicator("suppressed", "lock", "PAUSED")
-    if snap.recovery is not None and snap.recovery.state in ("in_progress", "waiting", "verifying"):
-        return Indicator("info", "diamond", f"RECOVERING {snap.recovery.attempt}/{snap.recovery.max_attempts}")
-    if snap.failed:
-        return Indicator("critical", "triangle", "FAILED")
-    if snap.status is ServiceStatus.UNHEALTHY:
-        # One failed check is a warning, not an alarm: red is kept for max_failures in a row, so a
-        # flaky device does not flash the wall red on every dropped packet.
-        return Indicator("warning", "triangle", f"FAILING {snap.consecutive_failures}/{snap.max_failures}")
-    if snap.heartbeat == "missed":
-        return Indicator("critical", "triangle", "NO HEARTBEAT")
-    if snap.status is ServiceStatus.DEGRADED:
-        return Indicator("warning", "triangle", "DEGRADED")
-    if snap.status is ServiceStatus.UNKNOWN:
-        return Indicator("normal", "ring", "UNKNOWN")
-    return Indicator("normal", "circle", "HEALTHY")
-
-
-def breaker_indicator(snap: ServiceSnapshot) -> Indicator:
-    b = snap.breaker
-    if b.state is BreakerState.FORCED_OPEN:
-        return Indicator("suppressed", "lock", "FORCED OPEN")
-    if b.state is BreakerState.FORCED_CLOSED:
-        return Indicator("suppressed", "lock", "FORCED CLOSED")
-    if b.state is BreakerState.OPEN:
-        word = "OPEN" if b.reopen_in_s is None else f"OPEN {b.reopen_in_s:.0f}s"
-        return Indicator("critical", "circle", word)
-    if b.state is BreakerState.HALF_OPEN:
-        return Indicator("warning", "triangle",
-                         f"HALF-OPEN {b.half_open_successes}/{b.success_threshold}")
-    return Indicator("normal", "ring", "CLOSED")
-
-
 STATUS_ORDER = {"critical": 0, "warning": 1, "suppressed": 2, "info": 3, "normal": 4}
+

@@ -20,6 +20,7 @@ from PySide6.QtGui import QColor, QFont
 from core.describe import format_ms
 from core.events import ServiceStatus
 from core.snapshot import RecoveryView, ServiceSnapshot
+from gui import presentation
 from gui import palette
 
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -92,20 +93,8 @@ _TIME_ROLES = [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.Item
 
 # ---------------------------------------------------------------- formatting (pure)
 
-def format_duration(seconds: float) -> str:
-    """Short human duration: "4 s", "3 min", "2 h", "5 d"."""
-    s = max(0.0, seconds)
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 90 * 60:
-        return f"{s / 60:.0f} min"
-    if s < 36 * 3600:
-        return f"{s / 3600:.0f} h"
-    return f"{s / 86400:.0f} d"
-
-
-def format_age(seconds: float | None) -> str:
-    return "never" if seconds is None else f"{format_duration(seconds)} ago"
+format_duration = presentation.format_duration
+format_age = presentation.format_age
 
 
 def endpoint_label(snap: ServiceSnapshot) -> str:
@@ -172,9 +161,9 @@ def sort_value(snap: ServiceSnapshot, col: int, status: palette.Indicator | None
                breaker: palette.Indicator | None = None) -> Any:
     """The raw value a column sorts on (indicators are computed unless the caller has them cached)."""
     if col in (Column.STATUS_LIGHT, Column.STATUS):
-        return palette.STATUS_ORDER[(status or palette.status_indicator(snap)).role]
+        return palette.STATUS_ORDER[(status or presentation.status_indicator(snap)).role]
     if col == Column.BREAKER:
-        return palette.STATUS_ORDER[(breaker or palette.breaker_indicator(snap)).role]
+        return palette.STATUS_ORDER[(breaker or presentation.breaker_indicator(snap)).role]
     if col == Column.NAME:
         return snap.name.casefold()
     if col == Column.GROUP:
@@ -256,8 +245,8 @@ class ServiceTableModel(QAbstractTableModel):
                 new.append(snap)
                 continue
             self._rows[row] = snap
-            self._status[row] = palette.status_indicator(snap)
-            self._breaker[row] = palette.breaker_indicator(snap)
+            self._status[row] = presentation.status_indicator(snap)
+            self._breaker[row] = presentation.breaker_indicator(snap)
             changed_rows.append(row)
         last_col = len(Column) - 1
         for first, last in _ranges(changed_rows):
@@ -267,8 +256,8 @@ class ServiceTableModel(QAbstractTableModel):
             self.beginInsertRows(QModelIndex(), start, start + len(new) - 1)
             for offset, snap in enumerate(new):
                 self._rows.append(snap)
-                self._status.append(palette.status_indicator(snap))
-                self._breaker.append(palette.breaker_indicator(snap))
+                self._status.append(presentation.status_indicator(snap))
+                self._breaker.append(presentation.breaker_indicator(snap))
                 self._row_of[snap.id] = start + offset
             self.endInsertRows()
 
@@ -509,9 +498,6 @@ class ServiceFilterProxy(QSortFilterProxyModel):
         if self.sortColumn() >= 0:
             self.sort(self.sortColumn(), self.sortOrder())
 
-    def filter_text(self) -> str:
-        return self._needle
-
     def resort(self) -> None:
         """Re-apply the sort (and the filter, when one is set) to changed values (selection survives)."""
         column, order = self.sortColumn(), self.sortOrder()
@@ -550,8 +536,8 @@ class ServiceFilterProxy(QSortFilterProxyModel):
                 and bool(sort_value(old, column) != sort_value(new, column)):
             return True
         if self._needle:
-            return bool(palette.status_indicator(old).word != palette.status_indicator(new).word
-                        or palette.breaker_indicator(old).word != palette.breaker_indicator(new).word)
+            return bool(presentation.status_indicator(old).word != presentation.status_indicator(new).word
+                        or presentation.breaker_indicator(old).word != presentation.breaker_indicator(new).word)
         return False
 
     def _prepare_ranks(self, column: int, order: Qt.SortOrder) -> None:
@@ -592,8 +578,8 @@ class ServiceFilterProxy(QSortFilterProxyModel):
         if not isinstance(model, ServiceTableModel):
             return True
         snap = model.snapshot_at(source_row)
-        words = (snap.name, snap.id, snap.group, palette.status_indicator(snap).word,
-                 palette.breaker_indicator(snap).word)
+        words = (snap.name, snap.id, snap.group, presentation.status_indicator(snap).word,
+                 presentation.breaker_indicator(snap).word)
         return any(self._needle in w.casefold() for w in words)
 
     def lessThan(self, left: ModelIndex, right: ModelIndex) -> bool:
@@ -627,24 +613,11 @@ class ServiceFilterProxy(QSortFilterProxyModel):
 
 
 def status_counts(snaps: Iterable[ServiceSnapshot]) -> dict[str, int]:
-    """Counts for the status bar: healthy, degraded, unhealthy, forced, plus suppressed/recovering."""
-    counts = {"healthy": 0, "degraded": 0, "unhealthy": 0, "forced": 0, "maintenance": 0,
-              "paused": 0, "recovering": 0, "unknown": 0}
-    for s in snaps:
-        if s.status is ServiceStatus.HEALTHY and not s.failed:
-            counts["healthy"] += 1
-        elif s.status is ServiceStatus.DEGRADED and not s.failed:
-            counts["degraded"] += 1
-        elif s.status is ServiceStatus.UNHEALTHY or s.failed:
-            counts["unhealthy"] += 1
-        else:
-            counts["unknown"] += 1
-        if s.breaker.state.forced:
-            counts["forced"] += 1
-        if s.maintenance:
-            counts["maintenance"] += 1
-        if s.paused:
-            counts["paused"] += 1
-        if s.recovery is not None and s.recovery.state in ("in_progress", "waiting", "verifying"):
-            counts["recovering"] += 1
-    return counts
+    """Counts for the status bar: one category per service (gui/presentation.py), plus the forced,
+    maintenance and paused services among them."""
+    snaps = list(snaps)
+    out: dict[str, int] = {str(c): n for c, n in presentation.counts(snaps).items()}
+    out["forced"] = sum(1 for s in snaps if s.breaker.state.forced)
+    out["maintenance"] = sum(1 for s in snaps if s.maintenance)
+    out["paused"] = sum(1 for s in snaps if s.paused)
+    return out

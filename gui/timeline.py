@@ -1,7 +1,8 @@
 """The timeline: what happened, newest on top — time · device · kind · what happened · why/origin.
 
-`TimelineModel` keeps the last `cap` events (plain Event values, newest first); `describe_event()`
-turns one event into the two readable columns; `TimelineFilterProxy` filters by device, kind and
+`TimelineModel` keeps the last `cap` events (plain Event values, newest first); core/describe.py's
+`describe_event()` gives the two readable columns (the terminal stream uses the same words);
+`TimelineFilterProxy` filters by device, kind and
 text; `export_csv()` writes events to a CSV file (testable without Qt widgets). `TimelineView` is the
 panel: filters, the table (objectName "timeline") and an Export button.
 """
@@ -23,7 +24,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDia
 
 from core.clock import iso_utc
 from core.describe import describe_event
-from core.events import (EVENT_TYPES, ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, BreakerState, Event,
+from core.events import (AlertState, EVENT_TYPES, ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, BreakerState, Event,
                          HeartbeatEvent, ProbeEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus)
 from gui import palette
 
@@ -71,7 +72,7 @@ def event_role(event: Event) -> str:
     elif isinstance(event, AnomalyEvent):
         return "warning"
     elif isinstance(event, AlertEvent):
-        if event.state in ("firing", "active", "raised"):
+        if event.state is AlertState.FIRING:
             return {"critical": "critical", "warning": "warning"}.get(event.severity, "info")
     elif isinstance(event, ActionEvent):
         return "normal" if event.ok else "critical"

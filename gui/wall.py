@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QWidget
 
 from core.events import BreakerState
 from core.snapshot import ServiceSnapshot
+from gui import presentation
 from gui import palette
 from gui.shapes import paint_shape
 
@@ -100,8 +101,8 @@ def readable_on(fill: QColor, preferred: QColor) -> QColor:
 
 def tile_indicators(snap: ServiceSnapshot) -> tuple[palette.Indicator, palette.Indicator | None, str]:
     """(status indicator, breaker indicator or None when closed, the tile's role: the more severe)."""
-    st = palette.status_indicator(snap)
-    br = None if snap.breaker.state is BreakerState.CLOSED else palette.breaker_indicator(snap)
+    st = presentation.status_indicator(snap)
+    br = None if snap.breaker.state is BreakerState.CLOSED else presentation.breaker_indicator(snap)
     role = st.role
     if br is not None and palette.STATUS_ORDER[br.role] < palette.STATUS_ORDER[role]:
         role = br.role
@@ -109,35 +110,15 @@ def tile_indicators(snap: ServiceSnapshot) -> tuple[palette.Indicator, palette.I
 
 
 def summary_category(snap: ServiceSnapshot) -> set[str]:
-    """The summary keys one service counts under (an unhealthy device with an open breaker: both)."""
-    st = palette.status_indicator(snap)
-    if st.word == "UNREACHABLE":
-        return {"unknown"}  # its engine is gone: nothing about it is known now
-    cats: set[str] = set()
-    if st.role == "critical":
-        cats.add("unhealthy")
-    elif st.role == "warning":
-        cats.add("degraded")
-    elif st.role == "info":
-        cats.add("recovering")
-    elif st.role == "suppressed":
-        cats.add("suppressed")
+    """The summary keys one service counts under: its one category (gui/presentation.py), plus "open"
+    for a breaker that is open or half-open."""
+    cats = {str(presentation.category(snap))}
     if snap.breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN):
         cats.add("open")
-    if snap.breaker.state.forced:
-        cats.add("suppressed")
-    if not cats:
-        cats.add("unknown" if st.word == "UNKNOWN" else "healthy")
     return cats
 
 
-def format_age(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min"
-    return f"{s // 3600} h {s % 3600 // 60} min"
+format_age = presentation.format_duration
 
 
 class WallView(QWidget):

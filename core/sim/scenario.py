@@ -17,7 +17,6 @@ of waiting. Every problem is one-line ValueError naming the step index (0-based,
 
 from __future__ import annotations
 
-import logging
 import math
 import sys
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from core.sim.devices import BEHAVIOURS, REBOOT_MODES, check_params
+from core.logs import SIM as log
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from core.clock import Clock
     from core.sim.server import SimServer
 
-log = logging.getLogger("core.sim")
 
 _STEP_KEYS = frozenset({"at", "device", "devices", "behaviour"})
 _DEVICE_SETTINGS = frozenset({"sticky", "after_restart", "reboot_s", "reboot_as"})

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import socket
 import struct
 from typing import Any, Sequence
@@ -22,10 +21,10 @@ from aiohttp import web
 
 from core.clock import Clock, SystemClock
 from core.sim.devices import Device, DeviceSpec, Reply, make_fleet
+from core.logs import SIM as log
 
 __all__ = ["SimServer", "make_fleet"]  # make_fleet re-exported: core.runtime imports it from here
 
-log = logging.getLogger("core.sim")
 
 _JSON = "application/json"
 _LINGER_RST = struct.pack("ii", 1, 0)

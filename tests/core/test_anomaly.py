@@ -8,6 +8,7 @@ import random
 from typing import Iterable
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -200,3 +201,33 @@ def test_stdlib_random_seeded_noise_is_quiet_too() -> None:
     rng = random.Random(42)
     det, _ = make()
     assert feed(det, [max(0.1, rng.gauss(20.0, 2.0)) for _ in range(10_000)]) == []
+
+
+@pytest.mark.parametrize("factor", [10.0, 20.0])
+def test_a_jump_right_after_eight_baseline_samples_raises_within_five(factor: float) -> None:
+    # The gap a hidden check found: a jump nine checks after start used to land inside a 20-sample
+    # warm-up and become the baseline. Eight samples are enough to judge the ninth.
+    rng = random.Random(7)
+    det = LatencyAnomalyDetector("dev", AnomalyConfig(), FakeClock())
+    for _ in range(8):
+        assert det.observe(20.0 + rng.uniform(-1.0, 1.0)) is None
+    raised_at = None
+    for i in range(1, 6):
+        event = det.observe(20.0 * factor + rng.uniform(-5.0, 5.0))
+        if event is not None:
+            raised_at = i
+            assert event.baseline_ms == pytest.approx(20.0, abs=1.5), "the jump dragged the baseline"
+            break
+        assert det.baseline_ms == pytest.approx(20.0, abs=1.5), "suspect samples entered the baseline"
+    assert raised_at is not None and raised_at <= 5
+
+
+def test_isolated_spikes_stay_out_of_the_baseline() -> None:
+    det = LatencyAnomalyDetector("dev", AnomalyConfig(), FakeClock())
+    for _ in range(10):
+        det.observe(20.0)
+    for _ in range(20):
+        assert det.observe(900.0) is None  # one spike among five is never k of n
+        for _ in range(4):
+            det.observe(20.0)
+    assert det.baseline_ms == pytest.approx(20.0)

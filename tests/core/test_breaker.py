@@ -145,11 +145,16 @@ def test_timeout_expires_by_poll_without_calls(clock: FakeClock, rec: Recorder) 
     assert b.view().reopen_in_s is None
 
 
-def test_state_property_applies_due_transition(clock: FakeClock) -> None:
-    b = make(clock)
+def test_reading_state_never_moves_the_breaker(clock: FakeClock) -> None:
+    # Reads that write were a bug: building a snapshot could journal and publish a transition.
+    rec = Recorder()
+    b = make(clock, rec)
     open_breaker(b)
+    rec.events.clear()
     clock.advance_sync(60)
-    assert b.state is S.HALF_OPEN
+    assert b.state is S.OPEN and b.view().state is S.OPEN and rec.events == []
+    b.poll()
+    assert b.state is S.HALF_OPEN and rec.edges == [(S.OPEN, S.HALF_OPEN)]
 
 
 def test_acquire_after_timeout_is_a_trial(clock: FakeClock) -> None:
@@ -170,12 +175,14 @@ def test_results_while_open_change_nothing(clock: FakeClock, rec: Recorder) -> N
     assert b.state is S.OPEN
     assert len(rec.events) == 1
     clock.advance_sync(1)
+    b.poll()
     assert b.state is S.HALF_OPEN  # the failure above did not restart the timeout
 
 
 def test_initial_open_times_out_from_construction(clock: FakeClock) -> None:
     b = CircuitBreaker("svc", cfg(), clock, initial=S.OPEN)
     clock.advance_sync(60)
+    b.poll()
     assert b.state is S.HALF_OPEN
 
 
@@ -223,6 +230,7 @@ def test_half_open_failure_reopens_with_fresh_timeout(clock: FakeClock, rec: Rec
     clock.advance_sync(59.9)
     assert b.state is S.OPEN
     clock.advance_sync(0.1)
+    b.poll()
     assert b.state is S.HALF_OPEN
     assert b.half_open_successes == 0  # the earlier successes do not carry over
 
@@ -234,6 +242,7 @@ def test_stale_permit_from_closed_does_not_move_state(clock: FakeClock) -> None:
     slow_call = b.acquire()
     open_breaker(b)
     clock.advance_sync(60)
+    b.poll()
     assert b.state is S.HALF_OPEN
     for _ in range(5):
         b.record_success(slow_call)
@@ -363,6 +372,7 @@ def test_set_config_keeps_state_and_applies_new_rules(clock: FakeClock, rec: Rec
     assert b.state is S.OPEN
     assert b.next_transition_at() == pytest.approx(clock.monotonic() + 10)
     clock.advance_sync(10)
+    b.poll()
     assert b.state is S.HALF_OPEN
     succeed(b, 1)
     assert b.state is S.CLOSED
@@ -574,6 +584,7 @@ async def test_call_result_after_transition_is_stale(clock: FakeClock) -> None:
     assert b.state is S.OPEN
     await clock.advance(60)
     assert await task == "late"
+    b.poll()
     assert b.state is S.HALF_OPEN
     assert b.half_open_successes == 0
 
@@ -604,6 +615,7 @@ def test_listener_exception_does_not_break_breaker(clock: FakeClock, caplog: pyt
         b.record_failure()
     assert b.state is S.OPEN
     clock.advance_sync(60)
+    b.poll()
     assert b.state is S.HALF_OPEN
     b.record_success(b.acquire())
     assert b.state is S.CLOSED

@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.checks.registry import check_types
 from core.config import SECTIONS, SERVICE_KEYS, Config, ConfigError, parse_config
 
 LABEL = "fuzz.toml"
@@ -184,6 +185,17 @@ _SERVICE_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "fault_detection": sections("fault_detection"),
     "circuit_breaker": sections("circuit_breaker"),
     "recovery": sections("recovery"),
+    "check": mostly(
+        st.one_of(
+            st.fixed_dictionaries({"type": st.just("http")}, optional={
+                "method": st.sampled_from(["GET", "HEAD"]), "expect_status": st.lists(st.integers(100, 599), max_size=3),
+                "body_contains": st.text(max_size=5),
+                "json": st.fixed_dictionaries({"path": st.text(max_size=8)}, optional={
+                    "equals": st.one_of(st.text(max_size=5), st.integers(), st.booleans())})}),
+            st.fixed_dictionaries({"type": st.sampled_from(sorted(check_types()))}),
+        ),
+        st.one_of(st.dictionaries(st.sampled_from(["type", "host", "port", "min", "json", "expect_status"]),
+                                  anything, max_size=4), anything)),
 }
 assert set(_SERVICE_VALUES) == set(SERVICE_KEYS), "a new service key needs a fuzz strategy"
 

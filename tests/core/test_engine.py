@@ -1,7 +1,9 @@
 """The engine end to end against the simulated rack on loopback: detect, isolate, recover, journal.
 
 Real sockets and the real clock with fast timings (checks every 0.1 s); waits are bounded polls on
-observable state, never sleeps that prove a timing rule (those are unit-tested with FakeClock).
+observable state, never sleeps that prove a timing rule. The engine's rules (backoff, storms,
+maintenance, forced states, pause, reload, anomalies) are tested on a FakeClock with scripted devices
+in test_engine_rules.py; these few keep the real sockets, processes and HTTP honest.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Awaitable, Callable, Iterator
 import pytest
 
 from core.config import parse_config
+from core.assembly import open_engine
 from core.engine import Engine
 from core.events import (ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, BreakerState, Event, HeartbeatEvent, ProbeEvent,
                          RecoveryEvent, RecoveryOutcome, ServiceStatus)
@@ -86,7 +89,7 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., Awaitable[tuple[Engine
     async def make(server: SimServer, services: str, storm: int = 5, alerts: str = "") -> tuple[Engine, Recorder]:
         head = FAST.format(storm=storm).replace("[alerts]\n", "[alerts]\n" + alerts)
         config = parse_config(head + services, label="test.toml")
-        engine = Engine(config, state_dir=str(tmp_path))
+        engine = open_engine(config, state_dir=str(tmp_path))
         rec = Recorder()
         engine.listeners.append(rec)
         await engine.start()
@@ -138,39 +141,6 @@ async def test_journal_holds_every_event_before_listeners_see_it(make_engine) ->
     assert all(seen_in_journal)
 
 
-async def test_restarts_follow_backoff_and_give_up_at_the_cap(make_engine) -> None:
-    # sticky: the device fails again right after every reboot
-    async with SimServer([DeviceSpec("d1", "down", reboot_s=0.05, sticky=True)]) as server:
-        engine, rec = await make_engine(server, service_toml(server, "d1"))
-        try:
-            await wait_for(lambda: any(e.outcome is RecoveryOutcome.GAVE_UP for e in rec.of(RecoveryEvent, "d1")),
-                           timeout=20, what="gave up")
-        finally:
-            await engine.stop()
-    started = [e for e in rec.of(RecoveryEvent, "d1") if e.outcome is RecoveryOutcome.STARTED]
-    # exponential: 0.2, 0.4, 0.8 (max 1.0), three attempts (the default cap), then gave up
-    assert [e.delay_s for e in started] == pytest.approx([0.2, 0.4, 0.8])
-    assert [e.attempt for e in started] == [1, 2, 3]
-    assert server.device("d1").restarts == 3
-    alerts = [a for a in rec.of(AlertEvent, "d1") if a.rule == "recovery_gave_up"]
-    assert alerts and alerts[0].severity == "critical"
-
-
-async def test_storm_guard_stops_automatic_restarts_until_reset(make_engine) -> None:
-    async with SimServer([DeviceSpec("d1", "down", reboot_s=0.05, sticky=True)]) as server:
-        engine, rec = await make_engine(server, service_toml(server, "d1"), storm=2)
-        try:
-            await wait_for(lambda: engine.snapshots()["d1"].storm_tripped, timeout=20, what="storm guard")
-            restarts_at_trip = server.device("d1").restarts
-            assert restarts_at_trip == 2
-            storm = [a for a in rec.of(AlertEvent) if a.rule == "storm_guard" and a.state == "firing"]
-            assert storm and storm[0].severity == "critical"
-            result = await engine.reset(["d1"], "test")
-            assert result.ok
-            await wait_for(lambda: not engine.snapshots()["d1"].storm_tripped, what="storm cleared")
-            assert engine.journal.load_state("storm:d1") is None
-        finally:
-            await engine.stop()
 
 
 async def test_failover_to_backup_and_failback(make_engine) -> None:
@@ -210,68 +180,7 @@ async def test_missed_heartbeat_is_a_fault_and_a_beat_clears_it(make_engine) -> 
     assert [e.status for e in rec.of(HeartbeatEvent, "hb")][:2] == ["missed", "resumed"]
 
 
-async def test_forced_open_stops_checks_is_journaled_and_survives_restart(make_engine, tmp_path: Path) -> None:
-    async with SimServer([DeviceSpec("d1"), DeviceSpec("witness")]) as server:
-        services = service_toml(server, "d1") + service_toml(server, "witness")
-        engine, rec = await make_engine(server, services)
-        try:
-            await wait_for(lambda: engine.snapshots()["d1"].checks_total >= 2, what="checks")
-            result = await engine.force_open(["d1"], "gui")
-            assert result.ok
-            assert engine.snapshots()["d1"].breaker.state is BreakerState.FORCED_OPEN
-            before = server.device("d1").requests
-            await witness_checks(engine, "witness", 5)  # five intervals pass
-            assert server.device("d1").requests == before  # no check hits the endpoint while open
-            assert engine.snapshots()["d1"].stale  # last-known-good shown, marked stale
-        finally:
-            await engine.stop()
-        actions = rec.of(ActionEvent, "d1")
-        assert actions[-1].command == "force_open" and actions[-1].origin == "gui"
-        engine2, _ = await make_engine(server, services)
-        try:
-            assert engine2.snapshots()["d1"].breaker.state is BreakerState.FORCED_OPEN
-            history = engine2.journal.events(service="d1", kinds=["action"])
-            assert history and history[-1].command == "force_open"  # type: ignore[attr-defined]
-        finally:
-            await engine2.stop()
 
-
-async def test_maintenance_holds_automatic_recovery_and_alerts(make_engine) -> None:
-    async with SimServer([DeviceSpec("d1", reboot_s=0.1), DeviceSpec("witness")]) as server:
-        engine, rec = await make_engine(server, service_toml(server, "d1") + service_toml(
-            server, "witness").replace('group = "rack"', 'group = "other"'))
-        try:
-            assert (await engine.maintenance(["rack"], True, "gui")).ok
-            server.device("d1").set_behaviour("down")
-            await wait_for(lambda: engine.snapshots()["d1"].failed, what="failed")
-            await witness_checks(engine, "witness", 8)  # well past the first backoff delay (0.2 s)
-            assert server.device("d1").restarts == 0
-            assert engine.snapshots()["d1"].recovery is None  # no recovery was even started
-            assert not [a for a in rec.of(AlertEvent) if a.state == "firing"]
-            assert engine.snapshots()["d1"].maintenance
-            assert (await engine.maintenance(["rack"], False, "gui")).ok
-            unknown = await engine.maintenance(["no-such-rack"], True, "gui")
-            assert not unknown.ok and "no-such-rack" in unknown.message
-        finally:
-            await engine.stop()
-    commands = [a.command for a in rec.of(ActionEvent)]
-    assert commands[:2] == ["maintenance_on", "maintenance_off"]
-
-
-async def test_pause_makes_status_unknown_and_resume_checks_again(make_engine) -> None:
-    async with SimServer([DeviceSpec("d1"), DeviceSpec("witness")]) as server:
-        engine, _ = await make_engine(server, service_toml(server, "d1") + service_toml(server, "witness"))
-        try:
-            await wait_for(lambda: engine.snapshots()["d1"].status is ServiceStatus.HEALTHY, what="healthy")
-            await engine.pause(["d1"], "api")
-            assert engine.snapshots()["d1"].status is ServiceStatus.UNKNOWN
-            before = server.device("d1").requests
-            await witness_checks(engine, "witness", 4)
-            assert server.device("d1").requests == before
-            await engine.resume(["d1"], "api")
-            await wait_for(lambda: engine.snapshots()["d1"].status is ServiceStatus.HEALTHY, what="checked again")
-        finally:
-            await engine.stop()
 
 
 async def test_manual_restart_reaches_the_device(make_engine) -> None:
@@ -331,21 +240,6 @@ async def test_garbage_and_hanging_devices_get_verdicts_without_crashing(make_en
     assert first_error("reset")
 
 
-async def test_anomalous_latency_raises_an_anomaly_event_and_alert(make_engine) -> None:
-    async with SimServer([DeviceSpec("d1")]) as server:
-        services = service_toml(server, "d1") + "[anomaly]\nwarmup_samples = 8\nk = 2\nn = 3\n"
-        engine, rec = await make_engine(server, services.replace("[[services]]", "[[services]]", 1))
-        try:
-            await wait_for(lambda: engine.snapshots()["d1"].checks_total >= 10, what="warm-up checks")
-            server.device("d1").set_behaviour("slow", delay_ms=60)  # slower than normal, not "slow"
-            await wait_for(lambda: bool(rec.of(AnomalyEvent, "d1")), what="anomaly")
-        finally:
-            await engine.stop()
-    anomaly = rec.of(AnomalyEvent, "d1")[0]
-    assert anomaly.latency_ms >= 55 and anomaly.baseline_ms < 20
-    assert engine.snapshots()["d1"].status is ServiceStatus.HEALTHY  # an anomaly is not a state change
-    assert any(a.rule == "anomaly" and a.state == "firing" for a in rec.of(AlertEvent, "d1"))
-
 
 async def test_alerts_reach_the_webhook(make_engine) -> None:
     from aiohttp import web
@@ -377,19 +271,3 @@ async def test_alerts_reach_the_webhook(make_engine) -> None:
     first = next(r for r in received if r["rule"] == "breaker_open")
     assert first["kind"] == "alert" and first["state"] == "firing" and first["service"] == "d1" and first["seq"] > 0
 
-
-async def test_maintenance_always_ends_by_itself(make_engine) -> None:
-    async with SimServer([DeviceSpec("d1")]) as server:
-        engine, rec = await make_engine(server, service_toml(server, "d1"))
-        try:
-            result = await engine.maintenance(["d1"], True, "gui")  # no end time given
-            snap = engine.snapshots()["d1"]
-            assert snap.maintenance and snap.maintenance_until_wall is not None
-            assert snap.maintenance_until_wall == pytest.approx(time.time() + 8 * 3600, abs=5)
-            assert "until" in result.message
-            await engine.maintenance(["d1"], True, "gui", until_wall=time.time() + 0.3)
-            await wait_for(lambda: not engine.snapshots()["d1"].maintenance, what="maintenance window end")
-        finally:
-            await engine.stop()
-    ended = [a for a in rec.of(ActionEvent, "d1") if a.command == "maintenance_off"]
-    assert ended and ended[0].origin == "engine" and ended[0].detail == "maintenance window ended"

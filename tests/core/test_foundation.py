@@ -21,13 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_importing_core_never_imports_qt() -> None:
     code = ("import sys, pkgutil, importlib, core\n"
             "for m in pkgutil.walk_packages(core.__path__, 'core.'):\n"
-            "    if m.name not in ('core.cli',) and not m.name.endswith('__main__'):\n"
+            "    if not m.name.endswith('__main__'):\n"
             "        importlib.import_module(m.name)\n"
-            "import core.cli\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'qasync', 'pyqtgraph', 'gui')]\n"
+            "import gui.launcher\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'qasync', 'pyqtgraph') or m.startswith('gui.') and m != 'gui.launcher']\n"
             "print(bad)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_layering_core_never_imports_gui_or_qt_not_even_lazily() -> None:
+    # import-linter reads every import statement, including those inside functions.
+    out = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--no-cache"], capture_output=True,
+                         text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "BROKEN" not in out.stdout and "KEPT" in out.stdout
 
 
 def test_config_docs_match_the_declarations() -> None:

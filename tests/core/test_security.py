@@ -24,6 +24,7 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 from aiohttp import web
 
+from core.checks.base import CheckContext
 from core.actions import run_action
 from core.clock import SystemClock
 from core.config import CommandRestart, JournalConfig, load_config, parse_config, parse_listen
@@ -64,7 +65,7 @@ async def test_command_restart_never_uses_a_shell(tmp_path: Path) -> None:
     hostile = _hostile_args(tmp_path)
     session = make_session()
     try:
-        result = await run_action(CommandRestart((sys.executable, "-c", ECHO, str(out), *hostile)), session, 30.0)
+        result = await run_action(CommandRestart((sys.executable, "-c", ECHO, str(out), *hostile)), CheckContext(session), 30.0)
     finally:
         await session.close()
     assert result.ok, result.detail
@@ -84,7 +85,7 @@ async def test_command_from_a_config_file_never_uses_a_shell(tmp_path: Path) -> 
     assert isinstance(action, CommandRestart)
     session = make_session()
     try:
-        result = await run_action(action, session, 30.0)
+        result = await run_action(action, CheckContext(session), 30.0)
     finally:
         await session.close()
     assert result.ok, result.detail
@@ -97,7 +98,7 @@ async def test_a_program_name_with_metacharacters_is_not_interpreted(tmp_path: P
     marker = tmp_path / "ran"
     session = make_session()
     try:
-        result = await run_action(CommandRestart((f"true; touch {marker}",)), session, 10.0)
+        result = await run_action(CommandRestart((f"true; touch {marker}",)), CheckContext(session), 10.0)
     finally:
         await session.close()
     assert not result.ok and result.detail.startswith("cannot run")
@@ -234,7 +235,7 @@ restart = {{ http = {{ url = "{sim.base_url('dead')}/restart" }} }}
                     await resp.read()
                     assert resp.status == 200
         # Let the dead device fail, alert (through the webhook, with its token) and get restarted.
-        await _wait_for(lambda: len(hook_seen) >= 1 and engine.recovery.restarts_total("dead") >= 1)
+        await _wait_for(lambda: len(hook_seen) >= 1 and engine.services["dead"].recovery.restarts_total >= 1)
         journal_path = engine.journal.path
     finally:
         await runtime.stop()

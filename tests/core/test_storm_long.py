@@ -22,7 +22,8 @@ from core.clock import FakeClock
 from core.config import RecoveryConfig
 from core.events import Event, FailureType, RecoveryEvent, RecoveryOutcome
 from core.ratelimit import KeyedLimiter, per_minute
-from core.recovery import RecoveryManager, RecoveryTarget
+from core.backoff import AttemptTracker
+from core.recovery import RecoveryManager, RecoverySlot, RecoveryTarget
 from core.storm import StormGuard
 
 INTERVAL = 5.0
@@ -60,9 +61,13 @@ class Harness:
         self.storm_keys: list[str] = []
         self.restart_log: list[tuple[float, str, str]] = []  # (time, service, group)
         self._tasks: list[asyncio.Task[None]] = []
+        per_service = KeyedLimiter(*per_minute(6.0), self.clock)
+        self.slots = {sid: RecoverySlot(AttemptTracker(self.clock, self.cfg.reset_after_stable_seconds))
+                      for sid in self.devices}
         self.rm = RecoveryManager(
             self.clock, self._emit, run_restart=self._restart, run_failover=self._failover,
-            target=self._target, restart_limiter=KeyedLimiter(*per_minute(6.0), self.clock),
+            target=self._target, slot=self.slots.get, restart_wait=per_service.time_until,
+            take_restart=per_service.try_acquire,
             group_limiter=KeyedLimiter(*per_minute(group_per_minute), self.clock), on_storm=self._storm)
 
     # ---- the RecoveryManager's collaborators
@@ -275,56 +280,3 @@ async def test_group_storm_cap_holds_when_the_rate_limiter_queues_restarts() -> 
         assert max_in_window(rack_times, CFG.storm_period_seconds) <= CFG.group_storm_max_restarts
     finally:
         await h.close()
-
-
-async def test_engine_resumes_automatic_restarts_after_reset(tmp_path: Path) -> None:
-    # The real Engine on a FakeClock, with a fake prober (always HTTP 503) and a fake restart runner:
-    # no sockets. The storm guard trips; the operator resets; restarts must start again.
-    from core.config import parse_config
-    from core.engine import Engine
-    from core.probe import ProbeResult
-    from core.events import ServiceStatus
-
-    class DownProber:
-        async def check(self, url: str, **kw: object) -> ProbeResult:
-            return ProbeResult(ServiceStatus.UNHEALTHY, 1.0, "HTTP 503", 503, FailureType.SERVICE_UNAVAILABLE)
-
-    restarts: list[float] = []
-    clock = FakeClock(start=0.0)
-
-    async def fake_restart(sid: str) -> ActionResult:
-        restarts.append(clock.monotonic())
-        return ActionResult(True, "HTTP 200", 0.0)
-
-    config = parse_config("""
-[fault_detection]
-check_interval_seconds = 5
-max_failures = 2
-jitter_fraction = 0
-[recovery]
-restart_base_delay_seconds = 1
-restart_max_delay_seconds = 10
-verify_checks = 1
-verify_timeout_seconds = 20
-storm_max_restarts = 2
-storm_period_seconds = 600
-[api]
-enabled = false
-[[services]]
-id = "d1"
-endpoint = "http://127.0.0.1:9"
-restart = { command = ["/bin/true"] }
-""", label="storm.toml")
-    engine = Engine(config, clock=clock, state_dir=str(tmp_path))
-    await engine.start()
-    try:
-        engine.prober = DownProber()  # type: ignore[assignment]
-        engine.recovery._run_restart = fake_restart  # the runner is injected at construction
-        await clock.advance(1200)
-        assert len(restarts) == 2 and engine.snapshots()["d1"].storm_tripped
-        assert (await engine.reset(["d1"], "test")).ok
-        tripped_restarts = len(restarts)
-        await clock.advance(1200)
-        assert len(restarts) > tripped_restarts, "automatic restarts did not resume after the reset"
-    finally:
-        await engine.stop()

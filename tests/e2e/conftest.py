@@ -1,6 +1,6 @@
 """End-to-end fixtures: the real `faultwatch` process, and a simulated rack for it to watch.
 
-`faultwatch` runs as `sys.executable -m core.cli ...` with its state in tmp_path. Its stderr log lines
+`faultwatch` runs as `sys.executable -m gui.launcher ...` with its state in tmp_path. Its stderr log lines
 are read by a thread as they come, and tests wait on a structured line ("running headless") instead
 of sleeping. Every process a test started is killed and reaped at teardown, whatever happened.
 """
@@ -38,7 +38,7 @@ class FaultwatchProcess:
         self.args = list(args)
         self.lines: list[str] = []
         self._cond = threading.Condition()
-        self.proc = subprocess.Popen([sys.executable, "-m", "core.cli", *self.args], cwd=cwd, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "gui.launcher", *self.args], cwd=cwd, env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self._stdout: list[str] = []

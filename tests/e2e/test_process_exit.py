@@ -48,7 +48,7 @@ def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 30
 
 
 def _run_until(args: list[str], env: dict[str, str], needle: str) -> tuple[subprocess.Popen[str], list[str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", *args], cwd=ROOT, env=env, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "gui.launcher", *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         return proc, _wait_for_line(proc, needle)
@@ -93,7 +93,7 @@ def test_headless_exits_zero_on_sigint_and_closes_the_journal(tmp_path: Path) ->
 
 
 def test_without_a_display_it_says_so_and_runs_headless(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "core.cli", "--demo", "--duration", "1.5"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "gui.launcher", "--demo", "--duration", "1.5"], cwd=ROOT,
                           env=_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     notice = [line for line in proc.stderr.splitlines() if "no display" in line]
@@ -106,17 +106,17 @@ def test_without_a_display_it_says_so_and_runs_headless(tmp_path: Path) -> None:
 def test_bad_config_in_headless_is_one_line_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "rack.toml"
     bad.write_text('[[services]]\nid = "a"\nendpoint = "ftp://x"\n')
-    proc = subprocess.run([sys.executable, "-m", "core.cli", "--headless", "--config", str(bad)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "gui.launcher", "--headless", "--config", str(bad)], cwd=ROOT,
                           env=_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["faultwatch: rack.toml: services[0].endpoint: 'ftp://x' is not an http(s) URL"]
 
 
 def test_version_and_help(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "core.cli", "--version"], cwd=ROOT, env=_env(tmp_path),
+    out = subprocess.run([sys.executable, "-m", "gui.launcher", "--version"], cwd=ROOT, env=_env(tmp_path),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.startswith("faultwatch 0.")
-    helped = subprocess.run([sys.executable, "-m", "core.cli", "--help"], cwd=ROOT, env=_env(tmp_path),
+    helped = subprocess.run([sys.executable, "-m", "gui.launcher", "--help"], cwd=ROOT, env=_env(tmp_path),
                             capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0
     for flag in ("--check-config", "--headless", "--demo", "--wall", "--self-test", "--events", "--listen"):
@@ -148,7 +148,7 @@ def test_unusable_state_dir_or_taken_port_is_one_line_and_exit_2(tmp_path: Path)
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    bad_dir = subprocess.run([sys.executable, "-m", "core.cli", "--headless", "--demo", "--state-dir",
+    bad_dir = subprocess.run([sys.executable, "-m", "gui.launcher", "--headless", "--demo", "--state-dir",
                               str(blocker / "state"), "--duration", "1"], cwd=ROOT, env=_env(tmp_path),
                              capture_output=True, text=True, timeout=60)
     assert bad_dir.returncode == 2
@@ -158,7 +158,7 @@ def test_unusable_state_dir_or_taken_port_is_one_line_and_exit_2(tmp_path: Path)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        busy = subprocess.run([sys.executable, "-m", "core.cli", "--headless", "--demo", "--listen",
+        busy = subprocess.run([sys.executable, "-m", "gui.launcher", "--headless", "--demo", "--listen",
                                f"127.0.0.1:{port}", "--duration", "1"], cwd=ROOT, env=_env(tmp_path),
                               capture_output=True, text=True, timeout=60)
     assert busy.returncode == 2

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 from typing import Any, Sequence
 
-from core.events import (ActionEvent, AlertEvent, BreakerEvent, BreakerState, Event, ProbeEvent, RecoveryEvent,
+from core.events import (HeartbeatStatus, RecoveryState, RecoveryStrategyName, ActionEvent, AlertEvent, BreakerEvent, BreakerState, Event, ProbeEvent, RecoveryEvent,
                          RecoveryOutcome, ServiceStatus)
 from core.snapshot import AlertView, BreakerView, CommandResult, EngineStats, RecoveryView, ServiceSnapshot
 
@@ -34,7 +34,7 @@ def make_snapshot(sid: str, name: str | None = None, group: str = "rack-a", *, w
         active_endpoint_index=0, status=ServiceStatus.HEALTHY, failed=False, consecutive_failures=0,
         last_latency_ms=21.0, p50_ms=20.0, p95_ms=34.0, last_check_wall=wall - 2, last_ok_wall=wall - 2,
         last_error=None, stale=False, breaker=make_breaker(), recovery=None, paused=False, maintenance=False,
-        maintenance_until_wall=None, heartbeat="", storm_tripped=False, slow_threshold_ms=1000.0,
+        maintenance_until_wall=None, heartbeat=HeartbeatStatus.NONE, storm_tripped=False, slow_threshold_ms=1000.0,
         timeout_ms=5000.0, check_interval_s=5.0, restart_action="", checks_total=1200, restarts_total=0,
         latencies_ms=(18.0, 22.0, 19.0, 25.0, 21.0, 20.0, 23.0, 19.0, 34.0, 21.0),
     )
@@ -60,7 +60,7 @@ def demo_rack(wall: float = START_WALL) -> dict[str, ServiceSnapshot]:
                       last_error="connect timeout after 5000 ms",
                       restart_action="POST http://10.0.2.30/restart",
                       breaker=make_breaker(BreakerState.OPEN, consecutive_failures=6, reopen_in_s=38.0),
-                      recovery=RecoveryView("rec-1", "restart", "waiting", 2, 3, wall + 4,
+                      recovery=RecoveryView("rec-1", RecoveryStrategyName("restart"), RecoveryState("waiting"), 2, 3, wall + 4,
                                             "backoff 4 s (exponential)"),
                       latencies_ms=(22.0, 25.0, 31.0, 240.0, 5000.0, 5000.0, 5000.0)),
         make_snapshot("comp", "Compressor", "rack-b", wall=wall, status=ServiceStatus.UNHEALTHY, failed=True,
@@ -74,7 +74,7 @@ def demo_rack(wall: float = START_WALL) -> dict[str, ServiceSnapshot]:
                       maintenance_until_wall=wall + 3600),
         make_snapshot("gw", "Gateway", "rack-c", wall=wall, active_endpoint_index=1,
                       active_endpoint="http://10.0.3.9:8080",
-                      recovery=RecoveryView("rec-2", "failover", "succeeded", 1, 1, None, "primary unreachable")),
+                      recovery=RecoveryView("rec-2", RecoveryStrategyName("failover"), RecoveryState("succeeded"), 1, 1, None, "primary unreachable")),
         make_snapshot("hub", "Sensor hub", "rack-c", wall=wall, paused=True, status=ServiceStatus.UNKNOWN),
         make_snapshot("scale", "Weighbridge", "rack-c", wall=wall,
                       breaker=make_breaker(BreakerState.HALF_OPEN, half_open_in_flight=1, half_open_successes=1)),
@@ -220,6 +220,14 @@ class FakeEngine:
             return CommandResult(False, f"{path}: services[0].endpoint: expected an http(s) URL, got 'ftp://x'")
         return CommandResult(True, f"loaded {path}")
 
+    async def config_edit(self, path: str, origin: str, detail: str, service: str = "") -> CommandResult:
+        """Like EngineThread.config_edit: reload, then journal the edit as a `config_edit` action."""
+        self.calls.append(("config_edit", path, origin, detail, service))
+        result = await self.reload(path, origin)
+        self.publish(ActionEvent(command="config_edit", origin=origin, ok=result.ok, detail=detail,
+                                 **self._event_kw(service)))
+        return CommandResult(result.ok, f"config edit: {detail}" if result.ok else result.message)
+
     async def silence(self, alert_ids: Sequence[str], seconds: float, origin: str) -> CommandResult:
         self.calls.append(("silence", list(alert_ids), seconds, origin))
         self._alerts = [dataclasses.replace(a, silenced_until_wall=self.wall + seconds) if a.id in alert_ids else a
@@ -253,6 +261,9 @@ class FakeEngine:
 
     def alerts(self) -> list[AlertView]:
         return list(self._alerts)
+
+    def alert_sound(self) -> bool:
+        return bool(getattr(getattr(self.config, "alerts", None), "sound", False))
 
     def drain_events(self) -> list[Event]:
         out, self._pending = self._pending, []

@@ -267,11 +267,13 @@ def test_wall_view_gets_snapshots(window, engine):
 
 def test_status_bar_counts(window, engine):
     text = window.summary_label.text()
-    assert text == ("9 healthy · 1 degraded · 2 unhealthy · 1 forced · 1 maintenance · 1 paused · "
-                    "1 recovering · 412 checks/s · loop lag 3 ms")
+    # One category per device, as on the wall: FAILING 1/3 is degraded; forced, maintenance and
+    # paused devices are not counted healthy; a recovering device whose breaker is open is unhealthy.
+    assert text == ("6 healthy · 2 degraded · 2 unhealthy · 1 forced · 1 maintenance · 1 paused · "
+                    "412 checks/s · loop lag 3 ms")
     engine.update("pump-1", status=engine.snapshots()["plc-1"].status)
     window.bridge.poll()
-    assert window.summary_label.text().startswith("10 healthy · 0 degraded")
+    assert window.summary_label.text().startswith("7 healthy · 1 degraded")
 
 
 def test_selection_feeds_detail_chart_and_timeline(window, engine, qloop):
@@ -398,7 +400,7 @@ def test_startup_probe_prints_first_paint_and_exits_cleanly(tmp_path):
     import sys
 
     _need_runner()
-    proc = subprocess.run([sys.executable, "-m", "gui.app", "--demo", "--startup-probe"], env=_app_env(tmp_path),
+    proc = subprocess.run([sys.executable, "-m", "gui.launcher", "--demo", "--startup-probe"], env=_app_env(tmp_path),
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("startup_to_first_paint_s="))
@@ -413,7 +415,7 @@ def test_sigterm_stops_engine_and_exits_zero(tmp_path):
     import sys
 
     _need_runner()
-    proc = subprocess.Popen([sys.executable, "-m", "gui.app", "--demo"], env=_app_env(tmp_path),
+    proc = subprocess.Popen([sys.executable, "-m", "gui.launcher", "--demo"], env=_app_env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None

@@ -1,0 +1,112 @@
+"""Presentation: the one place that decides how a service is shown — its category, shape and words.
+
+The table's status and breaker cells, the wall's tiles and summary, the status bar's counts, the tray
+and the detail panel all ask here, so one screen never tells two truths about one device (a device
+failing 1 of 3 checks is *degraded* everywhere, red is kept for failed). ISA-101 wording: normal is
+quiet; every state is coded twice (colour role and a shape or word).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from enum import StrEnum
+from typing import Iterable
+
+from core.events import BreakerState, HeartbeatStatus, ServiceStatus
+from core.snapshot import ServiceSnapshot
+from core.wire import is_unreachable
+from gui.palette import Indicator
+
+
+class Category(StrEnum):
+    """What a service counts as, in the summary of a screen; one per service."""
+
+    UNHEALTHY = "unhealthy"
+    DEGRADED = "degraded"
+    RECOVERING = "recovering"
+    SUPPRESSED = "suppressed"
+    UNKNOWN = "unknown"
+    HEALTHY = "healthy"
+
+
+ROLE_ORDER = {"critical": 0, "warning": 1, "suppressed": 2, "info": 3, "normal": 4}
+_BY_ROLE = {"critical": Category.UNHEALTHY, "warning": Category.DEGRADED, "info": Category.RECOVERING,
+            "suppressed": Category.SUPPRESSED}
+
+
+def status_indicator(snap: ServiceSnapshot) -> Indicator:
+    """The service's overall state, most important first."""
+    if is_unreachable(snap):
+        # Before everything else: whatever its engine said last (maintenance, failed, healthy) is not
+        # live any more and must not look as if it were (an attached engine, core/remote.py).
+        return Indicator("warning", "ring", "UNREACHABLE")
+    if snap.maintenance:
+        return Indicator("suppressed", "lock", "MAINTENANCE")
+    if snap.paused:
+        return Indicator("suppressed", "lock", "PAUSED")
+    if snap.recovery is not None and snap.recovery.state.active:
+        return Indicator("info", "diamond", f"RECOVERING {snap.recovery.attempt}/{snap.recovery.max_attempts}")
+    if snap.failed:
+        return Indicator("critical", "triangle", "FAILED")
+    if snap.status is ServiceStatus.UNHEALTHY:
+        # One failed check is a warning, not an alarm: red is kept for max_failures in a row, so a
+        # flaky device does not flash the wall red on every dropped packet.
+        return Indicator("warning", "triangle", f"FAILING {snap.consecutive_failures}/{snap.max_failures}")
+    if snap.heartbeat is HeartbeatStatus.MISSED:
+        return Indicator("critical", "triangle", "NO HEARTBEAT")
+    if snap.status is ServiceStatus.DEGRADED:
+        return Indicator("warning", "triangle", "DEGRADED")
+    if snap.status is ServiceStatus.UNKNOWN:
+        return Indicator("normal", "ring", "UNKNOWN")
+    return Indicator("normal", "circle", "HEALTHY")
+
+
+def breaker_indicator(snap: ServiceSnapshot) -> Indicator:
+    b = snap.breaker
+    if b.state is BreakerState.FORCED_OPEN:
+        return Indicator("suppressed", "lock", "FORCED OPEN")
+    if b.state is BreakerState.FORCED_CLOSED:
+        return Indicator("suppressed", "lock", "FORCED CLOSED")
+    if b.state is BreakerState.OPEN:
+        word = "OPEN" if b.reopen_in_s is None else f"OPEN {b.reopen_in_s:.0f}s"
+        return Indicator("critical", "circle", word)
+    if b.state is BreakerState.HALF_OPEN:
+        return Indicator("warning", "triangle", f"HALF-OPEN {b.half_open_successes}/{b.success_threshold}")
+    return Indicator("normal", "ring", "CLOSED")
+
+
+def role(snap: ServiceSnapshot) -> str:
+    """The service's colour role: the more severe of its state and its breaker."""
+    st, br = status_indicator(snap), breaker_indicator(snap)
+    return br.role if ROLE_ORDER[br.role] < ROLE_ORDER[st.role] else st.role
+
+
+def category(snap: ServiceSnapshot) -> Category:
+    if is_unreachable(snap):
+        return Category.UNKNOWN  # nothing about it is known now, not even its last breaker state
+    found = _BY_ROLE.get(role(snap))
+    if found is not None:
+        return found
+    return Category.UNKNOWN if snap.status is ServiceStatus.UNKNOWN else Category.HEALTHY
+
+
+def counts(snaps: Iterable[ServiceSnapshot]) -> dict[Category, int]:
+    """Services per category, every category present (zeros included)."""
+    found = Counter(category(s) for s in snaps)
+    return {c: found.get(c, 0) for c in Category}
+
+
+def format_duration(seconds: float) -> str:
+    """A short human duration: "45 s", "12 min", "3 h", "2 d"."""
+    s = max(0.0, seconds)
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 90 * 60:
+        return f"{s / 60:.0f} min"
+    if s < 36 * 3600:
+        return f"{s / 3600:.0f} h"
+    return f"{s / 86400:.0f} d"
+
+
+def format_age(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{format_duration(seconds)} ago"
