@@ -70,7 +70,7 @@ def _q(samples: list[float]) -> tuple[float | None, float | None, float | None]:
     return statistics.median(s), s[min(len(s) - 1, int(len(s) * 0.99))], s[-1]
 
 
-def _start_engines(n: int, devices: int, state_dir: str) -> tuple[list[Any], list[str]]:
+def _start_engines(n: int, devices: int, state_dir: str, synthetic: bool = False) -> tuple[list[Any], list[str]]:
     """n headless demo engines (devices/n each) as child processes; returns (processes, URLs)."""
     import socket
     import subprocess
@@ -84,16 +84,22 @@ def _start_engines(n: int, devices: int, state_dir: str) -> tuple[list[Any], lis
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         env = dict(os.environ, FAULTWATCH_TOKEN="bench-token", PYTHONPATH=str(repo))
-        proc = subprocess.Popen([sys.executable, "-m", "core.cli", "--headless", "--demo-devices",
-                                 str(devices // n), "--listen", f"127.0.0.1:{port}", "--state-dir",
-                                 str(Path(state_dir) / f"engine-{i}"), "--events", os.devnull],
+        if synthetic:
+            cmd = [sys.executable, str(repo / "bench" / "stream_source.py"), "--devices", str(devices // n),
+                   "--port", str(port), "--site", f"site-{i}"]
+            marker = "stream source"
+        else:
+            cmd = [sys.executable, "-m", "core.cli", "--headless", "--demo-devices", str(devices // n), "--listen",
+                   f"127.0.0.1:{port}", "--state-dir", str(Path(state_dir) / f"engine-{i}"), "--events", os.devnull]
+            marker = "running headless"
+        proc = subprocess.Popen(cmd,
                                 cwd=repo, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
         ready = threading.Event()
 
-        def read(stream: Any = proc.stderr, ready: threading.Event = ready) -> None:
+        def read(stream: Any = proc.stderr, ready: threading.Event = ready, marker: str = marker) -> None:
             for line in stream:
-                if "running headless" in line:
+                if marker in line:
                     ready.set()
             ready.set()
         threading.Thread(target=read, daemon=True).start()
@@ -105,7 +111,7 @@ def _start_engines(n: int, devices: int, state_dir: str) -> tuple[list[Any], lis
 
 
 async def run(devices: int, warmup_s: float, seconds: float, profile: bool, state_dir: str,
-              engines: int = 0) -> list[list[Any]]:
+              engines: int = 0, synthetic: bool = False) -> list[list[Any]]:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -120,7 +126,7 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
         from core.multi import MultiEngine
 
         children, urls = await asyncio.get_running_loop().run_in_executor(
-            None, _start_engines, engines, devices, state_dir)
+            None, _start_engines, engines, devices, state_dir, synthetic)
         engine: Any = MultiEngine()
         for url in urls:
             engine.attach(url, "bench-token")
@@ -247,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=10.0)
     p.add_argument("--engines", type=int, default=0, metavar="N",
                    help="run the fleet in N engine processes and attach to them (0: worker thread)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="with --engines: stand-in engines (bench/stream_source.py) that send what a busy engine "
+                        "sends, without checking anything (the console's cost alone)")
     p.add_argument("--profile", action="store_true", help="cProfile the GUI thread over the measured window")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -261,9 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         with loop:
-            rows = loop.run_until_complete(run(ns.devices, ns.warmup, ns.seconds, ns.profile, state, ns.engines))
+            rows = loop.run_until_complete(run(ns.devices, ns.warmup, ns.seconds, ns.profile, state, ns.engines,
+                                                   ns.synthetic))
     print(f"# bench/gui_lag.py — {machine()}")
-    where = f"{ns.engines} attached engine processes" if ns.engines else "engine on a worker thread"
+    where = (f"{ns.engines} attached {'stand-in (synthetic) ' if ns.synthetic else ''}engine processes"
+             if ns.engines else "engine on a worker thread")
     print(f"# {where}")
     print(f"# platform {os.environ.get('QT_QPA_PLATFORM')}, {ns.devices} devices at 1 s, warm-up {ns.warmup:.0f} s, "
           f"measured {ns.seconds:.0f} s")

@@ -156,7 +156,8 @@ class MultiEngine:
                 m.alerts_raw = raw
                 m.alerts = raw if not m.label else [
                     dataclasses.replace(a, id=self._q(m, a.id), service=self._q(m, a.service) if a.service else "",
-                                        group=f"{m.label}{SEP}{a.group}" if a.group else "")
+                                        group=f"{m.label}{SEP}{a.group}" if a.group else "",
+                                        message=f"{m.label}: {a.message}")  # the banner names the engine
                     for a in raw]
             out.extend(m.alerts)
         return out

@@ -129,6 +129,7 @@ class EngineControls(QObject):
         self.settings = settings
         self.now = now
         self.dialog: ConnectDialog | None = None
+        self._connected: dict[int, bool] = {}
         self.action = make_action(window, "action_connect_engine", "Connect to engine…",
                                   "Attach to a Faultwatch engine running elsewhere", self.open_dialog)
         named: dict[str, Any] | None = getattr(window, "named_actions", None)
@@ -176,6 +177,16 @@ class EngineControls(QObject):
 
     def _on_bridge_ticked(self) -> None:
         self.refresh()
+        connected = {id(h): bool(getattr(getattr(h, "remote", None), "connected", False))
+                     for h in self.multi.attached}
+        back = [k for k, up in connected.items() if up and not self._connected.get(k, False)]
+        self._connected = connected
+        if back:
+            # An engine came back: redraw the selected service's chart from the engine's history, which
+            # has the samples taken while this console could not see them.
+            reload = getattr(self.window, "_on_chart_range_changed", None)
+            if reload is not None:
+                reload(0)
 
     def refresh(self) -> None:
         text = engines_text(self.multi, self.now())
