@@ -45,7 +45,7 @@ def frame(services: int, n: int) -> str:
         maintenance=False, maintenance_until_wall=None, heartbeat="", storm_tripped=False, slow_threshold_ms=1000.0,
         timeout_ms=1000.0, check_interval_s=1.0, restart_action="", checks_total=1000 + n, restarts_total=0,
         latencies_ms=tuple(1.0 + (i + k) % 5 for k in range(10))) for i in range(services)]
-    return json.dumps({"t": "delta", "sent": 0.0, "services": [snapshot_to_wire(s) for s in snaps],
+    return json.dumps({"t": "delta", "services": [snapshot_to_wire(s) for s in snaps],
                        "removed": [], "events": []}, separators=(",", ":"))
 
 
