@@ -160,8 +160,9 @@ class StreamHub:
         try:
             hello = self.hello()
             await ws.send_str(_dumps(hello))
-            sent_seq = int(hello["seq"]) if since is None else since
-            if since is not None:
+            sent_seq = int(hello["seq"])
+            if since is not None and since < sent_seq:
+                # (A `since` beyond our journal is a console that followed another journal: live only.)
                 sent_seq = await self._replay(ws, since)
             while not ws.closed:
                 getter = asyncio.ensure_future(q.get())

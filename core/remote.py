@@ -74,7 +74,7 @@ class RemoteEngine:
 
     def __init__(self, url: str, token: str, *, origin: str | None = None, clock: Clock | None = None,
                  ca_file: str | None = None, session: aiohttp.ClientSession | None = None,
-                 rng: random.Random | None = None, heartbeat_s: float = 2.0) -> None:
+                 rng: random.Random | None = None, heartbeat_s: float = 5.0) -> None:
         problem = check_engine_url(url)
         if problem:
             raise ValueError(problem)
@@ -176,8 +176,13 @@ class RemoteEngine:
             self._snapshots = {s.id: s for s in map(snapshot_from_wire, body.get("services", []))}
             self._alerts = [alert_from_wire(a) for a in body.get("alerts", [])]
             self._stats = stats_from_wire(body.get("stats", {}))
-            if not self._had_hello:
-                self.last_seq = int(body.get("seq", 0))
+            engine_seq = int(body.get("seq", 0))
+            if not self._had_hello or engine_seq < self.last_seq:
+                if self._had_hello:
+                    # Its journal went backwards (replaced or wiped): the seqs we saw mean nothing there.
+                    log.warning("%s: journal seq went back from %d to %d; following it from there",
+                                self.name, self.last_seq, engine_seq)
+                self.last_seq = engine_seq
                 self._had_hello = True
             self.error = ""
             self._set_connected(True)

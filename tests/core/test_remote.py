@@ -304,3 +304,15 @@ def test_unreachable_engine_shows_no_live_green() -> None:
     offline = remote.snapshots()["d1"]
     assert offline.status is ServiceStatus.UNKNOWN and offline.stale
     assert offline.last_error == f"{UNREACHABLE} (last data 12 s ago)"
+
+
+def test_a_journal_that_went_backwards_is_followed_from_its_new_seq() -> None:
+    remote = RemoteEngine("https://127.0.0.1:1", "t", clock=FakeClock())
+    hello: dict[str, object] = {"t": "hello", "site": "s", "services": [], "alerts": [], "stats": {}}
+    remote._apply({**hello, "seq": 40})
+    assert remote.last_seq == 40
+    remote._apply({**hello, "seq": 3})  # the engine's state directory was replaced
+    event = ProbeEvent(service="d1", mono=0.0, wall=1.0, seq=4, status=ServiceStatus.HEALTHY, latency_ms=1.0,
+                       error=None, consecutive_failures=0)
+    remote._apply({"t": "delta", "events": [event_to_wire(event)]})
+    assert [e.seq for e in remote.drain_events()] == [4]
