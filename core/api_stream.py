@@ -70,6 +70,7 @@ class StreamHub:
         self.clients: set[asyncio.Queue[str | None]] = set()
         self._pending: list[Event] = []
         self._last_snapshots: dict[str, ServiceSnapshot] = {}
+        self._last_wire: dict[str, dict[str, Any]] = {}  # what the clients hold, per service
         self._last_alerts: list[AlertView] = []
         self._task: asyncio.Task[None] | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -83,6 +84,7 @@ class StreamHub:
 
     def start(self) -> None:
         self._last_snapshots = dict(self.reads.snapshots())
+        self._last_wire = {sid: snapshot_to_wire(s) for sid, s in self._last_snapshots.items()}
         self._last_alerts = list(self.reads.alerts())
         self._task = asyncio.get_running_loop().create_task(self._run(), name="api:stream")
 
@@ -112,13 +114,32 @@ class StreamHub:
                     _offer(q, None, force=True)
 
     def delta(self) -> str:
-        """The frame for this interval (also advances what counts as "last sent")."""
+        """The frame for this interval (also advances what counts as "last sent").
+
+        A service seen before goes out as a patch, only the fields that changed (`patches`); a new one
+        whole (`services`). Patches are relative to the last frame, which is why `hello()` describes
+        the state as of the last frame, not as of now.
+        """
         current = self.reads.snapshots()
-        changed = [snapshot_to_wire(s) for sid, s in current.items()
-                   if (prev := self._last_snapshots.get(sid)) is not s and prev != s]
+        full: list[dict[str, Any]] = []
+        patches: list[dict[str, Any]] = []
+        last_wire = self._last_wire
+        for sid, snap in current.items():
+            prev = self._last_snapshots.get(sid)
+            if prev is snap or prev == snap:
+                continue
+            wire = snapshot_to_wire(snap)
+            before = last_wire.get(sid)
+            if before is None:
+                full.append(wire)
+            else:
+                patches.append({"id": sid, "set": {k: v for k, v in wire.items() if before.get(k) != v}})
+            last_wire[sid] = wire
         removed = [sid for sid in self._last_snapshots if sid not in current]
+        for sid in removed:
+            last_wire.pop(sid, None)
         self._last_snapshots = dict(current)
-        body: dict[str, Any] = {"t": "delta", "services": changed, "removed": removed,
+        body: dict[str, Any] = {"t": "delta", "services": full, "patches": patches, "removed": removed,
                                 "stats": stats_to_wire(self.reads.stats())}
         alerts = list(self.reads.alerts())
         if alerts != self._last_alerts:
@@ -130,9 +151,10 @@ class StreamHub:
         return _dumps(body)
 
     def hello(self) -> dict[str, Any]:
+        # The services as of the last delta frame: the next frame's patches apply to exactly this.
         return {"t": "hello", "wire": WIRE_VERSION, "version": __version__, "site": self.site,
                 "seq": self.reads.last_seq(),
-                "services": [snapshot_to_wire(s) for s in self.reads.snapshots().values()],
+                "services": list(self._last_wire.values()),
                 "alerts": [alert_to_wire(a) for a in self.reads.alerts()],
                 "stats": stats_to_wire(self.reads.stats())}
 

@@ -30,8 +30,8 @@ from core.backoff import backoff_delay
 from core.clock import Clock, SystemClock
 from core.events import Event
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
-from core.wire import (UNREACHABLE, WireError, alert_from_wire, event_from_wire, format_age, snapshot_from_wire,
-                       stats_from_wire, unreachable_view)
+from core.wire import (UNREACHABLE, WireError, alert_from_wire, event_from_wire, format_age, patch_from_wire,
+                       snapshot_from_wire, stats_from_wire, unreachable_view)
 
 log = logging.getLogger("core.remote")
 
@@ -189,12 +189,17 @@ class RemoteEngine:
             return
         if kind == "delta":
             changed = body.get("services", [])
+            patches = body.get("patches", [])
             removed = body.get("removed", [])
-            if changed or removed:
+            if changed or patches or removed:
                 merged = dict(self._snapshots)
                 for raw in changed:
                     snap = snapshot_from_wire(raw)
                     merged[snap.id] = snap
+                for patch in patches:
+                    previous = merged.get(str(patch.get("id")))
+                    if previous is not None:
+                        merged[previous.id] = patch_from_wire(previous, patch.get("set", {}))
                 for sid in removed:
                     merged.pop(sid, None)
                 self._snapshots = merged  # a new dict: readers on other threads swap references

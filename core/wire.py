@@ -100,6 +100,26 @@ def _decoder(tp: Any) -> _Decode:
     return lambda value: value
 
 
+def patch_from_wire(previous: T, changes: Any) -> T:
+    """`previous` with the fields in `changes` (a partial `to_wire()` shape) decoded and replaced.
+
+    The stream sends only the fields of a snapshot that changed (most checks change three or four
+    of its thirty), so a console decodes a few values instead of whole snapshots. Unknown keys are
+    ignored, as in `from_wire()`.
+    """
+    if not isinstance(changes, dict):
+        raise WireError(f"patch: expected an object, got {type(changes).__name__}")
+    decoders = _field_decoders(typing.cast(Any, type(previous)))
+    kwargs = {name: decoders[name](value) for name, value in changes.items() if name in decoders}
+    return dataclasses.replace(previous, **kwargs) if kwargs else previous  # type: ignore[type-var]
+
+
+@lru_cache(maxsize=None)
+def _field_decoders(cls: type) -> dict[str, _Decode]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: _decoder(hints[f.name]) for f in dataclasses.fields(cls) if f.init}
+
+
 def _exact(kind: type, word: str) -> _Decode:
     def decode(value: Any) -> Any:
         if value.__class__ is not kind:  # exact: True is not an int here, 1 is not a bool

@@ -4,6 +4,7 @@ loopback, a simulated rack, tokens for both roles. Also the wire codec and the c
 from __future__ import annotations
 
 import asyncio
+import json
 import dataclasses
 import math
 import time
@@ -23,7 +24,7 @@ from core.wire import UNREACHABLE
 from core.runtime import Runtime
 from core.sim.devices import DeviceSpec
 from core.sim.server import SimServer
-from core.snapshot import BreakerView, ServiceSnapshot
+from core.snapshot import BreakerView, EngineStats, ServiceSnapshot
 from core.wire import WireError, event_from_wire, event_to_wire, snapshot_from_wire, snapshot_to_wire, to_wire
 from tests.tls_helpers import TlsFiles, make_tls_files
 
@@ -316,3 +317,30 @@ def test_a_journal_that_went_backwards_is_followed_from_its_new_seq() -> None:
                        error=None, consecutive_failures=0)
     remote._apply({"t": "delta", "events": [event_to_wire(event)]})
     assert [e.seq for e in remote.drain_events()] == [4]
+
+
+def test_patches_carry_only_changed_fields_and_apply_to_the_hello_state() -> None:
+    from core.api_stream import EngineReads, StreamHub
+
+    state = {"d1": _snapshot(), "d2": _snapshot(id="d2")}
+    reads = EngineReads(snapshots=lambda: state, alerts=lambda: [], stats=lambda: EngineStats(0, 0.0, 0.0, 2, 0),
+                        last_seq=lambda: 0, events_after=lambda since, limit: [],
+                        journal_events=lambda service, limit: [], latency=lambda service, since: [],
+                        rollup=lambda service, since: [])
+    hub = StreamHub(reads, site="s")
+    hub._last_snapshots = dict(state)
+    hub._last_wire = {sid: snapshot_to_wire(s) for sid, s in state.items()}
+    remote = RemoteEngine("https://127.0.0.1:1", "t", clock=FakeClock())
+    remote._apply(hub.hello())
+    state = {**state, "d1": dataclasses.replace(state["d1"], checks_total=4, last_latency_ms=None,
+                                                latencies_ms=(2.0, 3.0))}
+    frame = json.loads(hub.delta())
+    assert frame["services"] == [] and frame["patches"] == [
+        {"id": "d1", "set": {"last_latency_ms": None, "checks_total": 4, "latencies_ms": [2.0, 3.0]}}]
+    remote._apply(frame)
+    assert remote.snapshots()["d1"] == state["d1"] and remote.snapshots()["d2"] is not None
+    state = {"d2": state["d2"], "d3": _snapshot(id="d3")}
+    frame = json.loads(hub.delta())
+    assert frame["removed"] == ["d1"] and [s["id"] for s in frame["services"]] == ["d3"]
+    remote._apply(frame)
+    assert set(remote.snapshots()) == {"d2", "d3"}
