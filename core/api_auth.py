@@ -165,6 +165,8 @@ class Gate:
     def kind_of(request: web.BaseRequest) -> str:
         if request.path.startswith("/heartbeat/"):
             return "heartbeat"
+        if request.path == "/healthz":
+            return "liveness"  # container and load-balancer probes carry no credentials
         if request.path.startswith("/api/") and (request.method not in ("GET", "HEAD", "OPTIONS")
                                                   or request.path.startswith("/api/config/")):
             return "command"  # config reads too: the file names restart commands and hosts
@@ -173,6 +175,8 @@ class Gate:
     def needs(self, kind: str) -> Role | None:
         if kind == "command":
             return Role.OPERATOR
+        if kind == "liveness":
+            return None
         if kind == "heartbeat":
             return Role.VIEWER if self.security.heartbeats_need_token else None
         return Role.VIEWER if self.security.reads_need_token else None
