@@ -191,3 +191,24 @@ def test_one_console_two_engines(qtbot: Any, qloop: Any, qsettings: Any, sites: 
         window.shutdown()
         window.close()
         multi.stop()
+
+
+def test_faultwatch_attach_as_a_real_process(tmp_path: Path, sites: tuple[Site, Site, TlsFiles]) -> None:
+    """`faultwatch --attach URL --attach URL` (the installed entry point) paints and exits 0."""
+    import subprocess
+
+    a, b, tls = sites
+    token_file = tmp_path / "token"
+    token_file.write_text(OPERATOR + "\n", encoding="utf-8")
+    token_file.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAULTWATCH_")}
+    env.update({"QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "PYTHONPATH": str(REPO)})
+    proc = subprocess.run([sys.executable, "-m", "gui.launcher", "--attach", a.url, "--attach", b.url,
+                           "--token-file", str(token_file), "--ca-file", str(tls.ca), "--startup-probe"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "startup_to_first_paint_s=" in proc.stdout
+    assert OPERATOR not in proc.stderr + proc.stdout
+    remembered = list((tmp_path / "xdg").rglob("*.conf")) + list((tmp_path / "xdg").rglob("*.ini"))
+    assert remembered and any(a.url in p.read_text() for p in remembered)
+    assert not any(OPERATOR in p.read_text() for p in remembered)
