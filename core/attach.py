@@ -154,6 +154,9 @@ class RemoteHandle:
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         return await self._call(self.remote.journal_events(service_id, limit))
 
+    def set_qualifier(self, prefix: str) -> None:
+        self.remote.set_qualifier(prefix)
+
     @property
     def config_path(self) -> str | None:
         return None  # the engine's file lives on its host; it reloads it there

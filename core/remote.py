@@ -92,6 +92,9 @@ class RemoteEngine:
         self._heartbeat_s = heartbeat_s
         self.connected = False
         self._had_hello = False  # after the first hello, every reconnect resumes from last_seq
+        # Set from another thread (core/multi.py): snapshots are qualified from the next frame on.
+        self.qualifier = ""
+        self._qualified_as = ""
         self.last_seq = 0
         self.last_data_wall: float | None = None
         self.error = "not connected yet"
@@ -173,7 +176,8 @@ class RemoteEngine:
         self.last_data_wall = self.clock.wall()
         if kind == "hello":
             self.name = str(body.get("site") or self.name)
-            self._snapshots = {s.id: s for s in map(snapshot_from_wire, body.get("services", []))}
+            self._qualified_as = self.qualifier
+            self._snapshots = {s.id: self._qualify(s.id, s) for s in map(snapshot_from_wire, body.get("services", []))}
             self._alerts = [alert_from_wire(a) for a in body.get("alerts", [])]
             self._stats = stats_from_wire(body.get("stats", {}))
             engine_seq = int(body.get("seq", 0))
@@ -191,15 +195,24 @@ class RemoteEngine:
             changed = body.get("services", [])
             patches = body.get("patches", [])
             removed = body.get("removed", [])
-            if changed or patches or removed:
+            requalify = self.qualifier != self._qualified_as
+            if changed or patches or removed or requalify:
                 merged = dict(self._snapshots)
+                if requalify:
+                    self._qualified_as = self.qualifier
+                    merged = {sid: self._qualify(sid, snap) for sid, snap in merged.items()}
                 for raw in changed:
                     snap = snapshot_from_wire(raw)
-                    merged[snap.id] = snap
+                    merged[snap.id] = self._qualify(snap.id, snap)
                 for patch in patches:
-                    previous = merged.get(str(patch.get("id")))
+                    sid = str(patch.get("id"))
+                    previous = merged.get(sid)
                     if previous is not None:
-                        merged[previous.id] = patch_from_wire(previous, patch.get("set", {}))
+                        changes = patch.get("set", {})
+                        snap = patch_from_wire(previous, changes)
+                        if "id" in changes or "group" in changes:
+                            snap = self._qualify(sid, snap)
+                        merged[sid] = snap
                 for sid in removed:
                     merged.pop(sid, None)
                 self._snapshots = merged  # a new dict: readers on other threads swap references
@@ -218,6 +231,21 @@ class RemoteEngine:
             with self._pending_lock:
                 if len(self._pending) < _MAX_PENDING_EVENTS:
                     self._pending.append(event)
+
+    def set_qualifier(self, prefix: str) -> None:
+        """Qualify snapshots as "<prefix><id>" from the next frame on (any thread: one attribute)."""
+        self.qualifier = prefix
+
+    def _qualify(self, sid: str, snap: ServiceSnapshot) -> ServiceSnapshot:
+        """With a qualifier ("site-a/"), the snapshot as a composite shows it: id and group qualified.
+
+        Done here, on the attach thread, once per decoded snapshot, rather than by the composite on
+        the GUI thread (a second copy of every changed snapshot, every poll).
+        """
+        prefix = self._qualified_as
+        if not prefix:
+            return snap
+        return dataclasses.replace(snap, id=prefix + sid, group=prefix + snap.group)
 
     def _set_connected(self, connected: bool) -> None:
         if connected == self.connected:
