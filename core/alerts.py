@@ -10,7 +10,9 @@ The manager keeps two layers apart:
   acknowledges it; shelving (silence) flags an alert until its expiry and then lifts by itself.
 
 Keeping conditions separate is what makes "held, not lost" work: when maintenance ends or a group
-alert resolves, every condition that is still true simply fires.
+alert resolves, every condition that is still true simply fires. Dependencies hold the same way: a
+service behind a down parent (`set_blocked()`) has its fault alerts held as "blocked by switch-3",
+and the parent's alert says how many devices it stands for.
 
 Sinks: `LogSink` writes firing/resolved to the log; `WebhookSink` POSTs events as JSON from its own
 bounded queue so a slow receiver never blocks the engine.
@@ -138,6 +140,10 @@ class AlertManager:
         # The engine owns maintenance (one owner per fact); alerts only ask whether a service or group
         # is in it, and are told when that changed.
         self._in_maintenance = maintenance
+        self._blocked: dict[str, str] = {}  # service -> the (nearest) down parent it sits behind
+        self._judge_from: dict[str, float] = {}  # released from a parent: the unhealthy timer restarts here
+        self._settle: dict[str, float] = {}  # service with parents -> seconds its faults wait for them
+        self._settle_due: dict[str, float] = {}  # service -> when its held-while-settling faults are judged
         self._order = itertools.count()
         self._set_group_map(groups)
 
@@ -184,6 +190,7 @@ class AlertManager:
         elif event.status in (ServiceStatus.HEALTHY, ServiceStatus.DEGRADED):
             # Degraded answers, so it is not "down"; but gave_up is about being back to healthy.
             was_down = self._unhealthy_since.pop(service, None) is not None
+            self._judge_from.pop(service, None)
             self._clear_condition(alert_id(RULE_UNHEALTHY, service))
             if event.status == ServiceStatus.HEALTHY:
                 self._clear_condition(alert_id(RULE_RECOVERY_GAVE_UP, service))
@@ -222,11 +229,19 @@ class AlertManager:
         for record in list(self._records.values()):
             if record.silenced_until_mono is not None and record.silenced_until_mono <= now:
                 self._lift_silence(record, "silence expired")
+        for service, due in list(self._settle_due.items()):
+            if now >= due:
+                # Its parents had their chance to be checked: judge what it held back.
+                del self._settle_due[service]
+                self._evaluate_group(self._group_of(service))
+                for aid in [a for a, c in self._conditions.items() if c.service == service]:
+                    self._reconcile(aid)
 
     def _check_unhealthy(self, service: str, now: float) -> None:
         since = self._unhealthy_since.get(service)
         if since is None or alert_id(RULE_UNHEALTHY, service) in self._conditions:
             return
+        since = max(since, self._judge_from.get(service, since))
         if now - since >= self._config.unhealthy_for_seconds:
             self._set_condition(RULE_UNHEALTHY, service, AlertSeverity.CRITICAL,
                                 f"unhealthy for {now - since:.0f} s")
@@ -274,13 +289,90 @@ class AlertManager:
             self._clear_condition(aid)
         for aid in [a for a, r in self._records.items() if r.service == service and r.rule != RULE_GROUP_DOWN]:
             del self._records[aid]
-        for times in (self._unhealthy_since, self._breaker_down_since, self._anomaly_last):
+        for times in (self._unhealthy_since, self._breaker_down_since, self._anomaly_last, self._judge_from,
+                      self._settle, self._settle_due):
             times.pop(service, None)
+        if service in self._blocked:
+            del self._blocked[service]
 
     def maintenance_changed(self) -> None:
         """Maintenance started or ended somewhere: held alerts are re-judged."""
         self._evaluate_all_groups()
         self._reconcile_all()
+
+    def set_blocked(self, blocked: Mapping[str, str]) -> None:
+        """Which services sit behind a down parent (core.dependencies.BlockTracker.blocked).
+
+        A blocked service's fault alerts are held ("blocked by switch-3"), it does not count towards
+        its group's flood, and its parent's alerts say how many devices they stand for. When the
+        parent recovers (the service leaves the map), conditions still true fire again.
+        """
+        if dict(blocked) == self._blocked:
+            return
+        now = self._clock.monotonic()
+        for released in [sid for sid in self._blocked if sid not in blocked]:
+            # Judged afresh: a child still down when its parent comes back gets the full
+            # unhealthy_for_seconds before it alerts, instead of firing at once on old evidence.
+            # (_unhealthy_since stays: the group rule must not see old failures as a fresh flood.)
+            if released in self._unhealthy_since:
+                self._judge_from[released] = now
+                self._conditions.pop(alert_id(RULE_UNHEALTHY, released), None)
+        self._blocked = dict(blocked)
+        self._evaluate_all_groups()
+        self._reconcile_all()
+        for record in self._records.values():
+            if record.active and record.rule in _FLOOD_HELD_RULES:
+                cond = self._conditions.get(record.id)
+                if cond is not None:
+                    record.message = self._with_affected(cond)  # a running tally, not a new announcement
+
+    def blocked_by(self, service: str) -> str | None:
+        return self._blocked.get(service)
+
+    def set_settle(self, settle: Mapping[str, float]) -> None:
+        """Seconds a service's faults wait before they alert or count towards a flood: for a service
+        with parents, about one check of its slowest parent. Devices behind a switch are often
+        checked before the switch itself; without the wait their failures would alarm (or flood
+        the rack) a moment before the switch's own failure blocks them."""
+        self._settle = {k: v for k, v in settle.items() if v > 0}
+        for gone in [k for k in self._settle_due if k not in self._settle]:
+            del self._settle_due[gone]
+
+    def _settling(self, service: str) -> bool:
+        wait = self._settle.get(service)
+        if wait is None:
+            return False
+        since = self._down_since(service)
+        if since is None:
+            return False
+        due = max(since, self._judge_from.get(service, since)) + wait
+        if self._clock.monotonic() >= due:
+            return False
+        self._settle_due[service] = due
+        return True
+
+    def first_wall(self, alert_id: str) -> float | None:
+        """When a shown alert first fired (for "down for ..." in notifications), or None."""
+        record = self._records.get(alert_id)
+        return None if record is None else record.first_wall
+
+    def affected_count(self, service: str) -> int:
+        """How many blocked services lead up to `service` (directly or through other blocked ones)."""
+        count = 0
+        for child in self._blocked:
+            root, seen = child, set()
+            while root in self._blocked and root not in seen:
+                seen.add(root)
+                root = self._blocked[root]
+            if root == service:
+                count += 1
+        return count
+
+    def _with_affected(self, cond: _Condition) -> str:
+        n = self.affected_count(cond.service) if cond.service and cond.rule in _FLOOD_HELD_RULES else 0
+        if not n:
+            return cond.message
+        return f"{cond.message}; {n} device{'s' if n != 1 else ''} behind it blocked"
 
     def set_groups(self, groups: Mapping[str, str]) -> None:
         self._set_group_map(groups)
@@ -329,7 +421,7 @@ class AlertManager:
             record.count += 1
             record.last_wall = self._clock.wall()
             record.severity = severity
-            record.message = message
+            record.message = self._with_affected(cond)
             record.order = next(self._order)
         else:
             self._reconcile(aid)
@@ -344,6 +436,10 @@ class AlertManager:
             return "maintenance" if self._in_maintenance(cond.group) else None
         if self._in_maintenance(cond.service) or (cond.group and self._in_maintenance(cond.group)):
             return "maintenance"
+        if cond.rule in _FLOOD_HELD_RULES and cond.service in self._blocked:
+            return f"blocked by {self._blocked[cond.service]}"
+        if cond.rule in _FLOOD_HELD_RULES and self._settling(cond.service):
+            return "waiting for its parent's next check"
         if cond.rule in _FLOOD_HELD_RULES and cond.group:
             if alert_id(RULE_GROUP_DOWN, cond.group) in self._conditions:
                 return f"covered by group alert {alert_id(RULE_GROUP_DOWN, cond.group)}"
@@ -357,7 +453,7 @@ class AlertManager:
             wall = self._clock.wall()
             if record is None:
                 record = _Record(id=aid, rule=cond.rule, service=cond.service, group=cond.group,
-                                 severity=cond.severity, message=cond.message, active=True,
+                                 severity=cond.severity, message=self._with_affected(cond), active=True,
                                  acknowledged=False, silenced_until_mono=None, silenced_until_wall=None,
                                  first_wall=wall, last_wall=wall, count=1, order=next(self._order))
                 self._records[aid] = record
@@ -368,11 +464,11 @@ class AlertManager:
                 record.count += 1
                 record.last_wall = wall
                 record.severity = cond.severity
-                record.message = cond.message
+                record.message = self._with_affected(cond)
                 record.group = cond.group
                 record.order = next(self._order)
             else:
-                record.message = cond.message
+                record.message = self._with_affected(cond)
                 record.group = cond.group
                 return
             self._send(record, AlertState.FIRING, record.message)
@@ -446,7 +542,9 @@ class AlertManager:
         if size >= cfg.group_min_services:
             for service in members:
                 since = self._down_since(service)
-                if since is not None and not self._in_maintenance(service):
+                # Down on purpose (maintenance) or because of a parent: not part of a rack flood.
+                if since is not None and not self._in_maintenance(service) and service not in self._blocked \
+                        and not self._settling(service):
                     down.append(since)
         needed = max(cfg.group_share * size - 1e-9, float(cfg.group_min_services))
         if active:

@@ -112,8 +112,7 @@ class ApiServer:
         if self._config_path is not None:
             from core.config_api import ConfigEditApi
 
-            ConfigEditApi(self._control, self._config_path, self._authorized).add_routes(  # type: ignore[arg-type]
-                app.router)
+            ConfigEditApi(self._control, self._config_path, self._authorized).add_routes(app.router)
         self._add_console_routes(app)
         # aiohttp's default access log goes to "aiohttp.access" at INFO; ours is DEBUG, skips beats,
         # and its format has no headers, so the Authorization header cannot leak through it.

@@ -16,6 +16,7 @@ from core.clock import Clock, SystemClock
 from core.config import Config, RestartAction, ServiceConfig
 from core.engine import Engine
 from core.journal import Journal
+from core.journal_guard import JournalAlerts
 from core.probe import make_session
 
 
@@ -42,5 +43,9 @@ def open_engine(config: Config, *, state_dir: str | None = None, clock: Clock | 
         if owned_journal:
             journal.close()
 
-    return Engine(config, clock=clock, journal=journal, checks=make_check, restarts=run_restart,
-                  session=session, on_close=close)
+    engine = Engine(config, clock=clock, journal=journal, checks=make_check, restarts=run_restart,
+                    session=session, on_close=close)
+    # A journal that cannot write (full or read-only disk, a lock) keeps the engine running; this
+    # turns its health into the journal_degraded alert (and a corrupt file moved aside into a notice).
+    journal.set_health_listener(JournalAlerts(engine.alert_manager))
+    return engine

@@ -12,11 +12,14 @@ import logging
 import os
 import sys
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core import __version__, paths
 from core.config import ConfigError, load_config, parse_listen, summary
 from core.logs import categories, enable_debug
+
+if TYPE_CHECKING:
+    from core.report_cli import PdfWriter
 
 _START = time.perf_counter()
 
@@ -37,6 +40,7 @@ examples:
   faultwatch --check-config rack.toml    validate a config and print a summary
   faultwatch --attach https://rack-a:8765 --attach https://rack-b:8765 --ca-file site-ca.pem
                                          one console for engines running elsewhere
+  faultwatch report --since 24h --format html --out shift.html   availability report (report --help)
 """
 
 
@@ -131,7 +135,13 @@ def _setup_logging(level: str, debug: str | None) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None, window: WindowLauncher | None = None) -> int:
+def main(argv: list[str] | None = None, window: WindowLauncher | None = None, *,
+         pdf_writer: PdfWriter | None = None) -> int:
+    """`pdf_writer`: Qt's, for `report --format pdf`, handed in by gui/launcher.py like `window`."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        from core.report_cli import report_main
+        return report_main(argv[1:], pdf_writer=pdf_writer)
     args = build_parser().parse_args(argv)
     if args.check_config:
         try:

@@ -2,7 +2,8 @@
 
 `SystemClock` is the real one. `FakeClock` is for tests: time stands still until the test calls
 `advance()`, and `sleep()` wakes exactly when fake time reaches its deadline, so a rule about
-"60 seconds open" is tested in microseconds and without flakiness.
+"60 seconds open" is tested in microseconds and without flakiness. `step_wall()` moves the wall
+clock alone, as an NTP correction does, to prove that no timing rule reads it.
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ class FakeClock:
         if seconds < 0:
             raise ValueError("time does not go backwards")
         self._now += seconds
+
+    def step_wall(self, seconds: float) -> None:
+        """Step wall time alone, either way (an NTP correction, someone setting the clock).
+
+        Monotonic time and sleepers are untouched, as on a real machine: timing rules built on
+        monotonic time must not notice, and only timestamps people read move.
+        """
+        self._wall_offset += seconds
 
     async def advance(self, seconds: float, step: float | None = None) -> None:
         """Move time forward, waking every sleeper whose deadline passes, in deadline order.

@@ -25,7 +25,9 @@ import tomllib
 
 from core.checks.http import HttpCheck
 from core.checks.registry import check_types, restart_types
+from core.dependencies import DependencyError, DependencyGraph
 from core.options import opt  # re-exported: settings classes declare keys with it
+from core.schedule import MaintenanceWindowConfig, ScheduleError, plan
 
 __all__ = ["opt", "ConfigError", "Config", "ServiceConfig", "load_config", "parse_config"]
 
@@ -214,6 +216,7 @@ class ServiceConfig:
     circuit_breaker: CircuitBreakerConfig = field(default_factory=CircuitBreakerConfig)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
     check: Any = field(default_factory=HttpCheck)  # the settings of one of core/checks' types
+    depends_on: tuple[str, ...] = ()
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -240,6 +243,8 @@ SERVICE_KEYS: dict[str, str] = {
     "health_path": "Path of the health check, appended to the endpoint (default /health).",
     "group": "Rack or site the service belongs to (default 'default').",
     "tags": "List of free-form strings.",
+    "depends_on": "Ids of services this one sits behind (a switch, a gateway): while one of them is down, "
+                  "this one is shown as blocked, its alerts fold into the parent's and its restarts are held.",
     "backup_endpoints": "http(s) URLs to fail over to, in order of preference.",
     "restart": "Restart action: { http = { method = \"POST\", url = \"...\" } }, { command = [\"argv\", ...] }, "
                "or a protocol action (snmp_set, modbus_write; see below).",
@@ -250,6 +255,24 @@ SERVICE_KEYS: dict[str, str] = {
     "circuit_breaker": "Per-service override of [circuit_breaker] keys.",
     "recovery": "Per-service override of [recovery] keys.",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    """One `[[notify]]` channel: where alerts go (an apprise URL) and which alerts."""
+
+    name: str = opt("", "Channel name in events and logs (default: the URL's scheme and host, never its secrets).")
+    url: str = opt("", "Apprise URL (mailto://, json://, ntfy://, tgram://, ...); prefer url_env for secrets.")
+    url_env: str = opt("", "Environment variable holding the apprise URL.", secret_env=True)
+    min_severity: Literal["info", "warning", "critical"] = opt("warning", "Least severe alert sent.")
+    groups: tuple[str, ...] = opt((), "Only alerts of these groups (any filter matching is enough).")
+    services: tuple[str, ...] = opt((), "Only alerts of these services.")
+    tags: tuple[str, ...] = opt((), "Only alerts of services with one of these tags.")
+    escalate_after_minutes: float = opt(
+        0.0, "0: notified at once. More: an escalation channel, told only of critical alerts still "
+             "unacknowledged this long after they fired.", min=0)
+    retries: int = opt(3, "Retries of a failed delivery (exponential backoff from 2 s).", min=0)
+    per_minute: float = opt(20.0, "Deliveries per minute at most (a flood waits its turn).", positive=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +287,8 @@ class Config:
     journal: JournalConfig = field(default_factory=JournalConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     services: tuple[ServiceConfig, ...] = ()
+    notify: tuple[NotifyConfig, ...] = ()
+    maintenance: tuple[MaintenanceWindowConfig, ...] = ()
     source: str = ""  # the file it came from, for messages
 
     def service(self, service_id: str) -> ServiceConfig | None:
@@ -583,6 +608,8 @@ def _service(table: Any, path: str, defaults: dict[str, Any]) -> ServiceConfig:
         kw["tls_verify"] = _coerce(table["tls_verify"], bool, _join(path, "tls_verify"))
     if "tags" in table:
         kw["tags"] = _str_list(table["tags"], _join(path, "tags"))
+    if "depends_on" in table:
+        kw["depends_on"] = _str_list(table["depends_on"], _join(path, "depends_on"))
     if "backup_endpoints" in table:
         items = table["backup_endpoints"]
         bpath = _join(path, "backup_endpoints")
@@ -603,7 +630,7 @@ def _service(table: Any, path: str, defaults: dict[str, Any]) -> ServiceConfig:
 
 
 def _build_config(data: dict[str, Any], source: str) -> Config:
-    known = (*SECTIONS, "services")
+    known = (*SECTIONS, "services", "notify", "maintenance")
     for key in data:
         if key not in known:
             raise _unknown(key, known, "")
@@ -619,7 +646,51 @@ def _build_config(data: dict[str, Any], source: str) -> Config:
             raise _KeyProblem(f"services[{i}].id", f"duplicate id '{svc.id}' (also services[{seen[svc.id]}])")
         seen[svc.id] = i
         services.append(svc)
-    return Config(**sections, services=tuple(services), source=source)
+    _check_dependencies(services)
+    notify = tuple(_notify(t, f"notify[{i}]") for i, t in enumerate(_tables(data, "notify")))
+    maintenance = tuple(_maintenance(t, f"maintenance[{i}]", i)
+                        for i, t in enumerate(_tables(data, "maintenance")))
+    return Config(**sections, services=tuple(services), notify=notify, maintenance=maintenance, source=source)
+
+
+def _tables(data: dict[str, Any], key: str) -> list[Any]:
+    raw = data.get(key, [])
+    if not isinstance(raw, list):
+        raise _KeyProblem(key, f"expected an array of tables ([[{key}]])")
+    return raw
+
+
+def _check_dependencies(services: list[ServiceConfig]) -> None:
+    ids = {s.id for s in services}
+    for i, svc in enumerate(services):
+        for j, parent in enumerate(svc.depends_on):
+            if parent not in ids:
+                close = difflib.get_close_matches(parent, list(ids), n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise _KeyProblem(f"services[{i}].depends_on[{j}]", f"unknown service '{parent}'{hint}")
+    try:
+        DependencyGraph({s.id: s.depends_on for s in services})
+    except DependencyError as exc:
+        raise _KeyProblem("services", str(exc)) from None
+
+
+def _notify(table: Any, path: str) -> NotifyConfig:
+    cfg: NotifyConfig = _section(NotifyConfig, table, path)
+    if bool(cfg.url) == bool(cfg.url_env):
+        raise _KeyProblem(path, "give exactly one of 'url' or 'url_env'")
+    if cfg.url and "://" not in cfg.url:
+        # Not echoed: the value may carry a password or token.
+        raise _KeyProblem(_join(path, "url"), "is not an apprise URL (scheme://...)")
+    return cfg
+
+
+def _maintenance(table: Any, path: str, index: int) -> MaintenanceWindowConfig:
+    window: MaintenanceWindowConfig = _section(MaintenanceWindowConfig, table, path)
+    try:
+        plan(window, index)
+    except ScheduleError as exc:
+        raise _KeyProblem(_join(path, exc.key), exc.message) from None
+    return window
 
 
 # ---------------------------------------------------------------- docs
@@ -671,6 +742,16 @@ def render_docs() -> str:
         lines.append(f"| `{key}` | {doc} |")
     lines += ["", "A service's `[services.fault_detection]`, `[services.circuit_breaker]` and "
               "`[services.recovery]` tables override the global sections key by key.", ""]
+    lines += ["`depends_on` ids must name services of the same file; a cycle is refused at load, named "
+              "(`dependency cycle: a -> b -> a`).", ""]
+    lines += ["## [[notify]]", "",
+              "One table per notification channel, delivered with [apprise](https://github.com/caronc/apprise/wiki) "
+              "(mail, ntfy, Slack, Teams, Telegram, Matrix, JSON webhooks, ...). Alerts are sent when they fire, "
+              "resolve or escalate. Without filters a channel gets every alert at or above `min_severity`.", ""]
+    lines += _settings_table(NotifyConfig)
+    lines += ["## [[maintenance]]", "",
+              "Scheduled maintenance windows: alerts and automatic recovery are held inside, checks go on.", ""]
+    lines += _settings_table(MaintenanceWindowConfig)
     lines += ["## Check types", "",
               "`check = { type = \"...\", ... }` on a service; the timeout, interval and slow threshold are "
               "the service's `[fault_detection]` keys for every type.", ""]
@@ -714,6 +795,16 @@ def summary(config: Config) -> str:
     out.append(f"  restarts: up to {rc.max_restart_attempts}, {rc.restart_backoff_strategy} "
                f"{rc.restart_base_delay_seconds:g}..{rc.restart_max_delay_seconds:g}s, "
                f"storm guard {rc.storm_max_restarts}/{rc.storm_period_seconds:g}s")
+    children = [s for s in config.services if s.depends_on]
+    if children:
+        parents = {p for s in children for p in s.depends_on}
+        out.append(f"  dependencies: {len(children)} services behind {len(parents)} parents")
+    if config.notify:
+        names = [n.name or (f"${n.url_env}" if n.url_env else urlsplit(n.url).scheme + "://...")
+                 for n in config.notify]
+        out.append(f"  notify: {len(names)} channels ({', '.join(names)})")
+    if config.maintenance:
+        out.append(f"  maintenance: {len(config.maintenance)} scheduled windows")
     overridden = [s.id for s in config.services
                   if any(getattr(s, n) != getattr(config, n) for n in OVERRIDABLE)]
     if overridden:

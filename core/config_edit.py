@@ -36,7 +36,6 @@ import tomlkit
 from tomlkit.items import AoT, InlineTable, Table
 
 from core.config import OVERRIDABLE, Config, ConfigError, ServiceConfig, parse_config
-from core.events import ActionEvent, Event
 from core.snapshot import CommandResult
 
 KEEP_BACKUPS = 10
@@ -907,25 +906,19 @@ __all__ = ["KEEP_BACKUPS", "CSV_COLUMNS", "ConfigEditError", "Conflict", "FieldE
 # ---------------------------------------------------------------- telling the engine
 
 class EditableEngine(Protocol):
-    """What an edit needs of the engine: reload the file, journal the edit."""
+    """What an edit needs of the engine: reload the file and journal the edit as one action."""
 
-    clock: Any
-
-    async def reload(self, path: str, origin: str) -> CommandResult: ...
-    def publish(self, event: Event) -> Event: ...
+    async def reload(self, path: str, origin: str, *, edit: str = "", service: str = "") -> CommandResult: ...
 
 
 async def reload_after_edit(engine: EditableEngine, path: str, origin: str, detail: str,
                             service: str = "") -> CommandResult:
     """Reload the edited file and journal the edit as a `config_edit` action ("added plc-3").
 
-    Runs on the engine's loop (core/runner.py EngineThread.config_edit). The journal gets the engine's
-    own `reload` action too; an engine-side `reload(path, origin, detail)` could make that one entry.
+    Runs on the engine's loop (core/runner.py EngineThread.config_edit); the engine journals the edit
+    as one `config_edit` action.
     """
-    result = await engine.reload(path, origin)
-    engine.publish(ActionEvent(service=service, mono=engine.clock.monotonic(), wall=engine.clock.wall(),
-                               command="config_edit", origin=origin, ok=result.ok,
-                               detail=detail if result.ok else f"{detail}; not applied: {result.message}"))
+    result = await engine.reload(path, origin, edit=detail, service=service)
     if result.ok:
         return CommandResult(True, f"config edit: {detail} ({result.message})")
     return CommandResult(False, f"config edit saved but not applied: {result.message}")

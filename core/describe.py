@@ -7,7 +7,7 @@ wherever it is seen.
 from __future__ import annotations
 
 from core.events import (ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, BreakerState, Event, HeartbeatEvent,
-                         ProbeEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus)
+                         NotifyEvent, ProbeEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus)
 
 
 def format_ms(value: float | None) -> str:
@@ -62,5 +62,10 @@ def describe_event(event: Event) -> tuple[str, str]:
         what = f"{event.command.replace('_', ' ')} {'done' if event.ok else 'FAILED'}"
         why = f"by {event.origin}" + (f": {event.detail}" if event.detail else "")
         return what, why
+    if isinstance(event, NotifyEvent):
+        what = f"{event.trigger} notice to {event.channel} {event.outcome.replace('_', ' ')}"
+        if event.attempt > 1:
+            what += f" (attempt {event.attempt})"
+        return what, "; ".join(p for p in (event.alert_id, event.detail) if p)
     record = event.to_record()
     return event.KIND, ", ".join(f"{k}={v}" for k, v in record.items() if k not in ("ts", "seq", "kind", "service"))

@@ -593,14 +593,17 @@ class Engine:
         ends = f" until {iso_utc(until_wall)[11:16]} UTC" if on and until_wall else ""
         return CommandResult(True, f"maintenance {'on' if on else 'off'}: {', '.join(targets)}{ends}")
 
-    async def reload(self, path: str, origin: str) -> CommandResult:
+    async def reload(self, path: str, origin: str, *, edit: str = "", service: str = "") -> CommandResult:
+        """Load `path` and apply it. `edit` names a console edit ("added plc-3"): then the journal gets
+        one `config_edit` action for it instead of a plain `reload`."""
+        command = "config_edit" if edit else "reload"
         try:
             new = load_config(path)
         except ConfigError as exc:
-            self._action("reload", "", origin, False, str(exc))
+            self._action(command, service, origin, False, f"{edit}; not applied: {exc}" if edit else str(exc))
             return CommandResult(False, str(exc))
         summary = await self.apply_config(new)
-        self._action("reload", "", origin, True, summary)
+        self._action(command, service, origin, True, edit or summary)
         return CommandResult(True, f"config reloaded: {summary}")
 
     async def apply_config(self, new: Config) -> str:

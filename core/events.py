@@ -230,10 +230,23 @@ class ActionEvent(Event):
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyEvent(Event):
+    """One delivery step of an alert notification to a channel (never the channel's URL or secrets)."""
+
+    KIND: ClassVar[str] = "notify"
+    channel: str
+    outcome: str  # sent | failed | gave_up | rate_limited | dropped | unavailable
+    attempt: int
+    alert_id: str
+    trigger: str  # firing | resolved | escalated
+    detail: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.KIND: cls
     for cls in (ProbeEvent, BreakerEvent, RecoveryEvent, HeartbeatEvent, AnomalyEvent, AlertEvent, RebootEvent,
-                ActionEvent)
+                ActionEvent, NotifyEvent)
 }
 
 

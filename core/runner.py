@@ -174,8 +174,8 @@ class EngineThread:
                           until_wall: float | None = None) -> CommandResult:
         return await self._call(lambda e: e.maintenance(list(targets), on, origin, until_wall))
 
-    async def reload(self, path: str, origin: str) -> CommandResult:
-        return await self._call(lambda e: e.reload(path, origin))
+    async def reload(self, path: str, origin: str, *, edit: str = "", service: str = "") -> CommandResult:
+        return await self._call(lambda e: e.reload(path, origin, edit=edit, service=service))
 
     async def config_edit(self, path: str, origin: str, detail: str, service: str = "") -> CommandResult:
         """Reload after the console edited the config file; journaled as a `config_edit` action."""

@@ -14,6 +14,7 @@ sends the command, and reports the CommandResult. Shortcuts (also in docs/automa
     Ctrl+N           Add device…                  Ctrl+E        Edit device…
     Ctrl+D           Duplicate device…            Del           Remove device…
     Ctrl+I           Import devices…              Ctrl+Shift+E  Export devices…
+    Ctrl+Shift+P     File → Reports…
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ SHORTCUTS: dict[str, str] = {
     "action_maintenance_group": "Ctrl+Shift+M",
     "action_acknowledge": "Ctrl+Shift+A",
     "action_find": "Ctrl+F",
+    "action_reports": "Ctrl+Shift+P",
     "action_wall_mode": "F11",
     "action_quit": "Ctrl+Q",
     "action_add_device": "Ctrl+N",

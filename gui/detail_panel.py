@@ -98,6 +98,8 @@ class DetailPanel(QFrame):
         ("Device", "latency", "Latency (last/p50/p95)"),
         ("Device", "id", "Id"),
         ("Device", "group", "Group"),
+        ("Device", "depends_on", "Depends on"),
+        ("Device", "behind", "Behind it"),
         ("Device", "endpoint", "Endpoint"),
         ("Device", "active_endpoint", "Active endpoint"),
         ("Device", "maintenance", "Maintenance"),
@@ -116,6 +118,8 @@ class DetailPanel(QFrame):
         self.setAccessibleName("Device details")
         self.snapshot: ServiceSnapshot | None = None
         self.now = now
+        # Names of the services that depend on a service id; the window supplies it (it sees them all).
+        self.children_of: Callable[[str], list[str]] = lambda _sid: []
         self.theme = theme
         self.title = QLabel("No device selected", self)
         self.title.setObjectName("detail_title")
@@ -254,3 +258,17 @@ class DetailPanel(QFrame):
         in_trouble = presentation.status_indicator(snap).role == "critical"
         self._set("last_error", snap.last_error or "—", "critical" if snap.last_error and in_trouble else "normal")
         self._set("counters", f"{snap.checks_total} / {snap.restarts_total}")
+        self._set_relations(snap)
+
+    def _set_relations(self, snap: ServiceSnapshot) -> None:
+        # depends_on / blocked_by are read with getattr until ServiceSnapshot carries them (engine wiring).
+        parents: tuple[str, ...] = tuple(getattr(snap, "depends_on", ()))
+        blocked_by = str(getattr(snap, "blocked_by", "") or "")
+        if blocked_by:
+            self._set("depends_on", f"{', '.join(parents) or blocked_by} — BLOCKED BY {blocked_by} (down)",
+                      "critical")
+        else:
+            self._set("depends_on", ", ".join(parents) or "nothing")
+        children = self.children_of(snap.id)
+        shown = ", ".join(children[:5]) + (f" … ({len(children)} devices)" if len(children) > 5 else "")
+        self._set("behind", shown or "nothing")

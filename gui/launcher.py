@@ -8,8 +8,13 @@ actually opened; if it cannot be, that is one line and exit 2.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core import cli
+
+if TYPE_CHECKING:
+    from core.report import Report
 
 
 class _Window:
@@ -51,8 +56,14 @@ def _import_app():  # type: ignore[no-untyped-def]
     return app
 
 
+def _write_pdf(report: Report, path: Path) -> None:
+    """core.report_cli.PdfWriter: Qt's PDF writer, imported only for `report --format pdf`."""
+    from gui.report_pdf import write_pdf
+    write_pdf(report, path)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return cli.main(argv, window=_Window())
+    return cli.main(argv, window=_Window(), pdf_writer=_write_pdf)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ from typing import Any, Callable, Coroutine, Mapping, Sequence
 
 from PySide6.QtCore import (QByteArray, QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QRect, QSettings, Qt,
                             Signal)
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QFrame, QHeaderView, QLabel, QLineEdit,
-                               QMainWindow, QMenu, QMessageBox, QScrollArea, QSplitter, QStackedWidget, QSystemTrayIcon,
+                               QMainWindow, QMenu, QMessageBox, QScrollArea, QSplitter, QStackedWidget,
                                QTableView, QToolBar, QVBoxLayout, QWidget)
 
 from core.events import AnomalyEvent, BreakerEvent, Event, ServiceStatus
@@ -30,6 +30,7 @@ from gui.detail_panel import DetailPanel
 from gui.device_actions import DeviceActions
 from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, status_counts
 from gui.timeline import TimelineView
+from gui.tray import TrayNotifier
 from gui.wall import WallView
 
 log = logging.getLogger("gui.window")
@@ -153,6 +154,7 @@ class MainWindow(QMainWindow):
         self.config_notice = ConfigNotice(self)
         self.config_watch = ConfigWatcher(self)
         self.detail = DetailPanel(self, theme=self.theme, now=now)
+        self.detail.children_of = self._children_of
         self.chart = LatencyChart(self, theme=self.theme, clock=now)
         self.chart.setObjectName("latency_chart")
         self.timeline_view = TimelineView(self, theme=self.theme)
@@ -230,13 +232,12 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress_label)
         self.statusBar().addPermanentWidget(self.summary_label)
 
-        # ---- tray
-        self.tray: QSystemTrayIcon | None = None
-        if tray and QSystemTrayIcon.isSystemTrayAvailable():
-            self.tray = QSystemTrayIcon(self.windowIcon() if not self.windowIcon().isNull() else QIcon(), self)
-            self.tray.setObjectName("tray_icon")
-            self.tray.setToolTip("Faultwatch")
-            self.tray.show()
+        # ---- tray (gui/tray.py: worst-state icon, counts tooltip, notices for new critical alerts)
+        self.tray: TrayNotifier | None = None
+        if tray:
+            self.tray = TrayNotifier(self, theme=self.theme, now=now)
+            self.tray.open_alert_requested.connect(self.open_alert)
+            self.tray.show_window_requested.connect(self._raise_window)
 
         # ---- wiring
         self.bridge.snapshots_changed.connect(self._on_bridge_snapshots_changed)
@@ -274,6 +275,8 @@ class MainWindow(QMainWindow):
         make("action_wall_mode", "Wall mode", "Full-screen wall of tiles (Esc or F11 to leave)",
              self.toggle_wall_mode)
         make("action_find", "Find…", "Filter the service table", self._on_find)
+        make("action_reports", "Reports…", "Availability, outages, detection and recovery over a period; "
+             "export CSV, HTML or PDF", self._on_reports)
         make("action_export_timeline", "Export timeline…", "Save the visible timeline rows as CSV",
              self.timeline_view._on_export_button_clicked)
         group_by = make("action_group_by_rack", "Group by rack", "Keep rows grouped by group (rack)",
@@ -302,6 +305,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Recent configs")
         self.recent_menu.setObjectName("menu_recent")
         file_menu.addAction(a["action_export_timeline"])
+        file_menu.addAction(a["action_reports"])
         file_menu.addSeparator()
         file_menu.addAction(a["action_quit"])
         device_menu = bar.addMenu("&Device")
@@ -493,6 +497,8 @@ class MainWindow(QMainWindow):
             self.service_actions.refresh_state()
         if self._wall_mode:
             self.wall_view.update_snapshots(self.bridge.snapshots)
+        if self.tray is not None:
+            self.tray.update_snapshots(self.bridge.snapshots)
         self._update_summary()
 
     def _on_bridge_services_removed(self, removed: Sequence[str]) -> None:
@@ -521,15 +527,37 @@ class MainWindow(QMainWindow):
         self.banner.set_alerts(alerts)
         if self._wall_mode:
             self.wall_view.set_alert_age(self.banner.oldest_age())
+        if self.tray is not None:
+            self.tray.update_alerts(alerts)
         fresh = [a for a in unacknowledged(alerts, self.now())
                  if a.severity == "critical" and a.active and a.id not in self._notified_alerts]
         self._notified_alerts.update(a.id for a in fresh)
-        if fresh:
-            text = fresh[0].message if len(fresh) == 1 else f"{len(fresh)} new critical alerts"
-            if self.tray is not None:
-                self.tray.showMessage("Faultwatch", text, QSystemTrayIcon.MessageIcon.Critical, 10_000)
-            if self.sound:
-                QApplication.beep()
+        if fresh and self.sound:
+            QApplication.beep()
+
+    def open_alert(self, alert_id: str, service: str) -> None:
+        """Bring the window up on an alert: out of wall mode, raised, its device (or its rack) selected."""
+        if self._wall_mode:
+            self.toggle_wall_mode()
+        self._raise_window()
+        alert = next((a for a in self.bridge.alerts if a.id == alert_id), None)
+        ids = [service] if service else [s.id for s in self.bridge.snapshots.values()
+                                         if alert is not None and s.group == alert.group]
+        if ids and self.filter_box.text():
+            self.filter_box.clear()  # a filtered-out row cannot be shown
+        self.select_services(ids)
+        self.table.setFocus()
+
+    def _children_of(self, service_id: str) -> list[str]:
+        return sorted(s.name for s in self.bridge.snapshots.values()
+                      if service_id in getattr(s, "depends_on", ()))
+
+    def _raise_window(self) -> None:
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
 
     def _on_bridge_stats_changed(self, stats: EngineStats) -> None:
         self._stats = stats
@@ -572,6 +600,10 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ user input
     def _on_filter_box_text_changed(self, text: str) -> None:
         self.proxy.set_filter_text(text)
+
+    def _on_reports(self) -> None:
+        from gui.reports_view import show_reports  # Qt SVG widgets load only when reports are wanted
+        self.reports_view = show_reports(self, self.engine, getattr(self, "reports_view", None))
 
     def _on_find(self) -> None:
         if self._wall_mode:
@@ -727,6 +759,8 @@ class MainWindow(QMainWindow):
         self.timeline_view.set_theme(self.theme)
         self.chart.set_theme(self.theme)
         self.wall_view.set_theme(self.theme)
+        if self.tray is not None:
+            self.tray.set_theme(self.theme)
         for action in self.theme_group.actions():
             action.setChecked(action.data() == self.theme.name)
         self.table.viewport().update()

@@ -44,6 +44,11 @@ def status_indicator(snap: ServiceSnapshot) -> Indicator:
         return Indicator("suppressed", "lock", "MAINTENANCE")
     if snap.paused:
         return Indicator("suppressed", "lock", "PAUSED")
+    # Behind a down parent (core/dependencies): not failed itself, so quiet grey with its own word and
+    # shape; the parent carries the alarm. Read with getattr until ServiceSnapshot gains `blocked_by`.
+    blocked_by = getattr(snap, "blocked_by", "")
+    if blocked_by:
+        return Indicator("normal", "square", f"BLOCKED BY {blocked_by}")
     if snap.recovery is not None and snap.recovery.state.active:
         return Indicator("info", "diamond", f"RECOVERING {snap.recovery.attempt}/{snap.recovery.max_attempts}")
     if snap.failed:

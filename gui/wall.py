@@ -1,21 +1,29 @@
-"""Wall display mode: the whole fleet as tiles, read from across a control room.
+"""Wall display mode: the whole fleet at once, read from across a control room; no alarm is ever paged away.
 
-Report by exception: healthy tiles are grey and quiet, only abnormal tiles carry colour (a solid fill
-in the role's hue), and every state is also a word and a shape. Tiles are grouped by rack in a stable,
-alphabetical order so an operator learns where things are; the layout (type size, columns, pages) is
-computed only when the widget is resized or the set of services changes, never when states change.
-Everything is painted in one `paintEvent`, so a page of hundreds of tiles repaints cheaply.
-When the racks do not fit at a readable size (about 28 px on a 1080p screen) pages cycle on a timer
-with a visible "page n / m" marker; the summary strip always counts the whole fleet.
+Report by exception: healthy devices are grey and quiet, only abnormal ones carry colour (a solid fill
+in the role's hue), and every state is also a word and a shape. Two layouts, chosen by size alone:
+
+* **tiles** — when every device fits as a tile at a readable size (about 28 px on a 1080p screen):
+  one tile per device, grouped by rack in a stable, natural order.
+* **overview** — when it does not: every device as one small cell of a map (grouped by rack, coloured
+  and shaped by state, so a red triangle is visible among two thousand grey squares), and the devices
+  in trouble (failed, failing, degraded, open, recovering) as large tiles above it with their state,
+  breaker and recovery. Nothing pages: an alarm is on screen the moment it exists.
+
+The layout (type size, map cells, the trouble area) is computed only when the widget is resized or the
+set of services changes; state changes only re-fill the trouble tiles. Everything is painted in one
+`paintEvent`.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
-from PySide6.QtCore import QRect, QRectF, QSize, Qt, QTimer
+from PySide6.QtCore import QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPen, QResizeEvent
 from PySide6.QtWidgets import QWidget
 
@@ -23,10 +31,14 @@ from core.events import BreakerState
 from core.snapshot import ServiceSnapshot
 from gui import presentation
 from gui import palette
+from gui.service_model import recovery_text
 from gui.shapes import paint_shape
 
 READABLE_PX_AT_1080 = 28  # a device name must stay at least this tall on a 1080-line wall screen
-DEFAULT_PAGE_INTERVAL_S = 10.0
+DEFAULT_PAGE_INTERVAL_S = 10.0  # kept for callers; nothing pages any more
+MAP_SHARE = 0.6  # the map may take at most this share of the height; trouble tiles get the rest
+MIN_CELL_PX = 5
+TROUBLE_ROLES = ("critical", "warning", "info")  # suppressed (forced, maintenance) is deliberate, not trouble
 
 # The widest state/breaker words a tile must hold; fixed so the layout never depends on states.
 _WIDEST_WORDS = ("RECOVERING 9/9", "HALF-OPEN 9/9", "FORCED CLOSED", "NO HEARTBEAT", "MAINTENANCE",
@@ -46,13 +58,17 @@ SUMMARY_KEYS: tuple[tuple[str, str, str, str], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class WallLayoutInfo:
-    font_px: int  # device-name type size
-    tiles_per_page: int  # the most tiles any page holds
-    pages: int
-    page: int  # the page shown, 1-based
+    font_px: int  # device-name type size (of the trouble tiles in overview mode)
+    tiles_per_page: int  # tiles on screen
+    pages: int  # always 1: nothing pages
+    page: int
     columns: int
     tile_width: int
     tile_height: int
+    mode: str = "tiles"  # tiles | overview
+    cell_px: int = 0  # overview: side of one map cell
+    trouble_total: int = 0  # overview: devices in trouble
+    trouble_shown: int = 0  # overview: of those, shown as large tiles (the rest: "+n more", all in the map)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,18 @@ class _Header:
 class _Tile:
     rect: QRect
     service_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _RackBlock:
+    """A rack in the overview map: its label and where its cells start."""
+
+    group: str
+    label: QRect
+    origin_x: int
+    origin_y: int
+    columns: int
+    ids: tuple[str, ...]
 
 
 def _natural_key(text: str) -> list[object]:
@@ -122,11 +150,10 @@ format_age = presentation.format_duration
 
 
 class WallView(QWidget):
-    """Fleet tiles grouped by rack, a summary strip and page cycling; no controls.
+    """Fleet tiles, or (when they do not fit) a map of every device plus large tiles for trouble.
 
     Attributes:
-        page_interval_s: seconds between automatic page turns (0 disables the timer; `next_page()`
-            still works, which is what tests use).
+        now: the wall clock used for recovery countdowns (replaceable in tests).
     """
 
     def __init__(self, parent: QWidget | None = None, *, theme: palette.Theme = palette.DARK,
@@ -142,17 +169,26 @@ class WallView(QWidget):
         self._group_all_critical: dict[str, bool] = {}
         self._alert_age: float | None = None
         self._layout_dirty = True
-        self._pages: list[list[_Header | _Tile]] = [[]]
-        self._page = 0
+        self._mode = "tiles"
+        self._items: list[_Header | _Tile] = []
         self._info = WallLayoutInfo(0, 0, 1, 1, 0, 0, 0)
         self._fonts: dict[str, QFont] = {}
         self._geo: dict[str, int] = {}
         self._group_sizes: dict[str, int] = {}
         self._layout_size = QSize()
+        # overview mode
+        self._blocks: list[_RackBlock] = []
+        self._cells: dict[str, QRect] = {}
+        self._trouble_area = QRect()
+        self._trouble_ids: tuple[str, ...] = ()
+        self._trouble_tiles: list[_Tile] = []
+        self._trouble_more = 0
+        self._more_rect = QRect()
+        self._trouble_dirty = True
+        self._abnormal_cells: dict[str, tuple[str, palette.Indicator]] = {}
+        self._rack_critical: dict[str, int] = {}
         self.page_interval_s = page_interval_s
-        self._timer = QTimer(self)
-        self._timer.setObjectName("wall_page_timer")
-        self._timer.timeout.connect(self.next_page)
+        self.now: Callable[[], float] = time.time
 
     # ---- public contract ------------------------------------------------------------------------
 
@@ -164,10 +200,27 @@ class WallView(QWidget):
             self._layout_dirty = True
         counts = {k: 0 for k, *_ in SUMMARY_KEYS}
         crit: dict[str, bool] = {}
+        trouble: list[tuple[int, list[object], str]] = []
+        cells: dict[str, tuple[str, palette.Indicator]] = {}
+        rack_critical: dict[str, int] = {}
         for s in self._snaps.values():
             for c in summary_category(s):
                 counts[c] += 1
-            crit[s.group] = crit.get(s.group, True) and tile_indicators(s)[2] == "critical"
+            st, br, role = tile_indicators(s)
+            crit[s.group] = crit.get(s.group, True) and role == "critical"
+            if role != "normal":
+                # What the map cell shows, decided once here rather than on every repaint.
+                cells[s.id] = (role, st if st.role == role or br is None else br)
+                if role == "critical":
+                    rack_critical[s.group or "(no rack)"] = rack_critical.get(s.group or "(no rack)", 0) + 1
+            if role in TROUBLE_ROLES:
+                trouble.append((palette.STATUS_ORDER[role], _natural_key(s.name), s.id))
+        self._abnormal_cells = cells
+        self._rack_critical = rack_critical
+        ids = tuple(sid for *_, sid in sorted(trouble))
+        if ids != self._trouble_ids:
+            self._trouble_ids = ids
+            self._trouble_dirty = True
         self._counts = counts
         self._group_all_critical = crit
         self.setAccessibleDescription(self.summary_text())
@@ -183,10 +236,7 @@ class WallView(QWidget):
         self.update()
 
     def next_page(self) -> None:
-        self._ensure_layout()
-        self._page = (self._page + 1) % len(self._pages)
-        self._refresh_info()
-        self.update()
+        """Nothing pages any more; kept so older callers keep working."""
 
     def layout_info(self) -> WallLayoutInfo:
         self._ensure_layout()
@@ -203,19 +253,25 @@ class WallView(QWidget):
         return " · ".join(parts)
 
     def page_marker_text(self) -> str:
-        self._ensure_layout()
-        return f"page {self._page + 1} / {len(self._pages)}" if len(self._pages) > 1 else ""
+        return ""
 
     def tile_rect(self, service_id: str) -> QRect | None:
-        """Where `service_id`'s tile is on the page shown (None when on another page)."""
+        """Where `service_id`'s large tile is (None: it has none, in overview mode a healthy device)."""
         self._ensure_layout()
-        for item in self._pages[self._page]:
+        items = self._trouble_tiles if self._mode == "overview" else self._items
+        for item in items:
             if isinstance(item, _Tile) and item.service_id == service_id:
                 return QRect(item.rect)
         return None
 
+    def cell_rect(self, service_id: str) -> QRect | None:
+        """Overview mode: the device's cell in the map (every device has one). None in tiles mode."""
+        self._ensure_layout()
+        rect = self._cells.get(service_id)
+        return None if rect is None else QRect(rect)
+
     def groups_in_order(self) -> list[str]:
-        """Group names in display order (the order pages and headers follow)."""
+        """Group names in display order (the order headers and map racks follow)."""
         return [g for g, _ in self._ordered_groups()]
 
     # ---- layout ---------------------------------------------------------------------------------
@@ -236,9 +292,21 @@ class WallView(QWidget):
     def _ensure_layout(self) -> None:
         if self._layout_dirty or self.size() != self._layout_size:
             self._compute_layout()
+        if self._trouble_dirty and self._mode == "overview":
+            self._layout_trouble()
+
+    def _name_widths(self, names: list[str]) -> tuple[float, float]:
+        probe = QFont()
+        probe.setPixelSize(100)
+        probe.setBold(True)
+        fm = QFontMetricsF(probe)
+        name_w100 = max((fm.horizontalAdvance(n) for n in names), default=fm.horizontalAdvance("device"))
+        word_w100 = max(fm.horizontalAdvance(wd) for wd in _WIDEST_WORDS)
+        return name_w100, word_w100
 
     def _compute_layout(self) -> None:
         self._layout_dirty = False
+        self._trouble_dirty = True
         self._layout_size = self.size()
         w, h = max(1, self.width()), max(1, self.height())
         margin = max(6, round(h * 0.012))
@@ -248,36 +316,33 @@ class WallView(QWidget):
         self._group_sizes = {g: len(ids) for g, ids in groups}
         min_px = max(12, round(READABLE_PX_AT_1080 * h / 1080))
         max_px = max(min_px, round(h * 0.085))
+        name_w100, word_w100 = self._name_widths([self._snaps[i].name for _, ids in groups for i in ids])
 
-        probe = QFont()
-        probe.setPixelSize(100)
-        probe.setBold(True)
-        fm = QFontMetricsF(probe)
-        names = [self._snaps[i].name for _, ids in groups for i in ids]
-        name_w100 = max((fm.horizontalAdvance(n) for n in names), default=fm.horizontalAdvance("device"))
-        word_w100 = max(fm.horizontalAdvance(wd) for wd in _WIDEST_WORDS)
-
-        chosen = min_px
+        chosen: int | None = None
         for px in range(max_px, min_px - 1, -1):
             geo = self._geometry(px, name_w100, word_w100, area.width())
             if self._total_height(groups, geo) <= area.height():
                 chosen = px
                 break
-        geo = self._geometry(chosen, name_w100, word_w100, area.width())
-        self._geo = geo
-        self._fonts = self._make_fonts(geo)
-        self._pages = self._paginate(groups, geo, area)
-        self._page = min(self._page, len(self._pages) - 1)
-        self._geo["strip_h"] = strip_h
-        self._geo["margin"] = margin
-        if len(self._pages) > 1 and self.page_interval_s > 0:
-            self._timer.start(round(self.page_interval_s * 1000))
+        self._geo = {"strip_h": strip_h, "margin": margin}
+        self._cells = {}
+        self._blocks = []
+        self._trouble_tiles = []
+        if chosen is not None:
+            self._mode = "tiles"
+            geo = self._geometry(chosen, name_w100, word_w100, area.width())
+            self._geo.update(geo)
+            self._fonts = self._make_fonts(geo)
+            self._items = self._place_tiles(groups, geo, area)
         else:
-            self._timer.stop()
+            # Shrinking tiles below readable or paging would both hide alarms: switch to the map.
+            self._mode = "overview"
+            self._items = []
+            self._layout_map(groups, area, h)
         self._refresh_info()
 
     @staticmethod
-    def _geometry(px: int, name_w100: float, word_w100: float, avail_w: int) -> dict[str, int]:
+    def _geometry(px: int, name_w100: float, word_w100: float, avail_w: int, lines: int = 2) -> dict[str, int]:
         pad = max(4, round(px * 0.22))
         small = max(10, round(px * 0.62))
         small_lh = round(small * 1.2)
@@ -289,7 +354,7 @@ class WallView(QWidget):
         tile_w = int(pad * 2 + max(name_w, word_w) + 2)
         cols = max(1, (avail_w + gap) // (tile_w + gap))
         tile_w = (avail_w - (cols - 1) * gap) // cols  # stretch to use the row
-        tile_h = pad * 2 + name_lh + 2 * small_lh
+        tile_h = pad * 2 + name_lh + lines * small_lh
         header_px = max(11, round(px * 0.72))
         header_h = round(header_px * 1.45)
         return {"px": px, "pad": pad, "small": small, "small_lh": small_lh, "name_lh": name_lh,
@@ -304,52 +369,149 @@ class WallView(QWidget):
             total += geo["header_h"] + rows * (geo["tile_h"] + geo["gap"])
         return total
 
-    def _paginate(self, groups: list[tuple[str, list[str]]], geo: dict[str, int],
-                  area: QRect) -> list[list[_Header | _Tile]]:
+    @staticmethod
+    def _place_tiles(groups: list[tuple[str, list[str]]], geo: dict[str, int], area: QRect) -> list[_Header | _Tile]:
         cols, row_h, head_h = geo["cols"], geo["tile_h"] + geo["gap"], geo["header_h"]
-        pages: list[list[_Header | _Tile]] = [[]]
+        items: list[_Header | _Tile] = []
         y = area.top()
-        bottom = area.top() + area.height()
         for group, ids in groups:
-            rows = [ids[i:i + cols] for i in range(0, len(ids), cols)]
-            whole = head_h + len(rows) * row_h
-            # Start a group on a fresh page if it would fit there whole but not in what is left.
-            if pages[-1] and y + whole > bottom and whole <= area.height():
-                pages.append([])
-                y = area.top()
-            continued = False
-            r = 0
-            while r < len(rows):
-                if y + head_h + row_h > bottom and pages[-1]:
-                    pages.append([])
-                    y = area.top()
-                pages[-1].append(_Header(QRect(area.left(), y, area.width(), head_h), group, continued))
-                y += head_h
-                while r < len(rows) and (y + row_h <= bottom or not continued and y == area.top() + head_h):
-                    for c, sid in enumerate(rows[r]):
-                        x = area.left() + c * (geo["tile_w"] + geo["gap"])
-                        pages[-1].append(_Tile(QRect(x, y, geo["tile_w"], geo["tile_h"]), sid))
-                    y += row_h
-                    r += 1
-                    if y + row_h > bottom:
-                        break
-                continued = True
-        return pages
+            items.append(_Header(QRect(area.left(), y, area.width(), head_h), group, False))
+            y += head_h
+            for r in range(0, len(ids), cols):
+                for c, sid in enumerate(ids[r:r + cols]):
+                    x = area.left() + c * (geo["tile_w"] + geo["gap"])
+                    items.append(_Tile(QRect(x, y, geo["tile_w"], geo["tile_h"]), sid))
+                y += row_h
+        return items
+
+    # ---- overview: the map ------------------------------------------------------------------------
+
+    def _layout_map(self, groups: list[tuple[str, list[str]]], area: QRect, h: int) -> None:
+        """Largest cells at which every rack fits in MAP_SHARE of the area, racks packed on shelves."""
+        budget = int(area.height() * MAP_SHARE)
+        max_cell = max(MIN_CELL_PX, round(44 * h / 1080))
+        best: tuple[int, int, list[_RackBlock], dict[str, QRect], int] | None = None
+        for cell in range(max_cell, MIN_CELL_PX - 1, -1):
+            for per_row in (4, 5, 6, 8, 10, 12, 16, 20, 25, 32, 40, 50, 64, 100):
+                height, blocks, cells = self._pack(groups, cell, per_row, area)
+                if height <= budget and (best is None or best[0] < cell
+                                         or (best[0] == cell and height < best[1])):
+                    best = (cell, height, blocks, cells, per_row)
+            if best is not None:
+                break
+        if best is None:  # a fleet too large even at the smallest cell: keep every cell, let the map grow
+            height, blocks, cells = self._pack(groups, MIN_CELL_PX, 100, area)
+            best = (MIN_CELL_PX, height, blocks, cells, 100)
+        cell, height, blocks, cells, _ = best
+        map_top = area.bottom() + 1 - height
+        shift = map_top - area.top()
+        self._blocks = [_RackBlock(b.group, b.label.translated(0, shift), b.origin_x, b.origin_y + shift, b.columns,
+                                   b.ids) for b in blocks]
+        self._cells = {sid: r.translated(0, shift) for sid, r in cells.items()}
+        label_px = self._map_label_px(cell)
+        self._fonts = {"map_label": self._font(label_px, True)}
+        self._geo.update({"cell": cell, "map_top": map_top, "label_px": label_px})
+        gap = max(6, round(h * 0.012))
+        self._trouble_area = QRect(area.left(), area.top(), area.width(), max(0, map_top - gap - area.top()))
+
+    @staticmethod
+    def _map_label_px(cell: int) -> int:
+        return max(11, min(22, round(cell * 0.75)))
+
+    def _pack(self, groups: list[tuple[str, list[str]]], cell: int, per_row: int,
+              area: QRect) -> tuple[int, list[_RackBlock], dict[str, QRect]]:
+        gap = max(1, cell // 7)
+        step = cell + gap
+        rack_gap = max(8, cell)
+        label_h = round(self._map_label_px(cell) * 1.4)
+        fit = max(1, (area.width() + gap) // step)
+        x = y = shelf_h = 0
+        blocks: list[_RackBlock] = []
+        cells: dict[str, QRect] = {}
+        for group, ids in groups:
+            cols = max(1, min(per_row, len(ids), fit))
+            rows = math.ceil(len(ids) / cols)
+            bw = cols * step - gap
+            bh = label_h + rows * step
+            if x > 0 and x + bw > area.width():
+                y += shelf_h + rack_gap // 2
+                x = shelf_h = 0
+            ox, oy = area.left() + x, area.top() + y
+            blocks.append(_RackBlock(group, QRect(ox, oy, max(bw, cell * 4), label_h), ox, oy + label_h,
+                                     cols, tuple(ids)))
+            for i, sid in enumerate(ids):
+                r, c = divmod(i, cols)
+                cells[sid] = QRect(ox + c * step, oy + label_h + r * step, cell, cell)
+            x += bw + rack_gap
+            shelf_h = max(shelf_h, bh)
+        return y + shelf_h, blocks, cells
+
+    # ---- overview: trouble tiles ------------------------------------------------------------------
+
+    def _layout_trouble(self) -> None:
+        """Large tiles for the devices in trouble, as large as they fit; the rest as "+n more"."""
+        self._trouble_dirty = False
+        area = self._trouble_area
+        ids = list(self._trouble_ids)
+        self._trouble_tiles = []
+        self._trouble_more = 0
+        self._more_rect = QRect()
+        h = max(1, self.height())
+        head_px = max(12, round(h * 0.022))
+        self._fonts["trouble_header"] = self._font(head_px, True)
+        head_h = round(head_px * 1.6)
+        self._geo["trouble_head_h"] = head_h
+        body = QRect(area.left(), area.top() + head_h, area.width(), max(0, area.height() - head_h))
+        if not ids or body.height() <= 0:
+            self._refresh_info()
+            return
+        name_w100, word_w100 = self._name_widths([self._snaps[i].name for i in ids if i in self._snaps])
+        min_px = max(12, round(20 * h / 1080))
+        max_px = max(min_px, round(h * 0.06))
+        geo: dict[str, int] = {}
+        capacity = 0
+        for px in range(max_px, min_px - 1, -1):
+            geo = self._geometry(px, name_w100, word_w100, body.width(), lines=3)
+            rows = (body.height() + geo["gap"]) // (geo["tile_h"] + geo["gap"])
+            capacity = rows * geo["cols"]
+            if capacity >= len(ids):
+                break
+        shown = ids if capacity >= len(ids) else ids[:max(0, capacity - 1)]
+        self._trouble_more = len(ids) - len(shown)
+        self._geo.update({k: v for k, v in geo.items()})
+        self._fonts.update(self._make_fonts(geo))
+        for i, sid in enumerate(shown + (["+more"] if self._trouble_more else [])):
+            r, c = divmod(i, geo["cols"])
+            rect = QRect(body.left() + c * (geo["tile_w"] + geo["gap"]),
+                         body.top() + r * (geo["tile_h"] + geo["gap"]), geo["tile_w"], geo["tile_h"])
+            if sid == "+more":
+                self._more_rect = rect
+            else:
+                self._trouble_tiles.append(_Tile(rect, sid))
+        self._refresh_info()
+
+    def _font(self, px: int, bold: bool) -> QFont:
+        f = QFont(self.font())
+        f.setPixelSize(px)
+        f.setBold(bold)
+        return f
 
     def _make_fonts(self, geo: dict[str, int]) -> dict[str, QFont]:
-        def font(px: int, bold: bool) -> QFont:
-            f = QFont(self.font())
-            f.setPixelSize(px)
-            f.setBold(bold)
-            return f
-        return {"name": font(geo["px"], True), "small": font(geo["small"], True),
-                "header": font(geo["header_px"], True)}
+        return {"name": self._font(geo["px"], True), "small": self._font(geo["small"], True),
+                "header": self._font(geo["header_px"], True)}
 
     def _refresh_info(self) -> None:
         geo = self._geo
-        per_page = max((sum(isinstance(i, _Tile) for i in p) for p in self._pages), default=0)
-        self._info = WallLayoutInfo(font_px=geo.get("px", 0), tiles_per_page=per_page,
-                                    pages=len(self._pages), page=self._page + 1,
+        if self._mode == "overview":
+            self._info = WallLayoutInfo(font_px=geo.get("px", 0), tiles_per_page=len(self._trouble_tiles),
+                                        pages=1, page=1, columns=geo.get("cols", 0),
+                                        tile_width=geo.get("tile_w", 0), tile_height=geo.get("tile_h", 0),
+                                        mode="overview", cell_px=geo.get("cell", 0),
+                                        trouble_total=len(self._trouble_ids),
+                                        trouble_shown=len(self._trouble_tiles))
+            return
+        tiles = sum(isinstance(i, _Tile) for i in self._items)
+        self._info = WallLayoutInfo(font_px=geo.get("px", 0), tiles_per_page=tiles, pages=1, page=1,
                                     columns=geo.get("cols", 0), tile_width=geo.get("tile_w", 0),
                                     tile_height=geo.get("tile_h", 0))
 
@@ -365,7 +527,10 @@ class WallView(QWidget):
             p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
             self._paint_strip(p)
             clip = event.rect()
-            for item in self._pages[self._page]:
+            if self._mode == "overview":
+                self._paint_overview(p, clip)
+                return
+            for item in self._items:
                 if not item.rect.intersects(clip):
                     continue
                 if isinstance(item, _Tile):
@@ -376,6 +541,73 @@ class WallView(QWidget):
                     self._paint_header(p, item)
         finally:
             p.end()
+
+    def _paint_overview(self, p: QPainter, clip: QRect) -> None:
+        t, g = self._theme, self._geo
+        area = self._trouble_area
+        head = QRectF(area.left(), area.top(), area.width(), g.get("trouble_head_h", 0))
+        p.setFont(self._fonts["trouble_header"])
+        n = len(self._trouble_ids)
+        if n:
+            p.setPen(QColor(t.text))
+            text = f"IN TROUBLE: {n} of {len(self._snaps)} devices"
+        else:
+            p.setPen(QColor(t.muted))
+            text = f"Nothing in trouble · {len(self._snaps)} devices"
+        p.drawText(head, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        for tile in self._trouble_tiles:
+            snap = self._snaps.get(tile.service_id)
+            if snap is not None and tile.rect.intersects(clip):
+                self._paint_tile(p, tile.rect, snap, detail=True)
+        if self._trouble_more:
+            self._paint_more(p, self._more_rect)
+        self._paint_map(p, clip)
+
+    def _paint_more(self, p: QPainter, rect: QRect) -> None:
+        t = self._theme
+        p.setPen(QPen(QColor(t.text), 2))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRoundedRect(QRectF(rect).adjusted(1, 1, -1, -1), 4, 4)
+        p.setFont(self._fonts["name"])
+        p.drawText(QRectF(rect), Qt.AlignmentFlag.AlignCenter, f"+{self._trouble_more} more\nin the map below")
+
+    def _paint_map(self, p: QPainter, clip: QRect) -> None:
+        t, g = self._theme, self._geo
+        cell = g["cell"]
+        p.setFont(self._fonts["map_label"])
+        fm = QFontMetricsF(self._fonts["map_label"])
+        healthy_fill, healthy_edge = QColor(t.surface), QColor(t.grid)
+        for block in self._blocks:
+            label = fm.elidedText(block.group, Qt.TextElideMode.ElideRight, block.label.width())
+            bad = self._rack_critical.get(block.group, 0)
+            p.setPen(QColor(t.critical) if bad else QColor(t.muted))
+            p.drawText(QRectF(block.label), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                       ("▲ " if bad else "") + label)
+        # Healthy cells first, in one pass without shapes: quiet grey squares, cheap at 2,000 devices.
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        p.setPen(QPen(healthy_edge, 1) if cell >= 8 else Qt.PenStyle.NoPen)
+        p.setBrush(healthy_fill if cell >= 8 else healthy_edge)
+        abnormal: list[tuple[QRect, str, palette.Indicator]] = []
+        quiet: list[QRect] = []
+        for sid, rect in self._cells.items():
+            if not rect.intersects(clip):
+                continue
+            found = self._abnormal_cells.get(sid)
+            if found is None:
+                quiet.append(rect.adjusted(0, 0, -1, -1))
+            else:
+                abnormal.append((rect, found[0], found[1]))
+        p.drawRects(quiet)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        grow = max(1, cell // 7) + 1  # abnormal cells spill over the gaps: they must pop out of the grey
+        for rect, role, ind in abnormal:
+            fill = QColor(palette.colour(t, role))
+            p.fillRect(rect.adjusted(-grow, -grow, grow, grow), QColor(t.window))
+            p.fillRect(rect.adjusted(-grow + 1, -grow + 1, grow - 1, grow - 1), fill)
+            if cell >= 9:
+                inset = cell * 0.14
+                paint_shape(p, QRectF(rect).adjusted(inset, inset, -inset, -inset), ind.shape,
+                            readable_on(fill, QColor(t.on_colour)))
 
     def _strip_chips(self) -> list[tuple[str, str, str, str, bool]]:
         """(big text, caption, role, shape, filled) per chip, left to right, then the right side."""
@@ -400,13 +632,6 @@ class WallView(QWidget):
         if self._alert_age is not None:
             right_chips.append((format_age(self._alert_age), "oldest unacknowledged alarm", "critical",
                                 "triangle", True))
-        if len(self._pages) > 1:
-            on_page = [i.group + (" (cont.)" if i.continued else "")
-                       for i in self._pages[self._page] if isinstance(i, _Header)]
-            caption = ", ".join(on_page)
-            if len(caption) > 32:
-                caption = caption[:31] + "…"
-            right_chips.append((self.page_marker_text(), caption, "page", "", False))
         chip_h = round(strip_h * 0.86)
         top = (strip_h - chip_h) // 2
         scale = 1.0
@@ -503,7 +728,7 @@ class WallView(QWidget):
             p.drawText(QRectF(x, r.top(), r.width() - x, r.height()),
                        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, "▲ WHOLE RACK UNHEALTHY")
 
-    def _paint_tile(self, p: QPainter, rect: QRect, snap: ServiceSnapshot) -> None:
+    def _paint_tile(self, p: QPainter, rect: QRect, snap: ServiceSnapshot, detail: bool = False) -> None:
         t, g = self._theme, self._geo
         st, br, role = tile_indicators(snap)
         r = QRectF(rect)
@@ -530,12 +755,19 @@ class WallView(QWidget):
                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
         p.setFont(self._fonts["small"])
         y = inner.top() + g["name_lh"]
-        lines = [st] if br is None else [st, br]
+        lines: list[tuple[str, str]] = [(ind.shape, ind.word) for ind in ([st] if br is None else [st, br])]
+        if detail:
+            # The large tiles of the overview also say where the device is and what recovery is doing.
+            rec = recovery_text(snap.recovery, snap, self.now())
+            lines.append(("diamond", rec) if rec else ("", snap.group))
         s = g["shape"]
-        for ind in lines:
+        fm_small = QFontMetricsF(self._fonts["small"])
+        for shape, word in lines:
             line = QRectF(inner.left(), y, inner.width(), g["small_lh"])
-            paint_shape(p, QRectF(line.left(), line.center().y() - s / 2, s, s), ind.shape, word_col)
+            if shape:
+                paint_shape(p, QRectF(line.left(), line.center().y() - s / 2, s, s), shape, word_col)
             p.setPen(word_col)
-            p.drawText(line.adjusted(s + g["small"] * 0.35, 0, 0, 0),
-                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, ind.word)
+            text_rect = line.adjusted(s + g["small"] * 0.35, 0, 0, 0)
+            p.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                       fm_small.elidedText(word, Qt.TextElideMode.ElideRight, text_rect.width()))
             y += g["small_lh"]

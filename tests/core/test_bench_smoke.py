@@ -38,3 +38,18 @@ def test_soak_bench_runs() -> None:
     assert "<- end of warm-up" in out
     assert "# soak summary: 20 devices" in out
     assert "VERDICT (medians) RSS growth" in out
+
+
+@pytest.mark.slow
+def test_report_bench_runs() -> None:
+    out = _run(str(BENCH / "report_bench.py"), "--devices", "20", "--days", "2", "--repeat", "1")
+    assert "generated 20 devices × 2 days" in out
+    assert "| 30 d | 20 |" not in out and "| 2 d | 20 |" in out
+    assert "fleet over the whole span: availability" in out and "in 2 gaps" in out
+
+
+def test_journal_degraded_bench_runs() -> None:
+    out = _run(str(BENCH / "journal_degraded.py"), "--events", "50", "--held", "100", "2500")
+    for line in ("append, healthy", "append, degraded", "a retry while still locked",
+                 "write-back of 100 held events", "write-back of 2,500 held events"):
+        assert line in out, out

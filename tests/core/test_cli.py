@@ -60,3 +60,22 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.startswith("faultwatch ")
+
+
+def test_debug_names_categories_and_refuses_unknown_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    assert main(["--headless", "--demo", "--debug", "probe,breker"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown log categories probe, breker" in err and "check" in err
+    from core.logs import enable_debug
+    assert enable_debug("check,breaker") == ["check", "breaker"]
+    assert logging.getLogger("core.check").level == logging.DEBUG
+    assert logging.getLogger("core.breaker").isEnabledFor(logging.DEBUG)
+
+
+def test_without_a_window_launcher_the_console_is_one_line_and_exit_2(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert main(["--demo"], window=None) == 2
+    assert "use --headless" in capsys.readouterr().err

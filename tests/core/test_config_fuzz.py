@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.checks.registry import check_types
-from core.config import SECTIONS, SERVICE_KEYS, Config, ConfigError, parse_config
+from core.config import SECTIONS, SERVICE_KEYS, Config, ConfigError, NotifyConfig, parse_config
+from core.schedule import MaintenanceWindowConfig
 
 LABEL = "fuzz.toml"
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -125,6 +126,8 @@ def value_for(f: dataclasses.Field[Any], annotation: Any) -> st.SearchStrategy[A
         ints = st.integers(min_value=max(math.ceil(low), 1 if positive else 0), max_value=math.floor(high))
         valid = ints if annotation is int else st.one_of(
             ints, st.floats(min_value=low, max_value=high, exclude_min=positive))
+    elif get_origin(annotation) is tuple:
+        valid = st.lists(st.text(max_size=8), max_size=3)
     elif f.name == "listen":
         valid = st.sampled_from(["127.0.0.1:0", "0.0.0.0:8765", "[::1]:80", "localhost:65535"])
     elif annotation is str:
@@ -177,6 +180,7 @@ _SERVICE_VALUES: dict[str, st.SearchStrategy[Any]] = {
                           st.one_of(st.sampled_from(["health", ""]), anything)),
     "group": mostly(st.text(max_size=10), anything),
     "tags": mostly(st.lists(st.text(max_size=5), max_size=3), anything),
+    "depends_on": mostly(st.lists(slugs, max_size=3), anything),
     "backup_endpoints": mostly(st.lists(urls, max_size=3), anything),
     "restart": restart_tables,
     "heartbeat_interval_seconds": mostly(st.floats(min_value=0.1, max_value=1e4), hostile_numbers),
@@ -220,6 +224,9 @@ def config_documents(draw: st.DrawFn) -> dict[str, Any]:
     services = draw(st.lists(service_table(), max_size=4))
     if services or draw(st.booleans()):
         doc["services"] = services if draw(st.integers(0, 19)) != 7 else draw(anything)
+    for key, cls in (("notify", NotifyConfig), ("maintenance", MaintenanceWindowConfig)):
+        if draw(st.integers(0, 4)) == 0:
+            doc[key] = draw(mostly(st.lists(section_table(cls), max_size=3), anything))
     if draw(st.integers(0, 19)) == 7:
         doc[draw(st.sampled_from(["fault_detecton", "recover", "service", "extra"]))] = draw(anything)
     return doc

@@ -115,10 +115,13 @@ async def test_down_device_is_detected_isolated_restarted_and_recovers(make_engi
     failing = [p for p in probes if p.status is ServiceStatus.UNHEALTHY]
     # failed after max_failures (2) consecutive failures, counted up in events
     assert [p.consecutive_failures for p in failing[:2]] == [1, 2]
+    # The exact sequence is a timing rule (test_engine_rules.py, FakeClock); on real time a trial
+    # may land while the device still reboots and reopen the breaker once more, so only the shape.
     transitions = [(b.from_state, b.to_state) for b in rec.of(BreakerEvent, "d1")]
-    assert transitions[:3] == [(BreakerState.CLOSED, BreakerState.OPEN),
-                               (BreakerState.OPEN, BreakerState.HALF_OPEN),
-                               (BreakerState.HALF_OPEN, BreakerState.CLOSED)]
+    assert transitions[0] == (BreakerState.CLOSED, BreakerState.OPEN)
+    assert transitions[-1] == (BreakerState.HALF_OPEN, BreakerState.CLOSED)
+    assert set(transitions) <= {(BreakerState.CLOSED, BreakerState.OPEN), (BreakerState.OPEN, BreakerState.HALF_OPEN),
+                                (BreakerState.HALF_OPEN, BreakerState.OPEN), (BreakerState.HALF_OPEN, BreakerState.CLOSED)}
     recoveries = rec.of(RecoveryEvent, "d1")
     assert recoveries[0].outcome is RecoveryOutcome.STARTED and recoveries[0].delay_s == pytest.approx(0.2)
     assert recoveries[-1].outcome is RecoveryOutcome.SUCCEEDED

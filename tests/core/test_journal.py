@@ -377,11 +377,13 @@ def test_recover_moves_the_bad_file_aside(db_path: Path, clock: FakeClock,
     moved = [p for p in db_path.parent.iterdir() if ".corrupt-" in p.name]
     main = [p for p in moved if not p.name.endswith(("-wal", "-shm"))]
     assert len(main) == 1 and main[0].read_bytes() == garbage
-    assert main[0].name.startswith("faultwatch.corrupt-")
+    assert main[0].name.startswith("faultwatch.db.corrupt-")
     # The stale WAL never reaches the new journal (SQLite drops an invalid one when the failed
     # connection closes; a surviving one is moved along with the file).
     assert not Path(f"{db_path}-wal").exists() or Path(f"{db_path}-wal").read_bytes() != b"stale wal"
-    assert any(r.levelno == logging.WARNING and "moved" in r.getMessage() for r in caplog.records)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert str(main[0]) in warnings[0] and "started a new journal" in warnings[0]
 
 
 def test_foreign_sqlite_file_is_not_adopted(db_path: Path, clock: FakeClock) -> None:

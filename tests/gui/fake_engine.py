@@ -212,7 +212,7 @@ class FakeEngine:
                 self.update(sid, maintenance=on, maintenance_until_wall=until_wall if on else None)
         return CommandResult(True, f"maintenance {'on' if on else 'off'}: {self._names(targets)}")
 
-    async def reload(self, path: str, origin: str) -> CommandResult:
+    async def reload(self, path: str, origin: str, *, edit: str = "", service: str = "") -> CommandResult:
         self.calls.append(("reload", path, origin))
         if self.reload_refusal is not None:
             return CommandResult(False, self.reload_refusal)
@@ -294,3 +294,19 @@ def seed_history(engine: FakeEngine) -> None:
         del offset
         engine.publish(event)
     engine.drain_events()  # history only: already journaled, not "new"
+
+
+def with_relations(snap: ServiceSnapshot, *, depends_on: tuple[str, ...] = (), blocked_by: str = "") -> ServiceSnapshot:
+    """`snap` with its dependency fields set. Until ServiceSnapshot carries `depends_on`/`blocked_by`
+    (the engine wiring of issue 13), a subclass carries them, as the GUI reads them with getattr."""
+    names = {f.name for f in dataclasses.fields(ServiceSnapshot)}
+    if {"depends_on", "blocked_by"} <= names:
+        return dataclasses.replace(snap, depends_on=depends_on, blocked_by=blocked_by)  # type: ignore[call-arg]
+    return _Related(**{f.name: getattr(snap, f.name) for f in dataclasses.fields(snap)},
+                    depends_on=depends_on, blocked_by=blocked_by)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Related(ServiceSnapshot):
+    depends_on: tuple[str, ...] = ()
+    blocked_by: str = ""

@@ -37,3 +37,16 @@ def test_breaker_words_and_roles() -> None:
     assert b(BreakerState.HALF_OPEN).word == "HALF-OPEN 1/2" and b(BreakerState.HALF_OPEN).role == "warning"
     forced = b(BreakerState.FORCED_OPEN)
     assert (forced.role, forced.shape, forced.word) == ("suppressed", "lock", "FORCED OPEN")
+
+
+def test_a_device_behind_a_down_parent_reads_blocked_not_failed():
+    """A device behind a down parent is shown as blocked, in grey, not as failed."""
+    from core.events import ServiceStatus
+    from fake_engine import make_snapshot, with_relations
+    from gui import presentation
+
+    base = make_snapshot("plc-1", status=ServiceStatus.UNHEALTHY, failed=True)
+    snap = with_relations(base, depends_on=("switch-3",), blocked_by="switch-3")
+    ind = presentation.status_indicator(snap)
+    assert (ind.role, ind.shape, ind.word) == ("normal", "square", "BLOCKED BY switch-3")
+    assert presentation.status_indicator(base).word == "FAILED"

@@ -143,44 +143,77 @@ def test_type_grows_when_few_devices(wall):
     assert wall.layout_info().font_px > 40
 
 
-def test_1000_devices_page_through_groups(wall):
-    wall.update_snapshots(fleet(1000, racks=10))
+def test_300_devices_show_every_device_at_once_and_trouble_as_large_tiles(wall):
+    bad = {"d250": {"status": ServiceStatus.UNHEALTHY, "failed": True, "breaker": BreakerState.OPEN},
+           "d7": {"status": ServiceStatus.DEGRADED},
+           "d123": {"recovering": True},
+           "d200": {"maintenance": True}}
+    wall.update_snapshots(fleet(300, racks=12, **bad))
     info = wall.layout_info()
-    assert info.pages > 1
-    assert info.font_px >= 28  # paging, not shrinking below readable
-    assert info.tiles_per_page * info.pages >= 1000
-    assert wall.page_marker_text() == f"page 1 / {info.pages}"
-    seen: set[str] = set()
-    for n in range(info.pages):
-        seen |= {sid for sid in (f"d{i}" for i in range(1000)) if wall.tile_rect(sid) is not None}
-        wall.next_page()
-        if n < info.pages - 1:
-            assert wall.page_marker_text() == f"page {n + 2} / {info.pages}"
-    assert len(seen) == 1000  # every device is on some page
-    assert wall.page_marker_text() == f"page 1 / {info.pages}"  # cycled back
+    assert info.mode == "overview" and info.pages == 1
+    assert wall.page_marker_text() == ""
+    # Every device has a cell in the map, inside the widget, none overlapping.
+    cells = [wall.cell_rect(f"d{i}") for i in range(300)]
+    assert all(c is not None and wall.rect().contains(c) for c in cells)
+    assert len({(c.x(), c.y()) for c in cells}) == 300
+    assert info.cell_px >= 28  # large enough to read a shape across a room at 300 devices
+    # The devices in trouble (not the deliberate maintenance) have large tiles, most severe first.
+    assert info.trouble_total == 3 and info.trouble_shown == 3
+    tiles = {sid: wall.tile_rect(sid) for sid in ("d250", "d7", "d123", "d200", "d0")}
+    assert tiles["d200"] is None and tiles["d0"] is None
+    assert tiles["d250"].y() <= tiles["d7"].y() and tiles["d250"].x() < tiles["d7"].x() < tiles["d123"].x()
+    assert info.font_px >= 28  # the trouble tiles are readable at 5 m
+    assert tiles["d250"].bottom() < cells[0].top()  # above the map, not on top of it
 
 
-def test_page_marker_is_painted(wall):
-    wall.update_snapshots(fleet(1000, racks=10))
-    # The marker lives at the strip's right end; it changes when the page does and only there
-    # (no abnormal device, so the counts on the left stay the same).
-    a = wall.grab().toImage()
-    wall.next_page()
-    b = wall.grab().toImage()
-    assert a.copy(1500, 0, 420, 90) != b.copy(1500, 0, 420, 90)
-    assert a.copy(0, 0, 1000, 90) == b.copy(0, 0, 1000, 90)
+def test_a_failing_device_colours_its_map_cell(wall):
+    theme = palette.DARK
+    snaps = fleet(300, racks=12)
+    wall.update_snapshots(snaps)
+    wall.grab()
+    cell = wall.cell_rect("d299")
+    before = wall.grab().toImage().pixelColor(cell.center().x(), cell.top() + 2)
+    assert not any(_same(before, c) for c in _role_colours(theme))
+    snaps["d299"] = make_snap("d299", name="dev-299", group="rack-11", status=ServiceStatus.UNHEALTHY, failed=True)
+    wall.update_snapshots(snaps)
+    after = wall.grab().toImage().pixelColor(cell.center().x(), cell.top() + 2)
+    assert _same(after, theme.critical)
+    assert wall.tile_rect("d299") is not None
 
 
-def test_no_paging_timer_when_everything_fits(qtbot):
-    w = WallView(page_interval_s=10)
+def test_2000_devices_fit_without_paging(wall):
+    snaps = fleet(2000, racks=40, d1999={"status": ServiceStatus.UNHEALTHY, "failed": True})
+    wall.update_snapshots(snaps)
+    info = wall.layout_info()
+    assert info.mode == "overview" and info.pages == 1
+    cells = [wall.cell_rect(f"d{i}") for i in range(2000)]
+    assert all(c is not None and wall.rect().contains(c) for c in cells)
+    assert info.cell_px >= 12
+    assert wall.tile_rect("d1999") is not None  # the last device of the last rack: no page to wait for
+
+
+def test_more_trouble_than_fits_says_how_many_more_and_keeps_them_in_the_map(wall):
+    snaps = fleet(600, racks=12, **{f"d{i}": {"status": ServiceStatus.UNHEALTHY, "failed": True}
+                                    for i in range(0, 600, 2)})
+    wall.update_snapshots(snaps)
+    info = wall.layout_info()
+    assert info.trouble_total == 300
+    assert 0 < info.trouble_shown < 300
+    assert wall._trouble_more == 300 - info.trouble_shown
+    assert all(wall.cell_rect(f"d{i}") is not None for i in range(600))
+
+
+def test_tiles_mode_when_everything_fits_and_the_switch_is_by_size_only(qtbot):
+    w = WallView()
     qtbot.addWidget(w)
     w.resize(1920, 1080)
     w.update_snapshots(fleet(40))
-    w.layout_info()
-    assert not w._timer.isActive()
-    w.update_snapshots(fleet(1000, racks=10))
-    w.layout_info()
-    assert w._timer.isActive() and w._timer.interval() == 10_000
+    assert w.layout_info().mode == "tiles"
+    assert w.cell_rect("d0") is None and w.tile_rect("d0") is not None
+    w.update_snapshots(fleet(40, d3={"status": ServiceStatus.UNHEALTHY, "failed": True}))
+    assert w.layout_info().mode == "tiles"  # states never change the layout
+    w.update_snapshots(fleet(300, racks=10))
+    assert w.layout_info().mode == "overview"
 
 
 def test_summary_counts(wall):
