@@ -197,8 +197,8 @@ class StreamHub:
                     break
                 frame, sent_seq = _skip_replayed(frame, sent_seq)
                 await ws.send_str(frame)
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+        except ConnectionError:
+            pass  # the console went away; it resumes with ?since= when it comes back
         finally:
             self.clients.discard(q)
             self._sockets.discard(ws)

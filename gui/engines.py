@@ -187,6 +187,12 @@ class EngineControls(QObject):
             reload = getattr(self.window, "_on_chart_range_changed", None)
             if reload is not None:
                 reload(0)
+            # And its journal's recent events into the timeline (the window loaded history at start,
+            # before this engine could answer); the timeline skips the ones it already has.
+            load_history = getattr(self.window, "_load_history", None)
+            spawn = getattr(self.window, "spawn", None)
+            if load_history is not None and spawn is not None:
+                spawn(load_history())
 
     def refresh(self) -> None:
         text = engines_text(self.multi, self.now())
