@@ -344,3 +344,22 @@ def test_patches_carry_only_changed_fields_and_apply_to_the_hello_state() -> Non
     assert frame["removed"] == ["d1"] and [s["id"] for s in frame["services"]] == ["d3"]
     remote._apply(frame)
     assert set(remote.snapshots()) == {"d2", "d3"}
+
+
+def test_what_each_route_needs() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from core.api_auth import Role
+
+    exposed = Gate(ApiSecurity(b"op", b"view", True, True, 10), FakeClock())
+    loopback = Gate(ApiSecurity(b"op", b"view", False, False, 10), FakeClock())
+    cases = [("POST", "/heartbeat/d1", Role.VIEWER, None), ("GET", "/metrics", Role.VIEWER, None),
+             ("GET", "/api/stream", Role.VIEWER, None), ("GET", "/healthz", None, None),
+             ("POST", "/api/services/d1/reset", Role.OPERATOR, Role.OPERATOR),
+             ("PUT", "/api/config/services/d1", Role.OPERATOR, Role.OPERATOR),
+             ("GET", "/api/config/services", Role.OPERATOR, Role.OPERATOR)]
+    for method, path, on_network, on_loopback in cases:
+        request = make_mocked_request(method, path)
+        assert exposed.needs(exposed.kind_of(request)) is on_network, (method, path)
+        assert loopback.needs(loopback.kind_of(request)) is on_loopback, (method, path)
+    assert exposed.role_of("Bearer view") is Role.VIEWER and exposed.role_of("bearer op") is Role.OPERATOR
