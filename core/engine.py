@@ -174,7 +174,7 @@ class Engine:
         svc = Service(monitor, slot, Service.restart_limit(self.config.rate_limit, self.clock))
         maint = self.journal.load_state(f"maint:{cfg.id}", None)
         if isinstance(maint, dict):
-            svc.maintenance = Maintenance(maint.get("until"))
+            svc.maintenance = Maintenance.ending(maint.get("until"), self.clock.wall(), self.clock.monotonic())
             self._maintained.add(cfg.id)
         self.services[cfg.id] = svc
         if breaker_state is BreakerState.OPEN:
@@ -210,7 +210,7 @@ class Engine:
             target = key.split(":", 1)[1]
             if target in groups and self.config.service(target) is None:
                 until = value.get("until") if isinstance(value, dict) else None
-                self._group_maintenance[target] = Maintenance(until)
+                self._group_maintenance[target] = Maintenance.ending(until, self.clock.wall(), self.clock.monotonic())
         for key, value in self.journal.state_items("storm:").items():
             self.recovery.storm.tripped[key.split(":", 1)[1]] = str(value)
         return forced
@@ -431,13 +431,13 @@ class Engine:
         return target in self._group_maintenance
 
     def _expire_maintenance(self) -> None:
-        now_wall = self.clock.wall()
-        ended = [t for t, m in self._group_maintenance.items() if m.until_wall is not None and now_wall >= m.until_wall]
+        now = self.clock.monotonic()
+        ended = [t for t, m in self._group_maintenance.items() if m.over(now)]
         for sid in list(self._maintained):
             m = self.services[sid].maintenance if sid in self.services else None
             if m is None:
                 self._maintained.discard(sid)
-            elif m.until_wall is not None and now_wall >= m.until_wall:
+            elif m.over(now):
                 ended.append(sid)
         for target in ended:
             self._set_maintenance(target, False, "engine", None, "maintenance window ended")
@@ -446,7 +446,7 @@ class Engine:
                          detail: str = "") -> None:
         svc = self.services.get(target)
         if on:
-            m = Maintenance(until_wall)
+            m = Maintenance.ending(until_wall, self.clock.wall(), self.clock.monotonic())
             if svc is not None:
                 svc.maintenance = m
                 self._maintained.add(target)

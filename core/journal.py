@@ -315,12 +315,43 @@ class Journal:
                 # Cannot even rename (read-only directory): run degraded and try again later;
                 # the retry meets the same file and keeps failing until someone looks.
                 return cls(path, config, clock, degrade=True, _unusable=str(move_exc))
+            salvage = _salvage(moved)
             # One line an operator can act on: what was wrong, where the old file is now.
             why = str(exc).split("; open it with recover")[0]
-            log.warning("journal unreadable at start (%s); kept it as %s and started a new journal", why, moved)
+            log.warning("journal unreadable at start (%s); kept it as %s and started a new journal%s",
+                        why, moved, salvage.summary())
             journal = cls(path, config, clock, degrade=True)
             journal._moved_aside = str(moved)
+            journal._adopt(salvage)
             return journal
+
+    def _adopt(self, salvage: _Salvage) -> None:
+        """Carry what could be read from a replaced file into this new one: events, saved state, and
+        the seq high-water mark, so numbering goes on instead of starting over at 1."""
+        if salvage.empty:
+            return
+        if self._condition:
+            # Not writable either: keep numbering and the operator's decisions in memory.
+            self._last_seq = max(self._last_seq, salvage.high_water)
+            for key, text in salvage.state:
+                self._pending_state.setdefault(key, text)
+            return
+        try:
+            with self._write() as conn:
+                conn.executemany("INSERT OR IGNORE INTO events (seq, kind, service, wall, mono, record)"
+                                 " VALUES (?, ?, ?, ?, ?, ?)", salvage.events)
+                for key, text in salvage.state:
+                    _write_state(conn, key, text)
+                high = max(salvage.high_water, _high_water(conn))
+                # AUTOINCREMENT's high-water mark lives in sqlite_sequence: raise it so the next
+                # append continues after every seq the old file ever handed out.
+                if conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events'", (high,)).rowcount == 0:
+                    conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('events', ?)", (high,))
+        except _WriteFailed as exc:
+            self._degrade(exc.condition, exc.reason)
+            self._adopt(salvage)
+            return
+        self._last_seq = max(self._last_seq, high)
 
     # ------------------------------------------------------------ opening
 
@@ -1095,6 +1126,86 @@ def _try_read(uri: str) -> sqlite3.Connection | None:
         conn.close()
         return None
     return conn
+
+
+@dataclass(frozen=True, slots=True)
+class _Salvage:
+    """What could still be read from an unreadable journal: rows as stored, and its last seq."""
+
+    high_water: int = 0
+    events: tuple[tuple[int, str, str, float, float, str], ...] = ()
+    state: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.high_water or self.events or self.state)
+
+    def summary(self) -> str:
+        if self.empty:
+            return ""
+        return (f"; carried over {len(self.events)} events and {len(self.state)} saved settings,"
+                f" numbering goes on after seq {self.high_water}")
+
+
+# Salvage reads at most this much of a bad file into memory (the front: the schema, the small
+# tables and the oldest events live there; a truncated file has lost its end anyway).
+_SALVAGE_BYTES = 64 * 1024 * 1024
+
+
+def _salvage(path: Path) -> _Salvage:
+    """Best effort: read the event seq high-water mark, saved state and events from a bad file.
+
+    SQLite refuses a file shorter than its header says (the usual truncation), so the front of it
+    is loaded into memory with the header's page count set to what is there, as a rollback-journal
+    database (memory cannot do WAL). Each read stops at the first damaged page; never raises.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = bytearray(f.read(_SALVAGE_BYTES))
+    except OSError:
+        return _Salvage()
+    if len(data) < 100 or not data.startswith(b"SQLite format 3\0"):
+        return _Salvage()
+    page_size = int.from_bytes(data[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        return _Salvage()
+    pages = len(data) // page_size
+    del data[pages * page_size:]
+    data[28:32] = pages.to_bytes(4, "big")
+    data[18] = data[19] = 1
+    conn = sqlite3.connect(":memory:")
+    try:
+        try:
+            conn.deserialize(data)
+        except sqlite3.Error:
+            return _Salvage()
+        del data
+        high = 0
+        try:
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+            high = int(row[0]) if row else 0
+        except (sqlite3.Error, TypeError, ValueError):
+            pass
+        state: list[tuple[str, str]] = []
+        try:
+            for key, value in conn.execute("SELECT key, value FROM state"):
+                json.loads(value)  # only values the journal can read back
+                state.append((str(key), str(value)))
+        except (sqlite3.Error, ValueError, TypeError):
+            pass
+        events: list[tuple[int, str, str, float, float, str]] = []
+        try:
+            for seq, kind, service, wall, mono, record in conn.execute(
+                    "SELECT seq, kind, service, wall, mono, record FROM events ORDER BY seq"):
+                events.append((int(seq), str(kind), str(service), float(wall), float(mono), str(record)))
+        except (sqlite3.Error, ValueError, TypeError):
+            pass  # a damaged page: keep what came before it
+        if events:
+            high = max(high, events[-1][0])
+        return _Salvage(high, tuple(events), tuple(state))
+    finally:
+        conn.close()
 
 
 def _set_busy_timeout(conn: sqlite3.Connection | None, ms: int) -> None:

@@ -20,9 +20,23 @@ from core.snapshot import ServiceSnapshot
 
 @dataclass(frozen=True, slots=True)
 class Maintenance:
-    """Maintenance of a service or a group, switched on by an operator; `until_wall` None = no end."""
+    """Maintenance of a service or a group, switched on by an operator; `until_wall` None = no end.
+
+    `until_mono` is the same end on monotonic time, fixed when it is set (or restored): a wall-clock
+    step (an NTP correction) must not end a window an hour early.
+    """
 
     until_wall: float | None
+    until_mono: float | None = None
+
+    @classmethod
+    def ending(cls, until_wall: float | None, now_wall: float, now_mono: float) -> Maintenance:
+        if until_wall is None:
+            return cls(None)
+        return cls(until_wall, now_mono + (until_wall - now_wall))
+
+    def over(self, now_mono: float) -> bool:
+        return self.until_mono is not None and now_mono >= self.until_mono
 
 
 class Service:

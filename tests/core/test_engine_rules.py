@@ -256,3 +256,13 @@ async def test_probe_events_name_their_check(tmp_path: Path) -> None:
         await h.advance(2)
         [first] = h.of(ProbeEvent, "plc")[:1]
         assert first.check == "http" and first.to_record()["check"] == "http"
+
+
+async def test_a_wall_clock_step_does_not_end_maintenance_early(tmp_path: Path) -> None:
+    async with EngineHarness(BASE + service("plc"), tmp_path) as h:
+        assert (await h.engine.maintenance(["plc"], True, "test", until_wall=h.clock.wall() + 600)).ok
+        h.clock.step_wall(3600)  # an NTP correction of +1 h
+        await h.advance(60)
+        assert h.engine.snapshots()["plc"].maintenance, "a wall-clock step ended maintenance early"
+        await h.advance(560)
+        assert not h.engine.snapshots()["plc"].maintenance
