@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
+from core.api_auth import is_loopback
 from core.backoff import backoff_delay
 from core.clock import Clock, SystemClock
 from core.events import Event
@@ -79,6 +80,8 @@ class RemoteEngine:
         if problem:
             raise ValueError(problem)
         parts = urlsplit(url)
+        if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+            log.warning("%s: plain http to another host: the token crosses the network in clear text", url)
         self.url = url.rstrip("/")
         self.name = parts.netloc
         self._token = token

@@ -363,3 +363,11 @@ def test_what_each_route_needs() -> None:
         assert exposed.needs(exposed.kind_of(request)) is on_network, (method, path)
         assert loopback.needs(loopback.kind_of(request)) is on_loopback, (method, path)
     assert exposed.role_of("Bearer view") is Role.VIEWER and exposed.role_of("bearer op") is Role.OPERATOR
+
+
+def test_plain_http_to_another_host_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    RemoteEngine("http://127.0.0.1:8765", "secret-token")
+    assert not caplog.records
+    RemoteEngine("http://rack-7.example:8765", "secret-token")
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "clear text" in caplog.text and "secret-token" not in caplog.text
