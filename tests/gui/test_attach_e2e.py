@@ -165,6 +165,10 @@ def test_one_console_two_engines(qtbot: Any, qloop: Any, qsettings: Any, sites: 
         qloop.run(until(lambda: all(status_word(window, s) == "UNREACHABLE" for s in ("site-a/a1", "site-a/a2")),
                         "site-a unreachable", timeout=2 * CHECK_INTERVAL_S), timeout=2 * CHECK_INTERVAL_S + 1)
         assert "engine unreachable (last data" in str(window.bridge.snapshots["site-a/a1"].last_error)
+        # The wall covers both engines, a header per site and group; the dead site counts as unknown.
+        window.wall_view.update_snapshots(window.bridge.snapshots)
+        assert window.wall_view.groups_in_order() == ["site-a/rack", "site-b/rack"]
+        assert window.wall_view.summary_counts().get("unknown") == 2
         qloop.run(until(lambda: window.bridge.snapshots["site-b/b1"].checks_total > checked_b + 1,
                         "site-b still checked"), timeout=15)
         assert all(status_word(window, s) == "HEALTHY" for s in ("site-b/b1", "site-b/b2"))
