@@ -7,7 +7,9 @@ wherever it is seen.
 from __future__ import annotations
 
 from core.events import (ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, BreakerState, Event, HeartbeatEvent,
-                         NotifyEvent, ProbeEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus)
+                         NotifyEvent, ProbeEvent, RebootEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus)
+
+VALUE_TEXT_MAX = 40  # a string value (an MQTT message, a DNS answer) is cut here in one-line views
 
 
 def format_ms(value: float | None) -> str:
@@ -22,6 +24,38 @@ def format_ms(value: float | None) -> str:
     return f"{value:.0f}"
 
 
+def format_value(value: float | str | bool | None) -> str:
+    """A value a check read, without a unit (the check knows what it means, the cell does not):
+    "1,234" for large numbers, "23.4" / "0.0123" (about 3 significant digits) below, "true", a
+    string cut to VALUE_TEXT_MAX characters; "—" for none."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        if value.is_integer() and abs(value) < 1e15:
+            return format_value(int(value))
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if abs(value) >= 100:
+            return f"{value:.1f}"
+        return f"{value:.3g}"
+    text = " ".join(str(value).split())
+    return text if len(text) <= VALUE_TEXT_MAX else text[:VALUE_TEXT_MAX - 1] + "…"
+
+
+def check_word(check_type: str) -> str:
+    """A check type as a word for a column or a sentence: "HTTP", "MODBUS", "OPC UA"."""
+    return _CHECK_WORDS.get(check_type, check_type.replace("_", " ").upper())
+
+
+# Only names that do not read right in capitals; every other type is its own name, upper-cased.
+_CHECK_WORDS = {"opcua": "OPC UA"}
+
 
 def _state_word(state: BreakerState | str) -> str:
     value = state.value if isinstance(state, BreakerState) else str(state)
@@ -35,10 +69,16 @@ def describe_event(event: Event) -> tuple[str, str]:
         what = status.upper()
         if event.latency_ms is not None:
             what += f" {format_ms(event.latency_ms)} ms"
+        if event.value is not None:
+            what += f", read {format_value(event.value)}"
         if event.consecutive_failures:
             what += f" ({event.consecutive_failures} consecutive failures)"
         why = event.error or (f"via {event.endpoint}" if event.endpoint else "")
+        if not why and event.check != "http":
+            why = f"{check_word(event.check)} check"
         return what, why
+    if isinstance(event, RebootEvent):
+        return "rebooted by itself", event.reason
     if isinstance(event, BreakerEvent):
         return f"breaker {_state_word(event.from_state)} → {_state_word(event.to_state)}", event.reason
     if isinstance(event, RecoveryEvent):

@@ -26,6 +26,7 @@ from core.alerts import AlertManager, LogSink, WebhookSink
 from core.backoff import AttemptTracker
 from core.checks.base import Check, CheckResult
 from core.clock import Clock, iso_utc
+from core.dependencies import BlockTracker, DependencyGraph
 from core.config import Config, ConfigError, RestartAction, ServiceConfig, load_config
 from core.events import (ActionEvent, AlertEvent, AlertSeverity, BreakerEvent, BreakerState, Event,
                          FailureType, HeartbeatEvent)
@@ -33,9 +34,11 @@ from core.heartbeat import HeartbeatMonitor
 from core.journal import Journal
 from core.logs import ENGINE as log
 from core.monitor import ServiceMonitor
+from core.notify import AlertContext, Notifier, ServiceInfo, recovery_words
 from core.projector import project
 from core.ratelimit import KeyedLimiter, TokenBucket, per_minute
 from core.recovery import RecoveryManager, RecoverySlot, RecoveryTarget
+from core.schedule import MaintenanceSchedule, ScheduleTracker
 from core.service import Maintenance, Service
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
 
@@ -63,6 +66,10 @@ class _Ports:
         e = self._e
         e.checks_total += 1
         e.journal.record_latency(service, wall, result.latency_ms if result.ok else None, result.ok)
+        value = result.value
+        # Numbers only (as the snapshot's sparkline values): a bool is a state, not a reading to chart.
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            e.journal.record_value(service, wall, float(value))
 
     def primary_checked(self, service: str, healthy: bool) -> None:
         self._e.recovery.on_check(service, healthy)
@@ -114,6 +121,10 @@ class Engine:
             target=self._recovery_target, slot=self._slot, restart_wait=self._restart_wait,
             take_restart=self._take_restart, group_limiter=self._group_limiter, on_storm=self._on_storm)
         self._group_maintenance: dict[str, Maintenance] = {}
+        self._blocks = BlockTracker(DependencyGraph({s.id: s.depends_on for s in config.services}))
+        self._set_settle(config)
+        self._schedule = ScheduleTracker(MaintenanceSchedule(config.maintenance))
+        self.notifier: Notifier | None = self._make_notifier(config)
         self._dirty: set[str] = set()  # services whose snapshot must be rebuilt
         self._timed: set[str] = set()  # services whose breaker has a time-based transition pending
         self._maintained: set[str] = set()  # services in maintenance of their own (for its expiry)
@@ -135,6 +146,8 @@ class Engine:
 
     async def start(self) -> None:
         self._setup_webhook()
+        if self.notifier is not None:
+            self._spawn(self.notifier.run())
         restored = self._restore_state()
         for svc in self.config.services:
             self._add(svc, restored.get(svc.id, BreakerState.CLOSED))
@@ -159,6 +172,8 @@ class Engine:
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._webhook is not None:
             self._webhook.close()
+        if self.notifier is not None:
+            self.notifier.close()
         await asyncio.gather(*(s.monitor.check.close() for s in self.services.values()), return_exceptions=True)
         self.journal.flush()
         if self._on_close is not None:
@@ -254,8 +269,76 @@ class Engine:
     def _emit_alert(self, event: AlertEvent) -> None:
         stored = self.publish(event)
         self._log_sink(stored)  # type: ignore[arg-type]
-        if self._webhook is not None and isinstance(stored, AlertEvent):
+        if not isinstance(stored, AlertEvent):
+            return
+        if self._webhook is not None:
             self._webhook.submit(stored)
+        if self.notifier is not None:
+            self.notifier.on_alert(stored, self._alert_context(stored))
+
+    def _alert_context(self, event: AlertEvent) -> AlertContext:
+        """What a notification says beyond the alert: the device, since when, what recovery does."""
+        svc = self.services.get(event.service)
+        if svc is None:
+            return AlertContext(device=event.group or event.service)
+        cfg = svc.cfg
+        view = next((a for a in self.alert_manager.alerts() if a.id == event.alert_id), None)
+        words = recovery_words(svc.recovery.view(), self.clock.wall(),
+                               blocked_by=self._blocks.blocked_by(cfg.id) or "",
+                               maintenance=self.in_maintenance(cfg.id, cfg.group),
+                               auto_restart=cfg.recovery.auto_restart, has_restart=cfg.restart is not None)
+        affects = sum(1 for parent in self._blocks.blocked.values() if parent == cfg.id)
+        return AlertContext(device=cfg.name, since_wall=view.first_wall if view is not None else None,
+                            recovery=words, affects=affects)
+
+    def _make_notifier(self, config: Config) -> Notifier | None:
+        if not config.notify:
+            return None
+        return Notifier(config.notify, self.clock, self.publish, self._service_infos(config))
+
+    @staticmethod
+    def _service_infos(config: Config) -> dict[str, ServiceInfo]:
+        return {s.id: ServiceInfo(s.name, s.group, s.tags) for s in config.services}
+
+    # ------------------------------------------------------------------ dependencies
+
+    def _set_settle(self, config: Config) -> None:
+        """Children wait about one check of their slowest parent before their faults count: devices
+        behind a switch are often checked a moment before the switch itself."""
+        by_id = {s.id: s for s in config.services}
+        self._has_dependencies = any(s.depends_on for s in config.services)
+        self.alert_manager.set_settle({
+            s.id: max(_detection_s(by_id[p]) for p in s.depends_on if p in by_id)
+            for s in config.services if any(p in by_id for p in s.depends_on)})
+
+    def _is_down(self, service: str) -> bool:
+        svc = self.services.get(service)
+        if svc is None:
+            return False
+        mon = svc.monitor
+        return mon.failed or mon.breaker.state.blocks_calls
+
+    def _update_blocks(self) -> None:
+        """Children of a down parent are blocked: held alerts and restarts; released ones judged afresh."""
+        change = self._blocks.update(self._is_down)
+        if not change:
+            return
+        self.alert_manager.set_blocked(self._blocks.blocked)
+        for sid, parent in change.blocked.items():
+            # Power-cycling twenty PLCs because their switch died is the storm this product prevents.
+            self.recovery.cancel(sid, f"blocked by {parent}")
+            self._dirty.add(sid)
+            log.info("%s: blocked by %s", sid, parent)
+        for sid in change.released:
+            self._dirty.add(sid)
+            svc = self.services.get(sid)
+            if svc is not None and svc.monitor.failed and not self.recovery.active(sid):
+                self.service_failed(sid, svc.monitor.last_failure_type)
+        for parent in {*change.blocked.values()}:
+            self._dirty.add(parent)
+
+    def blocked_by(self, service: str) -> str | None:
+        return self._blocks.blocked_by(service)
 
     def changed(self, service: str) -> None:
         self._dirty.add(service)
@@ -276,7 +359,8 @@ class Engine:
         svc = self.services.get(service)
         if svc is None:
             return
-        held = self.in_maintenance(service, svc.cfg.group)
+        self._update_blocks()  # a parent failing in this very check blocks its children first
+        held = self.in_maintenance(service, svc.cfg.group) or self._blocks.blocked_by(service) is not None
         self._spawn(self.recovery.on_failed(service, failure_type, held))
 
     def _on_storm(self, service: str, key: str, reason: str) -> None:
@@ -364,8 +448,13 @@ class Engine:
         if deadline is not None and now >= deadline:
             for hb in self.heartbeat.poll():
                 self.publish(hb)
+        if self._dirty and self._has_dependencies:
+            self._update_blocks()
         self.alert_manager.poll()
+        if self.notifier is not None:
+            self.notifier.poll()
         self._expire_maintenance()
+        self._follow_schedule()
         self.refresh_views()
 
     def refresh_views(self) -> None:
@@ -390,7 +479,7 @@ class Engine:
 
     def _project(self, svc: Service) -> ServiceSnapshot:
         cfg = svc.cfg
-        return project(svc, heartbeat=self.heartbeat.status(cfg.id),
+        return project(svc, heartbeat=self.heartbeat.status(cfg.id), blocked_by=self._blocks.blocked_by(cfg.id) or "",
                        storm_tripped=self.recovery.storm.blocked(cfg.id, cfg.group) is not None,
                        maintenance_until=self.maintenance_of(cfg.id, cfg.group))
 
@@ -418,7 +507,38 @@ class Engine:
         for m in (svc.maintenance if svc is not None else None, self._group_maintenance.get(group)):
             if m is not None:
                 return True, m.until_wall
+        windows = self._schedule.covering(service, group, svc.cfg.tags if svc is not None else ())
+        if windows:
+            return True, max(w.end_wall for w in windows)
         return False, None
+
+    def maintenance_windows(self, horizon_s: float = 7 * 86400.0) -> tuple[list[object], list[object]]:
+        """(open, upcoming) scheduled windows, for the GUI and the API."""
+        return (list(self._schedule.open_windows),
+                list(self._schedule.schedule.upcoming(self.clock.wall(), horizon_s)))
+
+    def _follow_schedule(self) -> None:
+        """`[[maintenance]]` windows open and close on their own; each start and end is journaled."""
+        if not len(self._schedule.schedule):
+            return
+        change = self._schedule.update(self.clock.wall())
+        if not change:
+            return
+        self.alert_manager.maintenance_changed()
+        for window in change.started:
+            for s in self.services.values():
+                if window.covers(s.id, s.cfg.group, s.cfg.tags):
+                    self.recovery.cancel(s.id, f"maintenance window {window.name} started")
+                    self._dirty.add(s.id)
+            self._action("maintenance_window_start", "", "schedule", True,
+                         f"{window.name}: {window.describe()} until {iso_utc(window.end_wall)}")
+        for window in change.ended:
+            for s in self.services.values():
+                if window.covers(s.id, s.cfg.group, s.cfg.tags):
+                    self._dirty.add(s.id)
+                    if s.monitor.failed and not self.in_maintenance(s.id, s.cfg.group):
+                        self.service_failed(s.id, s.monitor.last_failure_type)
+            self._action("maintenance_window_end", "", "schedule", True, f"{window.name}: {window.describe()}")
 
     def in_maintenance(self, service: str, group: str) -> bool:
         return self.maintenance_of(service, group)[0]
@@ -427,8 +547,8 @@ class Engine:
         """For the alert manager: is this service, or this group, in maintenance by itself."""
         svc = self.services.get(target)
         if svc is not None:
-            return svc.maintenance is not None
-        return target in self._group_maintenance
+            return svc.maintenance is not None or bool(self._schedule.covering(target, "", svc.cfg.tags))
+        return target in self._group_maintenance or self._schedule.group_open(target)
 
     def _expire_maintenance(self) -> None:
         now = self.clock.monotonic()
@@ -637,6 +757,20 @@ class Engine:
             if cfg.id not in old_ids:
                 self._add(cfg)
         self.heartbeat.set_config(new.heartbeat)
+        self._blocks = BlockTracker(DependencyGraph({s.id: s.depends_on for s in new.services}))
+        self._set_settle(new)
+        self.alert_manager.set_blocked({})
+        self._update_blocks()
+        self._schedule = ScheduleTracker(MaintenanceSchedule(new.maintenance))
+        self.alert_manager.maintenance_changed()
+        if self.notifier is None or self.notifier.channels != new.notify:
+            if self.notifier is not None:
+                self.notifier.close()
+            self.notifier = self._make_notifier(new)
+            if self.notifier is not None and self._running:
+                self._spawn(self.notifier.run())
+        elif self.notifier is not None:
+            self.notifier.set_services(self._service_infos(new))
         self.alert_manager.set_config(new.alerts)
         self.alert_manager.set_groups(self._group_map(new))
         rl = new.rate_limit
@@ -663,6 +797,13 @@ class Engine:
             return [(r.minute_wall, r.mean_ms) for r in self.journal.latency_rollup(service_id, since_wall)]
         return self.journal.latency(service_id, since_wall)
 
+    async def value_history(self, service_id: str, since_wall: float,
+                            rollup: bool = False) -> list[tuple[float, float]]:
+        """Numeric values a service's check read: raw, or per-minute means for long ranges."""
+        if rollup:
+            return [(r.minute_wall, r.mean) for r in self.journal.value_rollup(service_id, since_wall)]
+        return self.journal.values(service_id, since_wall)
+
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         return self.journal.events(service=service_id, limit=limit, newest_first=True)
 
@@ -680,6 +821,15 @@ class Engine:
     @staticmethod
     def _group_map(config: Config) -> dict[str, str]:
         return {s.id: s.group for s in config.services}
+
+
+def _detection_s(parent: ServiceConfig) -> float:
+    """The longest a parent can take to count as down after its child's first failure: its checks may
+    lag the child's by one interval, it needs max_failures (or its breaker's threshold) of them, and
+    the last may take the whole timeout."""
+    fd = parent.fault_detection
+    needed = min(fd.max_failures, parent.circuit_breaker.failure_threshold)
+    return needed * fd.check_interval_seconds + fd.timeout_seconds
 
 
 def _log_task_error(task: "asyncio.Task[object]") -> None:

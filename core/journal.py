@@ -73,7 +73,7 @@ from core.journal_guard import (
 from core.logs import JOURNAL as log
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema by one version (index 0: empty file → v1). Append, never edit: a
 # journal written by an older Faultwatch is walked forward step by step inside one transaction.
@@ -99,6 +99,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " failures INTEGER NOT NULL, timed INTEGER NOT NULL, min_us INTEGER, max_us INTEGER,"
         " sum_us INTEGER NOT NULL, PRIMARY KEY (sid, minute)) WITHOUT ROWID",
         "CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    ),
+    (
+        # v2: what checks read (a register, an OID, days left), numeric values only, stored and
+        # rolled up like latency (see "Values" in the Journal class).
+        "CREATE TABLE value_samples (sid INTEGER NOT NULL, wall_ms INTEGER NOT NULL, value REAL NOT NULL,"
+        " PRIMARY KEY (sid, wall_ms)) WITHOUT ROWID",
+        "CREATE TABLE value_rollups (sid INTEGER NOT NULL, minute INTEGER NOT NULL, count INTEGER NOT NULL,"
+        " min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, PRIMARY KEY (sid, minute)) WITHOUT ROWID",
     ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
@@ -226,6 +234,51 @@ class _Bucket:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ValueRollupRow:
+    """One service's check values over one minute (numeric values only).
+
+    Attributes:
+        minute_wall: wall time of the minute's start (a multiple of 60).
+        count: values in the minute.
+        min, mean, max: over those values.
+    """
+
+    minute_wall: float
+    count: int
+    min: float
+    mean: float
+    max: float
+
+
+class _ValueBucket:
+    """Running min/max/sum of one (service, minute)'s values."""
+
+    __slots__ = ("count", "lo", "hi", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lo = math.inf
+        self.hi = -math.inf
+        self.total = 0.0
+
+    def add(self, v: float) -> None:
+        self.count += 1
+        self.total += v
+        self.lo = min(self.lo, v)
+        self.hi = max(self.hi, v)
+
+    def merge(self, count: int, lo: float, hi: float, total: float) -> None:
+        self.count += count
+        self.total += total
+        self.lo = min(self.lo, lo)
+        self.hi = max(self.hi, hi)
+
+    def row(self, minute: int) -> ValueRollupRow:
+        return ValueRollupRow(minute_wall=minute * 60.0, count=self.count, min=self.lo,
+                              mean=self.total / self.count, max=self.hi)
+
+
 def _to_ms(wall: float) -> int:
     return round(wall * 1000.0)
 
@@ -261,6 +314,7 @@ class Journal:
         self.config = config
         self._clock = clock
         self._buffer: list[_Sample] = []
+        self._value_buffer: list[tuple[str, int, float]] = []
         self._sids: dict[str, int] = {}
         self._closed = False
         # Degraded state: what was accepted but is not on disk yet, and why.
@@ -685,6 +739,8 @@ class Journal:
         if self._condition:
             if not self._retry.due(self._clock.monotonic()) or not self._resume():
                 return 0
+        if not self._flush_values():
+            return 0
         if not self._buffer:
             return 0
         try:
@@ -861,6 +917,7 @@ class Journal:
             self._degrade(exc.condition, exc.reason)
             return
         log.info("journal pruned %d events, %d samples, %d rollup rows", events, samples, rollups)
+        self._prune_values(raw_cutoff_ms, rollup_cutoff)
 
     def stats(self) -> JournalStats:
         rows = self._query("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM samples),"
@@ -1090,6 +1147,135 @@ class Journal:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    # ------------------------------------------------------------ values
+    #
+    # What a check read (a Modbus register, an SNMP OID, a TLS certificate's days left), numeric
+    # values only: text and booleans stay in events and snapshots. Kept exactly like latency: raw
+    # samples (REAL, ~24 bytes a row) for `raw_retention_hours`, per-minute min/mean/max rollups for
+    # `rollup_retention_days`, buffered and written by flush(), bounded by prune(). Only services
+    # whose check reads a number write here, so an http-only fleet adds nothing.
+
+    def record_value(self, service: str, wall: float, value: float) -> None:
+        """Buffer one numeric value read by a check; written by the next flush(). Non-finite values
+        (NaN, inf) are not stored: they cannot be charted or averaged."""
+        v = float(value)
+        if not math.isfinite(v):
+            return
+        self._value_buffer.append((service, _to_ms(wall), v))
+        if len(self._value_buffer) >= _MAX_BUFFERED:
+            if not self._condition:
+                self.flush()
+            if len(self._value_buffer) >= _MAX_BUFFERED:
+                # As latency samples: expendable, memory is not; keep the newer half.
+                dropped = len(self._value_buffer) - _MAX_BUFFERED // 2
+                del self._value_buffer[:dropped]
+                self._dropped_samples += dropped
+                log.warning("journal: could not flush values (%s); dropped %d oldest", self._reason, dropped)
+
+    def values(self, service: str, since_wall: float,
+               until_wall: float | None = None) -> list[tuple[float, float]]:
+        """Raw values (wall, value) with since_wall <= wall < until_wall, oldest first, buffered ones
+        included. Only as far back as `raw_retention_hours`."""
+        lo = _to_ms(since_wall)
+        hi = None if until_wall is None else _to_ms(until_wall)
+        rows: list[tuple[int, float]] = []
+        sid = self._sid(service)
+        if sid is not None:
+            sql = "SELECT wall_ms, value FROM value_samples WHERE sid = ? AND wall_ms >= ?"
+            params: list[Any] = [sid, lo]
+            if hi is not None:
+                sql += " AND wall_ms < ?"
+                params.append(hi)
+            rows = [(int(w), float(v)) for w, v in self._query(sql + " ORDER BY wall_ms", params)]
+        rows.extend((w, v) for name, w, v in self._value_buffer
+                    if name == service and w >= lo and (hi is None or w < hi))
+        rows.sort(key=lambda r: r[0])
+        return [(w / 1000.0, v) for w, v in rows]
+
+    def value_rollup(self, service: str, since_wall: float,
+                     until_wall: float | None = None) -> list[ValueRollupRow]:
+        """Per-minute min/mean/max of the values for minutes starting in [minute of since_wall,
+        until_wall), oldest first; the current minute includes buffered values."""
+        first = _to_ms(since_wall) // _MINUTE_MS
+        hi = None if until_wall is None else _to_ms(until_wall)
+        buckets: dict[int, _ValueBucket] = {}
+        sid = self._sid(service)
+        if sid is not None:
+            sql = "SELECT minute, count, min, max, sum FROM value_rollups WHERE sid = ? AND minute >= ?"
+            params: list[Any] = [sid, first]
+            if hi is not None:
+                sql += " AND minute * 60000 < ?"
+                params.append(hi)
+            for minute, count, lo_v, hi_v, total in self._query(sql, params):
+                buckets.setdefault(int(minute), _ValueBucket()).merge(int(count), lo_v, hi_v, total)
+        for name, wall_ms, v in self._value_buffer:
+            minute = wall_ms // _MINUTE_MS
+            if name == service and minute >= first and (hi is None or minute * _MINUTE_MS < hi):
+                buckets.setdefault(minute, _ValueBucket()).add(v)
+        return [buckets[m].row(m) for m in sorted(buckets)]
+
+    def value_counts(self) -> tuple[int, int]:
+        """(raw value rows, value rollup rows) on disk; O(rows), for diagnostics and tests."""
+        rows = self._query("SELECT (SELECT count(*) FROM value_samples), (SELECT count(*) FROM value_rollups)")
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
+
+    def _flush_values(self) -> bool:
+        """Write buffered values and their rollups (called by flush()); False if the disk failed
+        (the journal is then degraded and the values stay buffered)."""
+        if not self._value_buffer:
+            return True
+        try:
+            self._write_values()
+        except _WriteFailed as exc:
+            self._degrade(exc.condition, exc.reason)
+            return False
+        return True
+
+    def _write_values(self) -> None:
+        batch = self._value_buffer
+        new_sids: dict[str, int] = {}
+        with self._write() as conn:
+            sids: dict[str, int] = {}
+            for name in {b[0] for b in batch}:
+                sid = self._sids.get(name)
+                if sid is None:
+                    row = conn.execute("SELECT sid FROM services WHERE name = ?", (name,)).fetchone()
+                    if row is None:
+                        sid = int(conn.execute("INSERT INTO services (name) VALUES (?)", (name,)).lastrowid or 0)
+                    else:
+                        sid = int(row[0])
+                    new_sids[name] = sid
+                sids[name] = sid
+            conn.executemany("INSERT OR REPLACE INTO value_samples (sid, wall_ms, value) VALUES (?, ?, ?)",
+                             [(sids[name], w, v) for name, w, v in batch])
+            buckets: dict[tuple[int, int], _ValueBucket] = {}
+            for name, w, v in batch:
+                buckets.setdefault((sids[name], w // _MINUTE_MS), _ValueBucket()).add(v)
+            conn.executemany(
+                "INSERT INTO value_rollups (sid, minute, count, min, max, sum) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (sid, minute) DO UPDATE SET count = count + excluded.count,"
+                " min = min(min, excluded.min), max = max(max, excluded.max), sum = sum + excluded.sum",
+                [(sid, minute, b.count, b.lo, b.hi, b.total) for (sid, minute), b in buckets.items()])
+        self._sids.update(new_sids)
+        self._value_buffer = []
+        log.debug("journal flushed %d values into %d rollup minutes", len(batch), len(buckets))
+
+    def _prune_values(self, raw_cutoff_ms: int, rollup_cutoff_minute: int) -> None:
+        """prune()'s share for values: the same cutoffs as latency, one transaction per service."""
+        samples = rollups = 0
+        try:
+            for (sid,) in self._query("SELECT sid FROM services"):
+                with self._write() as conn:
+                    samples += conn.execute("DELETE FROM value_samples WHERE sid = ? AND wall_ms < ?",
+                                            (sid, raw_cutoff_ms)).rowcount
+                    rollups += conn.execute("DELETE FROM value_rollups WHERE sid = ? AND minute < ?",
+                                            (sid, rollup_cutoff_minute)).rowcount
+        except _WriteFailed as exc:
+            self._degrade(exc.condition, exc.reason)
+            return
+        if samples or rollups:
+            log.info("journal pruned %d values, %d value rollup rows", samples, rollups)
 
 
 class _WriteFailed(JournalError):

@@ -34,7 +34,7 @@ def _tail(values: "itertools.islice[float] | list[float]", n: int) -> tuple[floa
     return tuple(values)[-n:]
 
 
-def project(svc: Service, *, heartbeat: HeartbeatStatus, storm_tripped: bool,
+def project(svc: Service, *, heartbeat: HeartbeatStatus, blocked_by: str, storm_tripped: bool,
             maintenance_until: tuple[bool, float | None]) -> ServiceSnapshot:
     mon = svc.monitor
     cfg = mon.cfg
@@ -59,5 +59,5 @@ def project(svc: Service, *, heartbeat: HeartbeatStatus, storm_tripped: bool,
         max_failures=fd.max_failures, check_type=cfg.check_type, target=cfg.target, value=mon.last_value,
         detail=mon.last_detail,
         values=tuple(itertools.islice(mon.values, max(0, len(mon.values) - SPARK_POINTS), None)),
-        last_reboot_wall=mon.last_reboot_wall,
+        last_reboot_wall=mon.last_reboot_wall, depends_on=cfg.depends_on, blocked_by=blocked_by,
     )

@@ -274,6 +274,7 @@ class _Ev(NamedTuple):
 
 
 _SEQ = operator.itemgetter(0)
+_POINT_ORDER = operator.itemgetter(0, 1, 2)  # time, then gap end / event / gap start, then seq
 
 
 class JournalReader:
@@ -683,7 +684,7 @@ def _service_timeline(
                            e.rec.get("command") == "maintenance_on"))
     if span_end is not None and span_end < until:
         points.append((span_end, _ORDER_GAP_START, 0, "span_end", None))
-    points.sort(key=lambda p: (p[0], p[1], p[2]))
+    points.sort(key=_POINT_ORDER)
 
     engine_up = not any(a <= since < b for a, b in gaps)
     in_span = True
@@ -880,6 +881,8 @@ def build_report(reader: JournalReader, request: ReportRequest) -> Report:
 def _outages(reader: JournalReader, svc: str, group: str, acc: _Acc, evs: Sequence[_Ev],
              since: float, until: float, gaps: Sequence[tuple[float, float]]) -> list[Outage]:
     out: list[Outage] = []
+    if not acc.pieces:
+        return out
     recov = [e for e in evs if e.service == svc and e.kind in ("recovery", "action", "reboot")]
     recov.sort(key=lambda e: (e.wall, e.seq))
     walls = [e.wall for e in recov]

@@ -85,6 +85,8 @@ class ServiceSnapshot:
     detail: tuple[tuple[str, str], ...] = ()  # per-type facts: register and bounds, days left, ...
     values: tuple[float, ...] = ()  # the last few numeric values, newest last (sparklines)
     last_reboot_wall: float | None = None
+    depends_on: tuple[str, ...] = ()  # the services this one sits behind
+    blocked_by: str = ""  # the down parent that blocks it ("" when none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,8 @@ class EngineControl(Protocol):
     async def silence(self, alert_ids: Sequence[str], seconds: float, origin: str) -> CommandResult: ...
     async def latency_history(self, service_id: str, since_wall: float,
                               rollup: bool = False) -> list[tuple[float, float | None]]: ...
+    async def value_history(self, service_id: str, since_wall: float,
+                            rollup: bool = False) -> list[tuple[float, float]]: ...
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]: ...
 
     # Thread-safe reads: cheap, never block, callable from any thread.

@@ -182,3 +182,61 @@ class SparklineDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
         return QSize(90, 22)
+
+
+class ValueDelegate(QStyledItemDelegate):
+    """The Value cell: the last value read, right-aligned, with a small line of the recent numeric
+    values (`ServiceSnapshot.values`) to its left, scaled to their own min–max.
+
+    Its own scale, not a threshold's: a value's bounds are the check's business (out of range shows
+    as the device's state), and a counter or a temperature is read by its shape: flat, rising,
+    a step. A grey line only; colour stays with the state columns. Stale rows are drawn faded.
+
+    Attributes:
+        theme: palette theme for the line colour.
+    """
+
+    SPARK_MIN_WIDTH = 24  # narrower than this and only the number is drawn
+
+    def __init__(self, theme: palette.Theme, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.theme = theme
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
+        _draw_background(painter, option)
+        snap = index.data(SNAPSHOT_ROLE)
+        cell = index.data(CELL_ROLE)
+        if not isinstance(snap, ServiceSnapshot) or not isinstance(cell, tuple):
+            return
+        text, fg, _font, _align = cell
+        rect = QRectF(option.rect).adjusted(_TEXT_MARGIN, 3, -_TEXT_MARGIN, -3)
+        painter.save()
+        if snap.stale:
+            painter.setOpacity(0.45)
+        text_w = 0.0
+        if text:
+            metrics = option.fontMetrics
+            elided = metrics.elidedText(str(text), Qt.TextElideMode.ElideLeft, int(rect.width()))
+            text_w = float(metrics.horizontalAdvance(elided))
+            colour = fg if isinstance(fg, QColor) else option.palette.color(QPalette.ColorRole.Text)
+            painter.setPen(colour)
+            painter.setFont(option.font)
+            painter.drawText(rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), elided)
+        spark = QRectF(rect.left(), rect.top() + 2, rect.width() - text_w - 6, rect.height() - 4)
+        values = snap.values
+        if len(values) >= 2 and spark.width() >= self.SPARK_MIN_WIDTH:
+            lo, hi = min(values), max(values)
+            span = hi - lo
+            step = spark.width() / (len(values) - 1)
+            points = []
+            for i, v in enumerate(values):
+                # A constant value draws a flat line through the middle, not along the floor.
+                share = 0.5 if span <= 0 else (v - lo) / span
+                points.append(QPointF(spark.left() + i * step, spark.bottom() - share * spark.height()))
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            painter.setPen(QPen(QColor(self.theme.muted), 1.2))
+            painter.drawPolyline(points)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: ModelIndex) -> QSize:
+        return QSize(110, 22)

@@ -93,6 +93,10 @@ class DetailPanel(QFrame):
         ("Recovery", "recovery_next", "Next attempt"),
         ("Recovery", "recovery_detail", "Detail"),
         ("Recovery", "storm", "Storm guard"),
+        ("Check", "check", "Check"),
+        ("Check", "target", "Target"),
+        ("Check", "value", "Value"),
+        ("Check", "last_reboot", "Last reboot"),
         ("Device", "last_error", "Last error"),
         ("Device", "checked", "Last check"),
         ("Device", "latency", "Latency (last/p50/p95)"),
@@ -110,6 +114,12 @@ class DetailPanel(QFrame):
         ("Settings", "slow", "Slow threshold"),
         ("Settings", "restart_action", "Restart action"),
     )
+
+    # What the check itself reported (`ServiceSnapshot.detail`: register and bounds, OID value, last
+    # message age, days left): rows made once, after the Check section's fixed rows, and shown as
+    # many as the check gave. Pooled rather than rebuilt so a grid row never moves under the reader.
+    CHECK_ROWS = 8
+    _CHECK_ROWS_AFTER = "last_reboot"
 
     def __init__(self, parent: QWidget | None = None, *, theme: palette.Theme = palette.LIGHT,
                  now: Callable[[], float] = time.time) -> None:
@@ -137,6 +147,7 @@ class DetailPanel(QFrame):
         grid.setVerticalSpacing(2)
         grid.setColumnStretch(1, 1)
         self.fields: dict[str, QLabel] = {}
+        self._check_rows: list[tuple[QLabel, QLabel]] = []
         row = 0
         section = ""
         for sec, key, label in self.FIELDS:
@@ -158,6 +169,20 @@ class DetailPanel(QFrame):
             grid.addWidget(value, row, 1)
             self.fields[key] = value
             row += 1
+            if key == self._CHECK_ROWS_AFTER:
+                for i in range(self.CHECK_ROWS):
+                    name = self._field_label("")
+                    name.setObjectName(f"detail_check_label_{i}")
+                    text = QLabel("", self)
+                    text.setObjectName(f"detail_check_{i}")
+                    text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+                    text.setWordWrap(True)
+                    grid.addWidget(name, row, 0, Qt.AlignmentFlag.AlignTop)
+                    grid.addWidget(text, row, 1)
+                    name.hide()
+                    text.hide()
+                    self._check_rows.append((name, text))
+                    row += 1
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
@@ -186,6 +211,28 @@ class DetailPanel(QFrame):
     def text(self, key: str) -> str:
         return self.fields[key].text()
 
+    def check_rows(self) -> list[tuple[str, str]]:
+        """The check's own rows as shown: (label, text), in the check's order."""
+        return [(name.text(), text.text()) for name, text in self._check_rows if not text.isHidden()]
+
+    def _set_check_rows(self, rows: tuple[tuple[str, str], ...]) -> None:
+        if len(rows) > self.CHECK_ROWS:
+            # Never drop facts silently: the overflow goes into the last row.
+            rows = rows[:self.CHECK_ROWS - 1] + (("More", "; ".join(f"{k}: {v}" for k, v in rows[self.CHECK_ROWS - 1:])),)
+        for i, (name, text) in enumerate(self._check_rows):
+            if i < len(rows):
+                label, value = rows[i]
+                label = label[:1].upper() + label[1:]
+                if name.text() != label:
+                    name.setText(label)
+                if text.text() != value:
+                    text.setText(value)
+                name.show()
+                text.show()
+            else:
+                name.hide()
+                text.hide()
+
     def _set(self, key: str, text: str, role: str = "normal") -> None:
         label = self.fields[key]
         if label.text() != text:
@@ -203,6 +250,7 @@ class DetailPanel(QFrame):
             self.breaker.set_indicator(None)
             for key in self.fields:
                 self._set(key, "—")
+            self._set_check_rows(())
             return
         now = self.now()
         self.title.setText(snap.name)
@@ -210,9 +258,9 @@ class DetailPanel(QFrame):
         self.breaker.set_indicator(presentation.breaker_indicator(snap))
         self._set("id", snap.id)
         self._set("group", snap.group)
-        self._set("endpoint", snap.endpoint)
-        self._set("active_endpoint", f"{endpoint_label(snap)} — {snap.active_endpoint}",
-                  "info" if snap.active_endpoint_index else "normal")
+        self._set("endpoint", snap.endpoint or "—")
+        self._set("active_endpoint", f"{endpoint_label(snap)} — {snap.active_endpoint}" if snap.active_endpoint
+                  else "—", "info" if snap.active_endpoint_index else "normal")
         self._set("checked", checked_text(snap, now) + (" (last-known-good values)" if snap.stale else ""),
                   "normal")
         self._set("latency", " / ".join(format_ms(v) for v in (snap.last_latency_ms, snap.p50_ms, snap.p95_ms))
@@ -258,6 +306,17 @@ class DetailPanel(QFrame):
         in_trouble = presentation.status_indicator(snap).role == "critical"
         self._set("last_error", snap.last_error or "—", "critical" if snap.last_error and in_trouble else "normal")
         self._set("counters", f"{snap.checks_total} / {snap.restarts_total}")
+        self._set("check", presentation.check_text(snap))
+        self._set("target", snap.target or snap.endpoint or "—")
+        value = presentation.value_text(snap)
+        self._set("value", value + " (last-known-good)" if value and snap.stale else value or "—")
+        if snap.last_reboot_wall is None:
+            self._set("last_reboot", "none seen")
+        else:
+            self._set("last_reboot", f"{_clock_time(snap.last_reboot_wall)} "
+                                     f"({presentation.format_age(now - snap.last_reboot_wall)})",
+                      "warning" if presentation.reboot_recent(snap, now) else "normal")
+        self._set_check_rows(snap.detail)
         self._set_relations(snap)
 
     def _set_relations(self, snap: ServiceSnapshot) -> None:

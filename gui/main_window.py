@@ -13,24 +13,25 @@ from typing import Any, Callable, Coroutine, Mapping, Sequence
 from PySide6.QtCore import (QByteArray, QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QRect, QSettings, Qt,
                             Signal)
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFileDialog, QFrame, QHeaderView, QLabel, QLineEdit,
-                               QMainWindow, QMenu, QMessageBox, QScrollArea, QSplitter, QStackedWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFileDialog, QFrame, QHeaderView, QLabel,
+                               QLineEdit, QMainWindow, QMenu, QMessageBox, QScrollArea, QSplitter, QStackedWidget,
                                QTableView, QToolBar, QVBoxLayout, QWidget)
 
-from core.events import AnomalyEvent, BreakerEvent, Event, ServiceStatus
+from core.events import AnomalyEvent, BreakerEvent, Event, RebootEvent, ServiceStatus
 from core.snapshot import AlertView, CommandResult, EngineControl, EngineStats, ServiceSnapshot
-from gui import palette, theme as qtheme
+from gui import palette, presentation, theme as qtheme
 from gui.actions import SHORTCUTS, Confirm, ServiceActions, make_action
 from gui.alert_banner import AlertBanner, unacknowledged
 from gui.bridge import DEFAULT_INTERVAL_MS, EngineBridge
 from gui.chart import LatencyChart
 from gui.config_watch import ConfigNotice, ConfigWatcher
-from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate
+from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate, ValueDelegate
 from gui.detail_panel import DetailPanel
 from gui.device_actions import DeviceActions
-from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, status_counts
+from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, check_types, status_counts
 from gui.timeline import TimelineView
 from gui.tray import TrayNotifier
+from gui.value_chart import ValueChart
 from gui.wall import WallView
 
 log = logging.getLogger("gui.window")
@@ -39,11 +40,14 @@ ORIGIN = "gui"
 MAX_RECENT = 8
 HISTORY_LIMIT = 1000
 ROW_HEIGHT = 24
+# Qt restores column widths and order by position: a layout saved with another set of columns would
+# give the Check column the old Status width and so on, so each column set keeps its own key.
+_HEADER_KEY = f"table/header/{len(Column)}"
 RESORT_INTERVAL_S = 2.0  # changed values re-sort/re-filter the table at most this often
-_COLUMN_WIDTHS = {Column.STATUS_LIGHT: 26, Column.NAME: 150, Column.GROUP: 70, Column.STATUS: 122,
-                  Column.BREAKER: 128, Column.LAST_MS: 70, Column.P50_MS: 64, Column.P95_MS: 64,
-                  Column.TREND: 84, Column.FAILURES: 44, Column.CHECKED: 76, Column.RECOVERY: 150,
-                  Column.ENDPOINT: 76}
+_COLUMN_WIDTHS = {Column.STATUS_LIGHT: 26, Column.NAME: 150, Column.GROUP: 70, Column.CHECK: 64,
+                  Column.STATUS: 122, Column.BREAKER: 128, Column.VALUE: 96, Column.LAST_MS: 70,
+                  Column.P50_MS: 64, Column.P95_MS: 64, Column.TREND: 84, Column.FAILURES: 44,
+                  Column.CHECKED: 76, Column.RECOVERY: 150, Column.ENDPOINT: 76}
 
 
 def _settings_bytes(settings: QSettings, key: str) -> QByteArray | None:
@@ -138,6 +142,8 @@ class MainWindow(QMainWindow):
         self.table.setItemDelegateForColumn(Column.STATUS_LIGHT, self.indicator_delegate)
         self.table.setItemDelegateForColumn(Column.BREAKER, self.indicator_delegate)
         self.table.setItemDelegateForColumn(Column.TREND, self.sparkline_delegate)
+        self.value_delegate = ValueDelegate(self.theme, self.table)
+        self.table.setItemDelegateForColumn(Column.VALUE, self.value_delegate)
         self.table.sortByColumn(Column.NAME, Qt.SortOrder.AscendingOrder)
 
         self.filter_box = QLineEdit(self)
@@ -148,6 +154,12 @@ class MainWindow(QMainWindow):
         self.filter_box.setClearButtonEnabled(True)
         self.filter_box.setMaximumWidth(320)
         self.filter_box.textChanged.connect(self._on_filter_box_text_changed)
+        self.check_type_filter = QComboBox(self)
+        self.check_type_filter.setObjectName("filter_check_type")
+        self.check_type_filter.setAccessibleName("Filter by check type")
+        self.check_type_filter.setToolTip("Show only devices checked this way")
+        self.check_type_filter.addItem("All checks", "")
+        self.check_type_filter.currentIndexChanged.connect(self._on_check_type_filter_current_index_changed)
 
         # ---- other views
         self.banner = AlertBanner(self, now=now)
@@ -157,6 +169,7 @@ class MainWindow(QMainWindow):
         self.detail.children_of = self._children_of
         self.chart = LatencyChart(self, theme=self.theme, clock=now)
         self.chart.setObjectName("latency_chart")
+        self.value_chart = ValueChart(self, theme=self.theme, clock=now)  # shown for checks that read numbers
         self.timeline_view = TimelineView(self, theme=self.theme)
         self.wall_view = WallView(self, theme=self.theme)
         self.wall_view.setObjectName("wall_view")
@@ -174,6 +187,9 @@ class MainWindow(QMainWindow):
         self.chart.setMinimumHeight(180)
         self.right_splitter.addWidget(self.detail_scroll)
         self.right_splitter.addWidget(self.chart)
+        self.value_chart.setMinimumHeight(150)
+        self.right_splitter.addWidget(self.value_chart)
+        self.value_chart.hide()
         self.right_splitter.setChildrenCollapsible(False)
         self.right_splitter.setStretchFactor(0, 3)
         self.right_splitter.setStretchFactor(1, 2)
@@ -192,7 +208,7 @@ class MainWindow(QMainWindow):
         # First-run proportions (restore_settings() replaces them): the table gets room for all its
         # columns, the timeline a useful handful of rows.
         self.main_splitter.setSizes([1090, 350])
-        self.right_splitter.setSizes([390, 220])
+        self.right_splitter.setSizes([390, 220, 180])
         self.vertical_splitter.setSizes([640, 200])
         console = QWidget(self)
         console.setObjectName("central")
@@ -253,6 +269,7 @@ class MainWindow(QMainWindow):
         self.banner.acknowledge_requested.connect(self._on_banner_acknowledge_requested)
         self.banner.silence_requested.connect(self._on_banner_silence_requested)
         self.chart.range_changed.connect(self._on_chart_range_changed)
+        self.value_chart.range_changed.connect(self._on_value_chart_range_changed)
         self.config_watch.changed.connect(self._on_config_watch_changed)
         self.timeline_view.exported.connect(self._on_timeline_view_exported)
         self.service_actions.message.connect(self._on_service_actions_message)
@@ -329,6 +346,7 @@ class MainWindow(QMainWindow):
             toolbar.addAction(a[name])
         toolbar.addSeparator()
         toolbar.addWidget(self.filter_box)
+        toolbar.addWidget(self.check_type_filter)
         toolbar.addSeparator()
         toolbar.addAction(a["action_acknowledge"])
         spacer = QWidget(toolbar)
@@ -450,8 +468,50 @@ class MainWindow(QMainWindow):
         self.timeline_view.set_selected_service(service_id)
         self.chart.set_service(snap)
         self._last_point_wall = snap.last_check_wall if snap else None
+        self.value_chart.set_service(snap)
+        self.value_chart.setVisible(snap is not None and presentation.has_numeric_values(snap))
         if snap is not None:
             self.spawn(self._load_latency_history(snap.id))
+            self.spawn(self._load_value_history(snap.id))
+
+    async def _load_value_history(self, service_id: str) -> None:
+        range_s = self.value_chart.range_seconds()
+        try:
+            points = await self.engine.value_history(service_id, self.now() - range_s, rollup=range_s > 3600)
+        except Exception:
+            log.exception("loading value history for %s failed", service_id)
+            return
+        if service_id == self._current_id:
+            self.value_chart.set_history(list(points))
+            if points:
+                self.value_chart.show()
+
+    def _on_value_chart_range_changed(self, seconds: int) -> None:
+        # One range for both charts: they are read against each other (a slow answer, an odd value).
+        self.chart.set_range_seconds(seconds)
+        self._on_chart_range_changed(seconds)
+
+    def _on_check_type_filter_current_index_changed(self, _index: int) -> None:
+        self.proxy.set_check_type(str(self.check_type_filter.currentData() or ""))
+
+    def _update_check_type_choices(self) -> None:
+        """Offer the check types in use (a reload may add or drop some); keep the current choice."""
+        combo = self.check_type_filter
+        wanted = check_types(self.bridge.snapshots.values())
+        current = str(combo.currentData() or "")
+        if current and current not in wanted:
+            wanted.append(current)  # never pull the filter from under the user
+        if [combo.itemData(i) for i in range(1, combo.count())] == wanted:
+            return
+        combo.blockSignals(True)
+        try:
+            while combo.count() > 1:
+                combo.removeItem(1)
+            for t in wanted:
+                combo.addItem(presentation.check_word(t), t)
+            combo.setCurrentIndex(max(0, combo.findData(current)))
+        finally:
+            combo.blockSignals(False)
 
     async def _load_latency_history(self, service_id: str) -> None:
         range_s = self.chart.range_seconds()
@@ -463,9 +523,12 @@ class MainWindow(QMainWindow):
         if service_id == self._current_id:
             self.chart.set_history(list(points))
 
-    def _on_chart_range_changed(self, _seconds: int) -> None:
+    def _on_chart_range_changed(self, seconds: int) -> None:
+        if self.value_chart.range_seconds() != seconds:
+            self.value_chart.set_range_seconds(seconds)
         if self._current_id:
             self.spawn(self._load_latency_history(self._current_id))
+            self.spawn(self._load_value_history(self._current_id))
 
     # ------------------------------------------------------------------ bridge → views
     def _on_bridge_snapshots_changed(self, changed: Mapping[str, ServiceSnapshot]) -> None:
@@ -478,6 +541,8 @@ class MainWindow(QMainWindow):
                 if old is not None and self.proxy.affects_order(old, snap):
                     self._resort_due = True
                     break
+        types_changed = any((old := self.model.snapshot(sid)) is None or old.check_type != snap.check_type
+                            for sid, snap in changed.items())
         self.model.update_snapshots(changed)
         if self.model.rowCount() != rows_before:
             self.proxy.resort()  # new services go to their sorted place at once
@@ -489,10 +554,17 @@ class MainWindow(QMainWindow):
         current = changed.get(self._current_id) if self._current_id else None
         if current is not None:
             self.detail.set_snapshot(current)
+            self.value_chart.update_snapshot(current)
             if current.last_check_wall is not None and current.last_check_wall != self._last_point_wall:
                 self._last_point_wall = current.last_check_wall
                 ms = None if current.status is ServiceStatus.UNHEALTHY else current.last_latency_ms
                 self.chart.add_point(current.last_check_wall, ms)
+                number = presentation.numeric_value(current)
+                if number is not None:
+                    self.value_chart.add_point(current.last_check_wall, number)
+                    self.value_chart.show()
+        if types_changed:
+            self._update_check_type_choices()
         if any(s.id in changed for s in self.selected_snapshots()):
             self.service_actions.refresh_state()
         if self._wall_mode:
@@ -503,6 +575,7 @@ class MainWindow(QMainWindow):
 
     def _on_bridge_services_removed(self, removed: Sequence[str]) -> None:
         self.model.remove_services(removed)
+        self._update_check_type_choices()
         self._counts = status_counts(self.bridge.snapshots.values())
         if self._current_id in removed:
             self._show_service(None)
@@ -522,6 +595,8 @@ class MainWindow(QMainWindow):
                                       if hasattr(e.to_state, "value") else str(e.to_state))
             elif isinstance(e, AnomalyEvent):
                 self.chart.add_marker(e.wall, "anomaly", f"{e.latency_ms:.0f} ms (baseline {e.baseline_ms:.0f})")
+            elif isinstance(e, RebootEvent):
+                self.value_chart.add_reboot(e.wall)
 
     def _on_bridge_alerts_changed(self, alerts: list[AlertView]) -> None:
         self.banner.set_alerts(alerts)
@@ -758,6 +833,8 @@ class MainWindow(QMainWindow):
         self.detail.set_theme(self.theme)
         self.timeline_view.set_theme(self.theme)
         self.chart.set_theme(self.theme)
+        self.value_chart.set_theme(self.theme)
+        self.value_delegate.theme = self.theme
         self.wall_view.set_theme(self.theme)
         if self.tray is not None:
             self.tray.set_theme(self.theme)
@@ -776,7 +853,7 @@ class MainWindow(QMainWindow):
         s.setValue("window/split_main", self.main_splitter.saveState())
         s.setValue("window/split_right", self.right_splitter.saveState())
         s.setValue("window/split_vertical", self.vertical_splitter.saveState())
-        s.setValue("table/header", self.table.horizontalHeader().saveState())
+        s.setValue(_HEADER_KEY, self.table.horizontalHeader().saveState())
         s.setValue("view/theme", self.theme.name)
         s.setValue("view/group_by_rack", self.named_actions["action_group_by_rack"].isChecked())
         s.sync()
@@ -792,7 +869,7 @@ class MainWindow(QMainWindow):
                               ("window/split_vertical", self.vertical_splitter)):
             if (data := _settings_bytes(s, key)) is not None:
                 splitter.restoreState(data)
-        if (header := _settings_bytes(s, "table/header")) is not None:
+        if (header := _settings_bytes(s, _HEADER_KEY)) is not None:
             self.table.horizontalHeader().restoreState(header)
         group_by = s.value("view/group_by_rack", True)
         self.named_actions["action_group_by_rack"].setChecked(group_by not in (False, "false", "0", 0))

@@ -12,6 +12,7 @@ from collections import Counter
 from enum import StrEnum
 from typing import Iterable
 
+from core.describe import check_word, format_value
 from core.events import BreakerState, HeartbeatStatus, ServiceStatus
 from core.snapshot import ServiceSnapshot
 from core.wire import is_unreachable
@@ -115,3 +116,34 @@ def format_duration(seconds: float) -> str:
 
 def format_age(seconds: float | None) -> str:
     return "never" if seconds is None else f"{format_duration(seconds)} ago"
+
+
+def check_text(snap: ServiceSnapshot) -> str:
+    """The service's check type as a word: "HTTP", "MODBUS", "OPC UA"."""
+    return check_word(snap.check_type)
+
+
+def value_text(snap: ServiceSnapshot) -> str:
+    """The last value the check read, unit-less ("" when the check reads none, as HTTP)."""
+    return "" if snap.value is None else format_value(snap.value)
+
+
+def numeric_value(snap: ServiceSnapshot) -> float | None:
+    """The last value when it is a number to chart or sort by (booleans and text are not)."""
+    v = snap.value
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    return None
+
+
+def has_numeric_values(snap: ServiceSnapshot) -> bool:
+    """Whether the service's check reads numbers (a value chart is worth showing)."""
+    return bool(snap.values) or numeric_value(snap) is not None
+
+
+REBOOT_RECENT_S = 3600.0  # a reboot is shown in amber this long; after that it is history
+
+
+def reboot_recent(snap: ServiceSnapshot, now: float) -> bool:
+    """Whether the device restarted by itself recently enough to draw the eye."""
+    return snap.last_reboot_wall is not None and now - snap.last_reboot_wall < REBOOT_RECENT_S

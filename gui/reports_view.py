@@ -454,7 +454,9 @@ class ReportsView(QWidget):
         self.status.setText(text)
 
     def closeEvent(self, event: Any) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # The window is only hidden (File → Reports… shows it again), so its worker stays; a pending
+        # recomputation is dropped, one already running finishes into the hidden window.
+        self._pending = False
         super().closeEvent(event)
 
 

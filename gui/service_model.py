@@ -39,24 +39,28 @@ class Column(IntEnum):
     STATUS_LIGHT = 0
     NAME = 1
     GROUP = 2
-    STATUS = 3
-    BREAKER = 4
-    LAST_MS = 5
-    P50_MS = 6
-    P95_MS = 7
-    TREND = 8
-    FAILURES = 9
-    CHECKED = 10
-    RECOVERY = 11
-    ENDPOINT = 12
+    CHECK = 3
+    STATUS = 4
+    BREAKER = 5
+    VALUE = 6
+    LAST_MS = 7
+    P50_MS = 8
+    P95_MS = 9
+    TREND = 10
+    FAILURES = 11
+    CHECKED = 12
+    RECOVERY = 13
+    ENDPOINT = 14
 
 
 HEADERS: dict[Column, str] = {
     Column.STATUS_LIGHT: "",
     Column.NAME: "Name",
     Column.GROUP: "Group",
+    Column.CHECK: "Check",
     Column.STATUS: "Status",
     Column.BREAKER: "Breaker",
+    Column.VALUE: "Value",
     Column.LAST_MS: "Last ms",
     Column.P50_MS: "p50 ms",
     Column.P95_MS: "p95 ms",
@@ -70,12 +74,14 @@ HEADERS: dict[Column, str] = {
 HEADER_TIPS: dict[Column, str] = {
     Column.STATUS_LIGHT: "Status light: grey circle healthy, ring unknown, amber triangle degraded, "
                          "red triangle unhealthy, blue diamond recovering, magenta padlock suppressed",
+    Column.CHECK: "How the device is checked (HTTP, TCP, PING, MODBUS, SNMP, ...)",
+    Column.VALUE: "The last value the check read (a register, an OID, days left), with its recent trend",
     Column.TREND: "Recent latencies against the slow (dashed) and timeout (top) thresholds",
     Column.FAILURES: "Consecutive failed checks",
     Column.CHECKED: "Time since the last check; 'stale' means last-known-good values",
 }
 
-_NUMERIC = (Column.LAST_MS, Column.P50_MS, Column.P95_MS, Column.FAILURES)
+_NUMERIC = (Column.VALUE, Column.LAST_MS, Column.P50_MS, Column.P95_MS, Column.FAILURES)
 _TIME_COLUMNS = (Column.CHECKED, Column.RECOVERY, Column.BREAKER)
 _ALL_ROLES = [Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole,
               Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole, SNAPSHOT_ROLE, SORT_ROLE,
@@ -98,6 +104,8 @@ format_age = presentation.format_age
 
 
 def endpoint_label(snap: ServiceSnapshot) -> str:
+    if not snap.active_endpoint:
+        return ""  # a check that is not HTTP names its target in the Check column instead
     return "primary" if snap.active_endpoint_index == 0 else f"backup {snap.active_endpoint_index}"
 
 
@@ -157,6 +165,25 @@ def trend_text(snap: ServiceSnapshot) -> str:
             f"({thresholds})")
 
 
+def values_text(snap: ServiceSnapshot) -> str:
+    """The Value cell's tooltip: the last value and the range of the recent numeric ones."""
+    head = f"{presentation.check_text(snap)} value {presentation.value_text(snap) or '—'}"
+    if snap.values:
+        head += (f"; last {len(snap.values)} values {presentation.format_value(min(snap.values))}"
+                 f"–{presentation.format_value(max(snap.values))}")
+    return head + (" (stale: last-known-good)" if snap.stale else "")
+
+
+def _value_sort(snap: ServiceSnapshot) -> tuple[int, float, str]:
+    # Numbers before text before nothing, so a column of registers sorts numerically.
+    number = presentation.numeric_value(snap)
+    if number is not None:
+        return (0, number, "")
+    if snap.value is not None:
+        return (1, 0.0, presentation.value_text(snap).casefold())
+    return (2, 0.0, "")
+
+
 def sort_value(snap: ServiceSnapshot, col: int, status: palette.Indicator | None = None,
                breaker: palette.Indicator | None = None) -> Any:
     """The raw value a column sorts on (indicators are computed unless the caller has them cached)."""
@@ -168,6 +195,10 @@ def sort_value(snap: ServiceSnapshot, col: int, status: palette.Indicator | None
         return snap.name.casefold()
     if col == Column.GROUP:
         return snap.group.casefold()
+    if col == Column.CHECK:
+        return presentation.check_text(snap)
+    if col == Column.VALUE:
+        return _value_sort(snap)
     if col == Column.LAST_MS:
         return _num(snap.last_latency_ms)
     if col == Column.P50_MS:
@@ -363,6 +394,10 @@ class ServiceTableModel(QAbstractTableModel):
             return snap.name
         if col == Column.GROUP:
             return snap.group
+        if col == Column.CHECK:
+            return presentation.check_text(snap)
+        if col == Column.VALUE:
+            return presentation.value_text(snap)
         if col == Column.STATUS:
             return str(self._status[row].word)
         if col == Column.BREAKER:
@@ -399,13 +434,17 @@ class ServiceTableModel(QAbstractTableModel):
                     f"{b.half_open_successes}/{b.success_threshold} successes")
         if col == Column.TREND:
             return trend_text(snap)
+        if col == Column.CHECK:
+            return f"{presentation.check_text(snap)}: {snap.target}" if snap.target else presentation.check_text(snap)
+        if col == Column.VALUE:
+            return values_text(snap)
         if col == Column.CHECKED:
             text = checked_text(snap, self.now())
             if snap.stale:
                 return f"{text}: values shown are last-known-good"
             return f"last check {text}"
         if col == Column.ENDPOINT:
-            return f"{endpoint_label(snap)}: {snap.active_endpoint}"
+            return f"{endpoint_label(snap)}: {snap.active_endpoint}" if snap.active_endpoint else ""
         if col in (Column.LAST_MS, Column.P50_MS, Column.P95_MS):
             shown = self._display(snap, row, col) or ""
             suffix = " (stale: last-known-good)" if snap.stale else ""
@@ -430,8 +469,10 @@ class ServiceTableModel(QAbstractTableModel):
             value = {Column.LAST_MS: snap.last_latency_ms, Column.P50_MS: snap.p50_ms,
                      Column.P95_MS: snap.p95_ms}[col]
             return QColor(palette.colour(theme, latency_role(value, snap)))
-        if col == Column.CHECKED:
+        if col in (Column.CHECKED, Column.CHECK):
             return QColor(theme.muted)
+        if col == Column.VALUE:
+            return QColor(theme.muted) if snap.stale else None
         if col == Column.FAILURES:
             return QColor(theme.critical if snap.consecutive_failures else theme.muted)
         if col == Column.RECOVERY:
@@ -477,6 +518,7 @@ class ServiceFilterProxy(QSortFilterProxyModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._needle = ""
+        self._check_type = ""  # "" = every type
         self.group_by_rack = True
         self.setSortRole(SORT_ROLE)
         # Not dynamic: re-sorting on every batch costs more than the batch itself at 1,000 rows and
@@ -498,10 +540,23 @@ class ServiceFilterProxy(QSortFilterProxyModel):
         if self.sortColumn() >= 0:
             self.sort(self.sortColumn(), self.sortOrder())
 
+    def set_check_type(self, check_type: str) -> None:
+        """Show only services checked by `check_type` ("http", "modbus", ...); "" shows all."""
+        if check_type == self._check_type:
+            return
+        self.beginFilterChange()
+        self._check_type = check_type
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        if self.sortColumn() >= 0:
+            self.sort(self.sortColumn(), self.sortOrder())
+
+    def check_type(self) -> str:
+        return self._check_type
+
     def resort(self) -> None:
         """Re-apply the sort (and the filter, when one is set) to changed values (selection survives)."""
         column, order = self.sortColumn(), self.sortOrder()
-        if self._needle:
+        if self._needle or self._check_type:
             self._prepare_ranks(column, order)
             try:
                 self.invalidate()
@@ -529,7 +584,7 @@ class ServiceFilterProxy(QSortFilterProxyModel):
 
     def affects_order(self, old: ServiceSnapshot, new: ServiceSnapshot) -> bool:
         """Whether replacing `old` by `new` can move the row or change whether the filter shows it."""
-        if old.group != new.group or old.name != new.name:
+        if old.group != new.group or old.name != new.name or old.check_type != new.check_type:
             return True
         column = self.sortColumn()
         if column >= 0 and column != Column.NAME and column != Column.GROUP \
@@ -572,14 +627,18 @@ class ServiceFilterProxy(QSortFilterProxyModel):
         self._rank = rank
 
     def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
-        if not self._needle:
+        if not self._needle and not self._check_type:
             return True
         model = self.sourceModel()
         if not isinstance(model, ServiceTableModel):
             return True
         snap = model.snapshot_at(source_row)
+        if self._check_type and snap.check_type != self._check_type:
+            return False
+        if not self._needle:
+            return True
         words = (snap.name, snap.id, snap.group, presentation.status_indicator(snap).word,
-                 presentation.breaker_indicator(snap).word)
+                 presentation.breaker_indicator(snap).word, presentation.check_text(snap))
         return any(self._needle in w.casefold() for w in words)
 
     def lessThan(self, left: ModelIndex, right: ModelIndex) -> bool:
@@ -621,3 +680,8 @@ def status_counts(snaps: Iterable[ServiceSnapshot]) -> dict[str, int]:
     out["maintenance"] = sum(1 for s in snaps if s.maintenance)
     out["paused"] = sum(1 for s in snaps if s.paused)
     return out
+
+
+def check_types(snaps: Iterable[ServiceSnapshot]) -> list[str]:
+    """The check types in use, sorted by their word (for the type filter's choices)."""
+    return sorted({s.check_type for s in snaps}, key=presentation.check_word)

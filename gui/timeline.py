@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDia
 from core.clock import iso_utc
 from core.describe import describe_event
 from core.events import (AlertState, EVENT_TYPES, ActionEvent, AlertEvent, AnomalyEvent, BreakerEvent, BreakerState, Event,
-                         HeartbeatEvent, ProbeEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus)
+                         HeartbeatEvent, ProbeEvent, RebootEvent, RecoveryEvent, RecoveryOutcome, ServiceStatus)
 from gui import palette
 
 log = logging.getLogger("gui.timeline")
@@ -69,7 +69,8 @@ def event_role(event: Event) -> str:
         return "info"
     elif isinstance(event, HeartbeatEvent):
         return "critical" if event.status == "missed" else "normal"
-    elif isinstance(event, AnomalyEvent):
+    elif isinstance(event, (AnomalyEvent, RebootEvent)):
+        # A device that restarted by itself is worth a look even when it answers again at once.
         return "warning"
     elif isinstance(event, AlertEvent):
         if event.state is AlertState.FIRING:

@@ -266,3 +266,78 @@ async def test_a_wall_clock_step_does_not_end_maintenance_early(tmp_path: Path) 
         assert h.engine.snapshots()["plc"].maintenance, "a wall-clock step ended maintenance early"
         await h.advance(560)
         assert not h.engine.snapshots()["plc"].maintenance
+
+
+# ---------------------------------------------------------------- control room (issue 13)
+
+def _rack_behind_switch(children: int = 10) -> str:
+    text = BASE + service("switch-3", restart=False)
+    for i in range(children):
+        text += service(f"plc-{i}", depends_on='["switch-3"]')
+    return text
+
+
+async def test_a_dead_switch_gives_one_alert_no_child_restarts_and_blocked_rows(tmp_path: Path) -> None:
+    async with EngineHarness(_rack_behind_switch(), tmp_path) as h:
+        await h.advance(3)
+        for sid in ["switch-3", *(f"plc-{i}" for i in range(10))]:
+            h.dev(sid).healthy = False
+            h.dev(sid).heal_on_restart = False
+        await h.advance(60)
+        assert h.fleet.restarts == [], "children behind a dead switch were restarted"
+        snaps = h.engine.snapshots()
+        assert all(snaps[f"plc-{i}"].blocked_by == "switch-3" for i in range(10))
+        firing = [e for e in h.of(AlertEvent) if e.state == "firing"]
+        assert {e.service for e in firing} == {"switch-3"}, [e.alert_id for e in firing]
+        h.dev("switch-3").healthy = True
+        await h.advance(30)
+        assert all(not h.engine.snapshots()[f"plc-{i}"].blocked_by for i in range(10))
+        assert h.fleet.restarts, "released children still failing were not judged afresh"
+
+
+async def test_scheduled_maintenance_across_midnight_in_berlin_holds_recovery(tmp_path: Path) -> None:
+    from core.schedule import utc
+
+    text = (BASE + service("plc") + '[[maintenance]]\nname = "night"\nservices = ["plc"]\nstart = "23:30"\n'
+            'duration_minutes = 60\nrepeat = "daily"\ntime_zone = "Europe/Berlin"\n')
+    fleet = None
+    h = EngineHarness(text, tmp_path)
+    # 23:00 Berlin in winter is 22:00 UTC: start half an hour before the window opens.
+    h.clock.step_wall(utc(2026, 12, 1, 22, 0) - h.clock.wall())
+    async with h:
+        await h.advance(1800 + 5)
+        assert h.engine.snapshots()["plc"].maintenance
+        h.dev("plc").healthy = False
+        h.dev("plc").heal_on_restart = False
+        await h.advance(600)
+        assert h.fleet.restarts == []
+        await h.advance(3000)  # past 00:30 Berlin
+        assert not h.engine.snapshots()["plc"].maintenance
+        await h.advance(30)
+        assert h.fleet.restarts, "recovery did not resume after the window"
+        actions = [e.command for e in h.of(ActionEvent)]
+        assert "maintenance_window_start" in actions and "maintenance_window_end" in actions
+    del fleet
+
+
+async def test_a_critical_alert_unacknowledged_escalates_to_the_next_channel(tmp_path: Path) -> None:
+    from core.events import NotifyEvent
+
+    text = (BASE + service("plc", restart=False)
+            + '[[notify]]\nname = "desk"\nurl = "json://127.0.0.1:9/desk"\nmin_severity = "critical"\n'
+            + '[[notify]]\nname = "oncall"\nurl = "json://127.0.0.1:9/oncall"\nmin_severity = "critical"\n'
+              'escalate_after_minutes = 10\n')
+    sent: list[tuple[str, str, str]] = []
+    async with EngineHarness(text, tmp_path) as h:
+        assert h.engine.notifier is not None
+
+        async def deliver(url: str, message):  # type: ignore[no-untyped-def]
+            sent.append((url.rsplit("/", 1)[-1], message.trigger, message.title))
+            return True, ""
+        h.engine.notifier._deliver = deliver  # the real delivery is tested against real receivers
+        h.dev("plc").healthy = False
+        await h.advance(30)
+        assert [(c, t) for c, t, _ in sent] == [("desk", "firing")]
+        await h.advance(600)
+        assert ("oncall", "escalated") in [(c, t) for c, t, _ in sent]
+        assert any(isinstance(e, NotifyEvent) and e.channel == "oncall" for e in h.events)

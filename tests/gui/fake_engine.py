@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 from typing import Any, Sequence
 
 from core.events import (HeartbeatStatus, RecoveryState, RecoveryStrategyName, ActionEvent, AlertEvent, BreakerEvent, BreakerState, Event, ProbeEvent, RecoveryEvent,
@@ -78,6 +79,45 @@ def demo_rack(wall: float = START_WALL) -> dict[str, ServiceSnapshot]:
         make_snapshot("hub", "Sensor hub", "rack-c", wall=wall, paused=True, status=ServiceStatus.UNKNOWN),
         make_snapshot("scale", "Weighbridge", "rack-c", wall=wall,
                       breaker=make_breaker(BreakerState.HALF_OPEN, half_open_in_flight=1, half_open_successes=1)),
+    ]
+    return {s.id: s for s in snaps}
+
+
+def device_rack(wall: float = START_WALL) -> dict[str, ServiceSnapshot]:
+    """Devices that do not speak HTTP, one of each check type, as the check modules report them:
+    a value where the type reads one, its recent numeric values, and the check's own detail rows."""
+    wave = tuple(41.5 + 0.4 * math.sin(i / 4.0) for i in range(30))
+    snaps = [
+        make_snapshot("furnace", "Furnace PLC", "rack-d", wall=wall, check_type="modbus",
+                      target="modbus 10.1.2.4:502 unit 1 holding 100", endpoint="", value=41.5, values=wave,
+                      detail=(("register", "holding 100"), ("bounds", "0 … 80"))),
+        make_snapshot("packer", "Packer PLC", "rack-d", wall=wall, check_type="modbus",
+                      target="modbus 10.1.2.5:502 unit 2 input 7", endpoint="", value=1520, values=(1520.0,) * 12,
+                      status=ServiceStatus.UNHEALTHY, failed=True, consecutive_failures=3, stale=True,
+                      last_error="input 7 stayed at 1520 for 3 checks (must_change)",
+                      detail=(("register", "input 7"), ("must change", "yes"))),
+        make_snapshot("ups", "UPS battery", "rack-d", wall=wall, check_type="snmp",
+                      target="snmp 10.1.2.6:161 1.3.6.1.4.1.318.1.1.1.2.2.1.0", endpoint="", value=97,
+                      values=tuple(100.0 - i * 0.1 for i in range(30)), last_reboot_wall=wall - 600,
+                      detail=(("OID", "1.3.6.1.4.1.318.1.1.1.2.2.1.0"), ("OID value", "97"))),
+        make_snapshot("panel", "HMI panel", "rack-d", wall=wall, check_type="tls", status=ServiceStatus.DEGRADED,
+                      target="tls 10.1.2.9:443", endpoint="", value=12, values=(13.0, 13.0, 12.0),
+                      last_error="certificate expires in 12 days (warn at 21)",
+                      detail=(("days left", "12"), ("expires", "2026-12-12 08:00 UTC"), ("subject", "CN=panel.lab"))),
+        make_snapshot("line-sensor", "Line sensor", "rack-e", wall=wall, check_type="mqtt",
+                      target="mqtt 10.1.2.6:1883 lab/plc1/status", endpoint="", value="online",
+                      detail=(("topic", "lab/plc1/status"), ("last message", "4 s ago"),
+                              ("broker", "mqtt://10.1.2.6:1883 connected"))),
+        make_snapshot("filler", "Filler OPC UA", "rack-e", wall=wall, check_type="opcua",
+                      target="opcua opc.tcp://10.1.2.7:4840 i=2259", endpoint="", value=0, values=(0.0,) * 20,
+                      detail=(("node", "i=2259"), ("equals", "0"))),
+        make_snapshot("camera-rtsp", "Camera RTSP", "rack-e", wall=wall, check_type="tcp",
+                      target="tcp 10.1.2.3:554", endpoint=""),
+        make_snapshot("switch", "Core switch", "rack-e", wall=wall, check_type="ping", target="ping 10.1.2.1",
+                      endpoint="", last_latency_ms=0.4, p50_ms=0.4, p95_ms=0.6),
+        make_snapshot("resolver", "Resolver", "rack-e", wall=wall, check_type="dns",
+                      target="dns 10.1.2.1 plc1.lab A", endpoint="", value="10.1.2.3",
+                      detail=(("answer", "10.1.2.3"),)),
     ]
     return {s.id: s for s in snaps}
 
@@ -243,6 +283,25 @@ class FakeEngine:
         i = 0
         while t <= self.wall:
             points.append((t, None if i % 37 == 36 else 20.0 + (i * 7) % 15))
+            t += step
+            i += 1
+        return points
+
+    async def value_history(self, service_id: str, since_wall: float,
+                            rollup: bool = False) -> list[tuple[float, float]]:
+        """A slow wave around the service's last numeric value (none for services that read none)."""
+        self.calls.append(("value_history", service_id, since_wall, rollup))
+        snap = self._snaps.get(service_id)
+        value = snap.value if snap is not None else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return []
+        step = 60.0 if rollup else 5.0
+        points: list[tuple[float, float]] = []
+        t = since_wall
+        i = 0
+        while t <= self.wall:
+            # A slow drift with a little noise, like a temperature register.
+            points.append((t, float(value) + 0.4 * math.sin(i / 9.0) + ((i * 7) % 5 - 2) * 0.03))
             t += step
             i += 1
         return points

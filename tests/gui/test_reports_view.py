@@ -130,8 +130,11 @@ def test_main_window_opens_reports_from_its_menu_action(qtbot, qloop, qsettings)
         view = w.findChild(ReportsView, "reports_view")
         assert view is not None and view.isVisible()
         assert "no journal" in view.status.text()  # the fake engine keeps none
+        view.close()
         action.trigger()
-        assert w.findChildren(ReportsView) == [view]  # brought forward, not opened twice
+        assert w.findChildren(ReportsView) == [view] and view.isVisible()  # the same window, shown again
+        view.refresh()  # and it still computes after having been closed
+        assert "no journal" in view.status.text()
     finally:
         w.shutdown()
 
@@ -155,3 +158,11 @@ def test_group_picker_lists_the_config_groups_and_filters(qtbot, view: ReportsVi
     with qtbot.waitSignal(view.report_ready, timeout=10_000):
         view.refresh()
     assert groups.currentText() == "rack2"  # kept across refreshes
+
+
+def test_closed_and_reopened_view_still_computes(qtbot, view: ReportsView) -> None:  # type: ignore[no-untyped-def]
+    view.close()
+    view.show()
+    with qtbot.waitSignal(view.report_ready, timeout=10_000):
+        view.refresh()
+    assert view.report is not None and len(view.report.services) == 3
