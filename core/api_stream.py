@@ -19,7 +19,7 @@ import logging
 import math
 import socket
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import WSMsgType, web
 
@@ -49,6 +49,8 @@ class EngineReads:
     journal_events: Callable[[str | None, int], list[Event]]  # (service or None, limit) → newest first
     latency: Callable[[str, float], list[tuple[float, float | None]]]
     rollup: Callable[[str, float], list[tuple[float, float | None, float | None, float | None]]]
+    # (service, since, rollup) → [(wall, value)]: numeric values a check read (None: not offered)
+    values: Callable[[str, float, bool], Awaitable[list[tuple[float, float]]]] | None = None
 
 
 def _dumps(body: Any) -> str:
@@ -165,6 +167,7 @@ class StreamHub:
         app.router.add_get("/api/engine", self._engine)
         app.router.add_get("/api/events", self._events)
         app.router.add_get("/api/services/{service_id}/latency", self._latency)
+        app.router.add_get("/api/services/{service_id}/values", self._values)
 
     async def _engine(self, request: web.Request) -> web.StreamResponse:
         return _json({"site": self.site, "version": __version__, "wire": WIRE_VERSION,
@@ -249,6 +252,22 @@ class StreamHub:
             return _json({"rollup": True, "points": to_wire([list(r) for r in rows[-HISTORY_MAX_POINTS:]])})
         points = self.reads.latency(service_id, since)
         return _json({"rollup": False, "points": to_wire([list(p) for p in points[-HISTORY_MAX_POINTS:]])})
+
+    async def _values(self, request: web.Request) -> web.StreamResponse:
+        """Numeric values a check read (Modbus registers, SNMP gauges...): raw, or per-minute means."""
+        service_id = request.match_info["service_id"]
+        if service_id not in self.reads.snapshots():
+            return _json({"error": f"unknown service {service_id!r}"}, 404)
+        since = _float_arg(request, "since")
+        if since is None:
+            return _json({"error": "since (wall time, seconds) is required"}, 400)
+        rollup = request.query.get("rollup") in ("1", "true")
+        points = await (self.reads.values or _no_values)(service_id, since, rollup)
+        return _json({"rollup": rollup, "points": to_wire([list(p) for p in points[-HISTORY_MAX_POINTS:]])})
+
+
+async def _no_values(service: str, since: float, rollup: bool) -> list[tuple[float, float]]:
+    return []
 
 
 def _skip_replayed(frame: str, sent_seq: int) -> tuple[str, int]:

@@ -151,6 +151,10 @@ class RemoteHandle:
                               rollup: bool = False) -> list[tuple[float, float | None]]:
         return await self._call(self.remote.latency_history(service_id, since_wall, rollup))
 
+    async def value_history(self, service_id: str, since_wall: float,
+                            rollup: bool = False) -> list[tuple[float, float]]:
+        return await self._call(self.remote.value_history(service_id, since_wall, rollup))
+
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         return await self._call(self.remote.journal_events(service_id, limit))
 

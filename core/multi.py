@@ -262,6 +262,13 @@ class MultiEngine:
             return []
         return await owner[0].engine.latency_history(owner[1], since_wall, rollup)
 
+    async def value_history(self, service_id: str, since_wall: float,
+                            rollup: bool = False) -> list[tuple[float, float]]:
+        owner = self._owner(service_id)
+        if owner is None:
+            return []
+        return await owner[0].engine.value_history(owner[1], since_wall, rollup)
+
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         if service_id is not None:
             owner = self._owner(service_id)

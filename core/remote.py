@@ -369,6 +369,12 @@ class RemoteEngine:
                                f"?since={since_wall:.3f}&rollup={1 if rollup else 0}")
         return [(float(p[0]), None if p[1] is None else float(p[1])) for p in body.get("points", [])]
 
+    async def value_history(self, service_id: str, since_wall: float,
+                            rollup: bool = False) -> list[tuple[float, float]]:
+        body = await self._get(f"/api/services/{quote(service_id, safe='')}/values"
+                               f"?since={since_wall:.3f}&rollup={1 if rollup else 0}")
+        return [(float(p[0]), float(p[1])) for p in body.get("points", []) if p[1] is not None]
+
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         query = f"?limit={int(limit)}" + (f"&service={quote(service_id, safe='')}" if service_id else "")
         body = await self._get(f"/api/events{query}")

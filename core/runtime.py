@@ -147,7 +147,7 @@ def make_api_server(engine: Engine, config: Config, host: str, port: int, token:
         snapshots=engine.snapshots, alerts=engine.alerts, stats=engine.stats, last_seq=journal.last_seq,
         events_after=lambda since, limit: journal.events(since_seq=since, limit=limit),
         journal_events=lambda service, limit: journal.events(service=service, limit=limit, newest_first=True),
-        latency=journal.latency, rollup=rollup)
+        latency=journal.latency, rollup=rollup, values=engine.value_history)
     hub = StreamHub(reads, site=api.site, interval_s=api.stream_interval_seconds)
     engine.listeners.append(hub.publish)
     return ApiServer(engine, engine.beat, token, host, port, config_path,

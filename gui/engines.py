@@ -185,8 +185,9 @@ class EngineControls(QObject):
             # An engine came back: redraw the selected service's chart from the engine's history, which
             # has the samples taken while this console could not see them.
             reload = getattr(self.window, "_on_chart_range_changed", None)
-            if reload is not None:
-                reload(0)
+            chart = getattr(self.window, "chart", None)
+            if reload is not None and chart is not None:
+                reload(chart.range_seconds())
             # And its journal's recent events into the timeline (the window loaded history at start,
             # before this engine could answer); the timeline skips the ones it already has.
             load_history = getattr(self.window, "_load_history", None)

@@ -106,6 +106,7 @@ async def test_stream_commands_and_roles_over_tls(site: tuple[Runtime, TlsFiles]
         rolled = await viewer.latency_history("d2", time.time() - 3600, rollup=True)
         assert raw and all(isinstance(ms, float) for _, ms in raw)
         assert rolled and rolled[-1][0] % 60 == 0
+        assert await viewer.value_history("d2", time.time() - 60) == []  # an HTTP check reads no value
         history = await viewer.journal_events(limit=50)
         assert any(isinstance(e, ActionEvent) and e.command == "force_open" for e in history)
 
