@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test headless bench package package-test clean
+.PHONY: run test headless bench package package-test image image-test clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[gui,test,bench]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -18,15 +18,16 @@ run: $(STAMP)
 headless: $(STAMP)
 	$(BIN)/faultwatch --demo --headless
 
+# The container image tests need podman and a built image: `make image-test` runs them.
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not image"
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui_lag.py
 
 $(VENV)/.package-installed: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[package]'
+	$(BIN)/python -m pip install --quiet -e '.[gui,package]'
 	touch $@
 
 package: $(VENV)/.package-installed
@@ -35,6 +36,14 @@ package: $(VENV)/.package-installed
 # Builds the bundle (build.py smoke-tests the built executable), then runs the package tests on it.
 package-test: package
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m package tests/e2e/test_package.py
+
+# The headless engine's container image (docs/deploy.md): podman, runc and mmdebstrap (Debian packages).
+image: $(STAMP)
+	$(BIN)/python packaging/container/build.py
+
+# Builds the image, then runs it with podman: events stream, /healthz, HEALTHCHECK, clean stop on SIGTERM.
+image-test: image
+	$(BIN)/python -m pytest -q -m image tests/e2e/test_image.py
 
 clean:
 	rm -rf build dist $(VENV)

@@ -20,6 +20,12 @@ engine/aiohttp ratios. No assertions; see bench/README.md and docs/benchmarks.md
     .venv/bin/python bench/throughput.py                  # sweep 100, 1000, 2000 + saturation
     .venv/bin/python bench/throughput.py --devices 1000   # one size
     .venv/bin/python bench/throughput.py --profile --devices 1000 --interval 0.1 --seconds 5
+    .venv/bin/python bench/throughput.py --check tcp --check ping   # other check types vs http
+
+`--check tcp|ping` runs only the check-type comparison: the engine with N services of that type (tcp:
+a connect to the sim's port; ping: one echo to 127.0.0.x, a different loopback address per target)
+next to the engine's http check of the same fleet, with the share of checks on time (done / asked)
+and the CPU per check.
 """
 
 from __future__ import annotations
@@ -103,7 +109,10 @@ async def _engine_worker(ns: argparse.Namespace) -> dict[str, Any]:
     from core.sim.demo import fleet_config_toml
 
     specs = healthy_fleet(ns.devices)
-    text = fleet_config_toml(FleetView(ns.url, specs), interval_s=ns.interval)  # type: ignore[arg-type]
+    if ns.check_type != "http":
+        text = _check_fleet_toml(ns.check_type, ns.url, ns.devices, ns.interval)
+    else:
+        text = fleet_config_toml(FleetView(ns.url, specs), interval_s=ns.interval)  # type: ignore[arg-type]
     if ns.checks_per_second:
         # A top-level table after the [[services]] array is valid TOML.
         text += f"\n[rate_limit]\nchecks_per_second = {ns.checks_per_second!r}\n"
@@ -130,6 +139,20 @@ async def _engine_worker(ns: argparse.Namespace) -> dict[str, Any]:
         finally:
             await engine.stop()
     return result
+
+
+def _check_fleet_toml(kind: str, url: str, n: int, interval: float) -> str:
+    """N services checked by `kind` (tcp: the sim's port; ping: 127.0.0.x, one loopback address each)."""
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    lines = ["[fault_detection]", f"check_interval_seconds = {interval!r}", "timeout_seconds = 2.0",
+             "", "[api]", "enabled = false", ""]
+    for i in range(n):
+        if kind == "tcp":
+            check = f'{{ type = "tcp", host = "127.0.0.1", port = {port} }}'
+        else:
+            check = f'{{ type = "ping", host = "127.0.{(i + 1) // 250}.{(i + 1) % 250 + 1}" }}'
+        lines += ["[[services]]", f'id = "{kind}-{i:05d}"', f"check = {check}", ""]
+    return "\n".join(lines)
 
 
 async def _fleet_loop(urls: list[str], interval: float, get: Callable[[str], Awaitable[bool]],
@@ -216,7 +239,7 @@ def worker_main(ns: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- orchestration (parent process)
 
 def run_worker(sim: SimProcess, variant: str, devices: int, interval: float, seconds: float,
-               warmup: float, profile: bool = False) -> dict[str, Any]:
+               warmup: float, profile: bool = False, check_type: str = "http") -> dict[str, Any]:
     """One measurement in a fresh process. Variant: client[+uvloop][ nolimit] ("nolimit": the engine's
     check rate limit, 5,000/s by default, raised out of the way)."""
     name, _, flag = variant.partition(" ")
@@ -230,6 +253,8 @@ def run_worker(sim: SimProcess, variant: str, devices: int, interval: float, sec
         cmd.append("--profile")
     if flag == "nolimit":
         cmd += ["--checks-per-second", "1000000"]
+    if check_type != "http":
+        cmd += ["--check-type", check_type]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     assert proc.stdout is not None
@@ -288,6 +313,47 @@ def ratio_lines(results: dict[str, dict[str, Any]], label: str) -> list[str]:
     return out
 
 
+CHECK_HEADERS = ["check", "devices", "asked/s", "checks/s", "on time %", "CPU %", "CPU ms/check",
+                 "vs http", "lag p99 ms", "unhealthy", "others CPU %"]
+
+
+def check_types_main(ns: argparse.Namespace) -> int:
+    """The engine's tcp / ping checks next to its http check, same fleet size and interval."""
+    sizes = ns.devices or [1000]
+    warmup = ns.warmup if ns.warmup is not None else ns.interval + 2.0
+    print(f"# check types bench, {time.strftime('%Y-%m-%d %H:%M')}, {machine()}", flush=True)
+    print(f"# interval {ns.interval:g} s, {ns.seconds:g} s measured after {warmup:g} s warm-up; engine in its "
+          f"own process; on time = checks done / checks asked", flush=True)
+    all_results: list[dict[str, Any]] = []
+    with SimProcess(max(sizes)) as sim:
+        for n in sizes:
+            asked = n / ns.interval
+            rows: list[list[Any]] = []
+            loops = ["engine"] + (["engine+uvloop"] if have_uvloop() and not ns.no_uvloop else [])
+            for variant in loops:
+                http_cost = None  # each loop's rows are compared with that loop's http row
+                for kind in ["http", *ns.check]:
+                    label = kind + variant.removeprefix("engine")
+                    runs = [run_worker(sim, variant, n, ns.interval, ns.seconds, warmup, check_type=kind)
+                            for _ in range(ns.repeat)]
+                    all_results.extend(dict(r, check=kind) for r in runs)
+                    r = best_of(runs)
+                    if "cps" not in r:
+                        rows.append([label, n, asked, r.get("failed"), None, None, None, None, None, None, None])
+                        continue
+                    cost = 10.0 * r["cpu"] / r["cps"] if r["cps"] else float("nan")  # ms of CPU per check
+                    if kind == "http":
+                        http_cost = cost
+                    rows.append([label, n, asked, r["cps"], 100.0 * r["cps"] / asked, r["cpu"], cost,
+                                 cost / http_cost if http_cost else None, r["lag_p99"], r.get("errors"),
+                                 r.get("others_cpu")])
+            print(f"\n## {n} devices at {ns.interval:g} s", flush=True)
+            print(table(CHECK_HEADERS, rows), flush=True)
+    if ns.json:
+        ns.json.write_text(json.dumps(all_results, indent=1), encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--devices", type=int, action="append",
@@ -305,11 +371,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true",
                    help="only profile the engine (cProfile over the measured window) at --devices/--interval")
     p.add_argument("--json", type=Path, help="also write every result here")
+    p.add_argument("--check", action="append", choices=("tcp", "ping"),
+                   help="compare the engine's tcp / ping checks with its http check (repeatable); "
+                        "default sizes: 1000 devices")
     # Internal: one measurement in this process.
     p.add_argument("--worker", choices=("engine", "aiohttp", "httpx", "httpx+aiohttp"), help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop"), help=argparse.SUPPRESS)
     p.add_argument("--checks-per-second", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--check-type", default="http", choices=("http", "tcp", "ping"), help=argparse.SUPPRESS)
     ns = p.parse_args(argv)
 
     if ns.worker:
@@ -317,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         ns.warmup = ns.warmup if ns.warmup is not None else ns.interval + 2.0
         return worker_main(ns)
 
+    if ns.check:
+        return check_types_main(ns)
     sizes = ns.devices or [100, 1000, 2000]
     warmup = ns.warmup if ns.warmup is not None else ns.interval + 2.0
     uv = have_uvloop() and not ns.no_uvloop

@@ -26,9 +26,11 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
 from core.logs import API as log
+from core import __version__
 from core.events import BreakerState, ServiceStatus
 from core.api_auth import Gate
 from core.api_stream import StreamHub
+from core.health import Health
 from core.snapshot import CommandResult, EngineControl, EngineStats, ServiceSnapshot
 
 access_log = logging.getLogger("core.api.access")
@@ -69,7 +71,8 @@ class ApiServer:
 
     def __init__(self, control: EngineControl, beat: Callable[[str], bool], token: str,
                  host: str = "127.0.0.1", port: int = 8765,
-                 config_path: Callable[[], str | None] | None = None, *, gate: Gate | None = None,
+                 config_path: Callable[[], str | None] | None = None,
+                 health: Callable[[], Health] | None = None, *, gate: Gate | None = None,
                  stream: StreamHub | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         if not token:
             # An empty token would make "Authorization: Bearer " a valid credential.
@@ -79,6 +82,7 @@ class ApiServer:
             raise ValueError("the API host must not be empty (use 0.0.0.0 for every interface)")
         self._control = control
         self._beat = beat
+        self._health = health
         self._token = token.encode("utf-8")
         self._host = host
         self.port = port
@@ -104,6 +108,7 @@ class ApiServer:
         app = web.Application(middlewares=middlewares, client_max_size=_MAX_BODY)
         app.router.add_post("/heartbeat/{service_id}", self._heartbeat)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/api/services", self._services)
         app.router.add_get("/api/services/{service_id}", self._service)
         app.router.add_post("/api/services/{service_id}/{verb}", self._service_command)
@@ -153,6 +158,13 @@ class ApiServer:
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         text = render_metrics(self._control.snapshots().values(), self._control.stats())
         return web.Response(body=text.encode("utf-8"), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+    async def _healthz(self, request: web.Request) -> web.StreamResponse:
+        # Unauthenticated on purpose (container HEALTHCHECK, load balancers); it says nothing but
+        # fixed words about this process, never about services or paths.
+        health = self._health() if self._health is not None else Health(True, (("api", "ok"),))
+        body = {"status": "ok" if health.ok else "unhealthy", "checks": dict(health.checks)}
+        return _json(200 if health.ok else 503, body, {"Cache-Control": "no-store"})
 
     async def _services(self, request: web.Request) -> web.StreamResponse:
         return _json(200, [to_jsonable(s) for s in self._control.snapshots().values()])
@@ -340,14 +352,23 @@ _UP_VALUES: dict[ServiceStatus, int] = {
     ServiceStatus.UNKNOWN: -1,
 }
 
+# Prometheus conventions (checked by `promtool check metrics` in tests/core/test_metrics_lint.py):
+# base units (seconds, not ms), `_total` only on counters, HELP and TYPE for every family. The engine
+# keeps milliseconds internally; conversion happens only here, at the edge.
 _METRICS: tuple[tuple[str, str, str], ...] = (
+    ("faultwatch_build_info", "gauge",
+     "Always 1; the version label says which Faultwatch this engine runs (for fleets mid-upgrade)."),
     ("faultwatch_up", "gauge",
      "1 if the service's current verdict is healthy or degraded, 0 if unhealthy, "
      "-1 if unknown (not checked yet, or paused)."),
-    ("faultwatch_latency_ms", "gauge",
-     "Latency quantiles of the service's recent checks, in milliseconds."),
-    ("faultwatch_last_latency_ms", "gauge",
-     "Latency of the service's most recent check that got an answer, in milliseconds."),
+    ("faultwatch_maintenance", "gauge",
+     "1 while the service (or its group) is in maintenance, else 0; alerts should skip these."),
+    ("faultwatch_latency_p50_seconds", "gauge",
+     "Median latency of the service's recent checks, in seconds."),
+    ("faultwatch_latency_p95_seconds", "gauge",
+     "95th percentile latency of the service's recent checks, in seconds."),
+    ("faultwatch_last_latency_seconds", "gauge",
+     "Latency of the service's most recent check that got an answer, in seconds."),
     ("faultwatch_breaker_state", "gauge",
      "Circuit breaker state, one-hot: 1 for the current state, 0 for the others."),
     ("faultwatch_restarts_total", "counter",
@@ -356,10 +377,14 @@ _METRICS: tuple[tuple[str, str, str], ...] = (
      "Health checks run for the service since the engine started."),
     ("faultwatch_consecutive_failures", "gauge",
      "Failed checks in a row (0 after any healthy or degraded check)."),
+    ("faultwatch_services", "gauge",
+     "Services this engine watches."),
+    ("faultwatch_events_total", "counter",
+     "Events the engine published (and journaled) since it started."),
     ("faultwatch_checks_per_second", "gauge",
-     "Health checks per second across all services, recent average."),
-    ("faultwatch_loop_lag_ms", "gauge",
-     "p99 of the engine event loop's recent scheduling lag, in milliseconds."),
+     "Health checks per second across all services, the engine's own recent average."),
+    ("faultwatch_loop_lag_seconds", "gauge",
+     "p99 of the engine event loop's recent scheduling lag, in seconds."),
 )
 
 
@@ -395,28 +420,29 @@ def render_metrics(snapshots: Iterable[ServiceSnapshot], stats: EngineStats) -> 
     """
     services = list(snapshots)
     samples: dict[str, list[str]] = {name: [] for name, _, _ in _METRICS}
+
+    def add(name: str, labels: dict[str, str], value: float) -> None:
+        samples[name].append(_sample(name, labels, value))
+
+    add("faultwatch_build_info", {"version": __version__}, 1)
     for s in services:
         sl = {"service": s.id}
         sgl = {"service": s.id, "group": s.group}
-        samples["faultwatch_up"].append(_sample("faultwatch_up", sgl, _UP_VALUES[s.status]))
-        for quantile, ms in (("0.5", s.p50_ms), ("0.95", s.p95_ms)):
+        add("faultwatch_up", sgl, _UP_VALUES[s.status])
+        add("faultwatch_maintenance", sgl, 1 if s.maintenance else 0)
+        for name, ms in (("faultwatch_latency_p50_seconds", s.p50_ms), ("faultwatch_latency_p95_seconds", s.p95_ms),
+                         ("faultwatch_last_latency_seconds", s.last_latency_ms)):
             if ms is not None:
-                samples["faultwatch_latency_ms"].append(
-                    _sample("faultwatch_latency_ms", {**sgl, "quantile": quantile}, ms))
-        if s.last_latency_ms is not None:
-            samples["faultwatch_last_latency_ms"].append(
-                _sample("faultwatch_last_latency_ms", sgl, s.last_latency_ms))
+                add(name, sgl, ms / 1000.0)
         for state in BreakerState:
-            samples["faultwatch_breaker_state"].append(
-                _sample("faultwatch_breaker_state", {**sl, "state": state.value},
-                        1 if s.breaker.state == state else 0))
-        samples["faultwatch_restarts_total"].append(_sample("faultwatch_restarts_total", sl, s.restarts_total))
-        samples["faultwatch_checks_total"].append(_sample("faultwatch_checks_total", sl, s.checks_total))
-        samples["faultwatch_consecutive_failures"].append(
-            _sample("faultwatch_consecutive_failures", sl, s.consecutive_failures))
-    samples["faultwatch_checks_per_second"].append(
-        _sample("faultwatch_checks_per_second", {}, float(stats.checks_per_second)))
-    samples["faultwatch_loop_lag_ms"].append(_sample("faultwatch_loop_lag_ms", {}, float(stats.loop_lag_ms)))
+            add("faultwatch_breaker_state", {**sl, "state": state.value}, 1 if s.breaker.state == state else 0)
+        add("faultwatch_restarts_total", sl, s.restarts_total)
+        add("faultwatch_checks_total", sl, s.checks_total)
+        add("faultwatch_consecutive_failures", sl, s.consecutive_failures)
+    add("faultwatch_services", {}, stats.services)
+    add("faultwatch_events_total", {}, stats.events_total)
+    add("faultwatch_checks_per_second", {}, float(stats.checks_per_second))
+    add("faultwatch_loop_lag_seconds", {}, float(stats.loop_lag_ms) / 1000.0)
 
     lines: list[str] = []
     for name, kind, help_text in _METRICS:

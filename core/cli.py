@@ -145,7 +145,11 @@ def main(argv: list[str] | None = None, window: WindowLauncher | None = None, *,
     args = build_parser().parse_args(argv)
     if args.check_config:
         try:
-            print(summary(load_config(args.check_config)))
+            config = load_config(args.check_config)
+            print(summary(config))
+            from core.checks.registry import preflight
+            for warning in preflight(config.services):  # e.g. ping without an ICMP socket here
+                print(f"  warning: {warning}")
             return 0
         except ConfigError as exc:
             print(f"faultwatch: {exc}", file=sys.stderr)

@@ -484,6 +484,12 @@ def _check_section(section: Any, path: str) -> None:
         if bool(section.tls_cert) != bool(section.tls_key):
             key = "tls_key" if section.tls_cert else "tls_cert"
             raise _KeyProblem(_join(path, key), "tls_cert and tls_key go together; set both or neither")
+    # Check types and protocol restart actions state their own rules between keys (a coil takes a
+    # boolean, an OID is dotted digits) as `problem() -> (key, message) | None`.
+    problem = getattr(section, "problem", None)
+    found = problem() if callable(problem) else None
+    if found is not None:
+        raise _KeyProblem(_join(path, found[0]), found[1])
 
 
 def _parse_listen(text: str, path: str) -> tuple[str, int]:

@@ -280,15 +280,19 @@ class ConfigFile:
             raise ConfigEditError(str(exc)) from None
 
     def validate_entry(self, table: Mapping[str, Any], replacing: str | None = None,
-                       other_ids: Iterable[str] = ()) -> Validation:
+                       other_ids: Iterable[str] = (), known_ids: Iterable[str] = ()) -> Validation:
         """Validate one candidate entry with the loader's rules, in this file's context.
 
         The loader stops at the first problem; to mark every wrong field, each pass removes the key it
         complained about and asks again, until the entry passes or a problem repeats.
         `replacing`: the id of the entry it replaces (its own id is not a duplicate);
-        `other_ids`: ids of entries being added alongside it (imports).
+        `other_ids`: ids of entries being added alongside it (imports);
+        `known_ids`: further ids its `depends_on` may name (rows imported before it).
         """
         taken = [i for i in self.ids() if i != replacing] + list(other_ids)
+        # depends_on may name any device of the file (or of the same import); cycles are judged when
+        # the whole file is validated before it is written.
+        known = {*self.ids(), *taken, *known_ids}
         context = {k: v for k, v in self.data.items() if k != "services"}
         candidate = _plain(table)
         errors: list[FieldError] = []
@@ -296,7 +300,7 @@ class ConfigFile:
         held: set[str] = set()
         service: ServiceConfig | None = None
         for _ in range(_MAX_PASSES):
-            problem, service = _check_entry(context, candidate)
+            problem, service = _check_entry(context, candidate, known)
             if problem is None:
                 break
             service = None
@@ -346,10 +350,17 @@ class ConfigFile:
         return ConfigFile(self.path, text, digest(data))
 
 
-def _check_entry(context: Mapping[str, Any], candidate: dict[str, Any]) -> tuple[FieldError | None, ServiceConfig | None]:
-    """One loader pass over the file's sections and this one entry."""
+def _check_entry(context: Mapping[str, Any], candidate: dict[str, Any],
+                 known: Iterable[str] = ()) -> tuple[FieldError | None, ServiceConfig | None]:
+    """One loader pass over the file's sections and this one entry (plus a stand-in for each known
+    device it depends on, so `depends_on` is judged against the file, not against the entry alone)."""
     doc = dict(context)
-    doc["services"] = [candidate]
+    parents = candidate.get("depends_on")
+    known = set(known)
+    stubs = [{"id": p, "endpoint": "http://127.0.0.1"} for p in dict.fromkeys(parents)
+             if isinstance(p, str) and p in known and p != candidate.get("id")] \
+        if isinstance(parents, list) else []
+    doc["services"] = [candidate, *stubs]
     try:
         text = tomlkit.dumps(doc)
     except Exception as exc:  # noqa: BLE001 - a value TOML cannot hold (the GUI never makes one)
@@ -446,7 +457,7 @@ def _item(key: str, value: Any, *, top: bool) -> Any:
 
 
 # Where a new entry's keys go: the order people read a device in.
-_KEY_ORDER = ("id", "name", "group", "tags", "check", "endpoint", "health_path", "backup_endpoints",
+_KEY_ORDER = ("id", "name", "group", "tags", "depends_on", "check", "endpoint", "health_path", "backup_endpoints",
               "tls_verify", "ca_bundle", "restart", "heartbeat_interval_seconds", *OVERRIDABLE)
 
 
@@ -632,10 +643,12 @@ def save(cf: ConfigFile, edit: Edit, *, force: bool = False) -> tuple[ConfigFile
 # ---------------------------------------------------------------- CSV and fragments
 
 CSV_COLUMNS = ("id", "name", "group", "tags", "check_type", "endpoint", "health_path", "host", "port", "check",
-               "backup_endpoints", "restart", "heartbeat_interval_seconds", "tls_verify", "ca_bundle", "overrides")
+               "backup_endpoints", "restart", "heartbeat_interval_seconds", "tls_verify", "ca_bundle", "overrides",
+               "depends_on")
 """One column set for import and export:
 
-- `tags`, `backup_endpoints`: separated by `;` (export) or `;` and `,` (import; URLs also by spaces);
+- `tags`, `depends_on`, `backup_endpoints`: separated by `;` (export) or `;` and `,` (import; URLs also by
+  spaces);
 - `check_type`: the check's `type` (empty: http); `host`, `port`: the check's keys of those names;
   `check`: the check's other keys as a TOML inline table (`{ register = 40001, min = 0 }`);
 - `restart`: `POST http://…/restart` (also GET, PUT) or a TOML inline table (`{ command = ["…"] }`);
@@ -727,6 +740,8 @@ def row_to_table(row: Mapping[str, str]) -> dict[str, Any]:
             table[key] = cell[key]
     if cell["tags"]:
         table["tags"] = _split_list(cell["tags"])
+    if cell["depends_on"]:
+        table["depends_on"] = _split_list(cell["depends_on"])
     check: dict[str, Any] = {}
     if cell["check_type"]:
         check["type"] = cell["check_type"]
@@ -784,6 +799,8 @@ def table_to_row(table: Mapping[str, Any]) -> dict[str, str]:
             row[key] = str(table[key])
     if table.get("tags"):
         row["tags"] = "; ".join(str(t) for t in table["tags"])
+    if table.get("depends_on"):
+        row["depends_on"] = "; ".join(str(p) for p in table["depends_on"])
     check = dict(table.get("check") or {})
     row["check_type"] = str(check.pop("type", "http"))
     for key in ("host", "port"):
@@ -843,7 +860,7 @@ def _preview(cf: ConfigFile, items: Iterable[tuple[int, dict[str, Any] | None, s
             rows.append(ImportRow(line, "", {}, (problem,)))
             continue
         sid = str(table.get("id", ""))
-        verdict = cf.validate_entry(table)
+        verdict = cf.validate_entry(table, known_ids=earlier)
         errors = [f"{_column(e.key) if csv_columns else e.key}: {e.message}" if e.key else e.message
                   for e in verdict.errors]
         if sid and sid in earlier:

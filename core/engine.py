@@ -152,6 +152,8 @@ class Engine:
         for svc in self.config.services:
             self._add(svc, restored.get(svc.id, BreakerState.CLOSED))
         self._running = True
+        # Reports tell time not monitored from downtime by these two (a start without a stop: a crash).
+        self._action("engine_start", "", "engine", True, f"{len(self.services)} services")
         self._tasks.append(asyncio.get_running_loop().create_task(self._ticker(), name="engine:ticker"))
         self.refresh_views()
         log.info("engine started: %d services, journal %s", len(self.services), self.journal.path)
@@ -175,6 +177,7 @@ class Engine:
         if self.notifier is not None:
             self.notifier.close()
         await asyncio.gather(*(s.monitor.check.close() for s in self.services.values()), return_exceptions=True)
+        self._action("engine_stop", "", "engine", True, "")
         self.journal.flush()
         if self._on_close is not None:
             await self._on_close()

@@ -11,7 +11,7 @@ import asyncio
 import gc
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from core import paths
 from core.api import ApiServer
@@ -22,9 +22,12 @@ from core.config import Config, ConfigError, load_config, parse_listen
 from core.assembly import open_engine
 from core.engine import Engine
 from core.events import ActionEvent
+from core.health import HEALTH_STATE_KEY, HealthProbe
 from core.token import load_or_create_token
 from core.logs import ENGINE as log
 
+if TYPE_CHECKING:
+    from core.sim.netdevices import NetDevices
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +56,10 @@ class Runtime:
         self.engine: Engine | None = None
         self.api: ApiServer | None = None
         self.token_where = ""
+        self._net: NetDevices | None = None  # the demo's tcp / tls devices
         self._sim: object | None = None
         self._scenario_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def load(self) -> Config:
         """Validate the config (ConfigError on a bad one) before anything starts."""
@@ -82,7 +87,8 @@ class Runtime:
             host, port = parse_listen(listen)
             token, self.token_where = load_or_create_token(config.api.token_env, paths.state_dir(self.state_dir))
             self.api = make_api_server(engine, config, host, port, token,
-                                       config_path=lambda: engine.config.source or self.config_path)
+                                       config_path=lambda: engine.config.source or self.config_path,
+                                       health=self._health_probe(engine))
             await self.api.start()
             log.info("api listening on %s (token from %s)", self.api.url, self.token_where)
             if self._sim is not None:
@@ -102,6 +108,7 @@ class Runtime:
         self._sim = sim
         if self.demo.devices is None:
             text = demo_config_toml(sim, api_listen=self.listen or "127.0.0.1:0")
+            text += await self._start_net_devices()
         else:
             text = fleet_config_toml(sim, interval_s=self.demo.interval_s, api_listen=self.listen or "127.0.0.1:0")
         path = paths.state_dir(self.state_dir) / "demo.toml"
@@ -113,7 +120,27 @@ class Runtime:
         log.info("demo rack: %d devices at %s", len(specs), sim.url)
         return load_config(path)
 
+    def _health_probe(self, engine: Engine) -> HealthProbe:
+        def write_journal() -> None:
+            # A journal that cannot write holds the value in memory and goes degraded instead of
+            # raising; the write still makes it try the disk, and its health says whether it could.
+            engine.journal.save_state(HEALTH_STATE_KEY, self.clock.wall())
+            health = engine.journal.health()
+            if not health.ok:
+                raise RuntimeError(health.reason or "journal degraded")
+        return HealthProbe(lambda: not self._stopping, write_journal, self.clock)
+
+    async def _start_net_devices(self) -> str:
+        """The demo's camera (tcp) and TLS panel, served in process; their [[services]] tables."""
+        from core.sim.netdevices import NetDevices
+
+        net = NetDevices(paths.state_dir(self.state_dir))
+        await net.start()
+        self._net = net
+        return "\n" + "\n".join(net.services_toml())
+
     async def stop(self) -> None:
+        self._stopping = True
         if self._scenario_task is not None:
             self._scenario_task.cancel()
             await asyncio.gather(self._scenario_task, return_exceptions=True)
@@ -121,12 +148,15 @@ class Runtime:
             await self.api.stop()
         if self.engine is not None:
             await self.engine.stop()
+        if self._net is not None:
+            await self._net.stop()
         if self._sim is not None:
             await self._sim.stop()  # type: ignore[attr-defined]
 
 
 def make_api_server(engine: Engine, config: Config, host: str, port: int, token: str,
-                    config_path: Callable[[], str | None] | None = None) -> ApiServer:
+                    config_path: Callable[[], str | None] | None = None,
+                    health: "HealthProbe | None" = None) -> ApiServer:
     """The API listener with its gate (roles, rate limit) and the stream for attached consoles."""
     api = config.api
     viewer = os.environ.get(api.viewer_token_env, "").strip() if api.viewer_token_env else ""
@@ -150,7 +180,7 @@ def make_api_server(engine: Engine, config: Config, host: str, port: int, token:
         latency=journal.latency, rollup=rollup, values=engine.value_history)
     hub = StreamHub(reads, site=api.site, interval_s=api.stream_interval_seconds)
     engine.listeners.append(hub.publish)
-    return ApiServer(engine, engine.beat, token, host, port, config_path,
+    return ApiServer(engine, engine.beat, token, host, port, config_path, health,
                      gate=gate, stream=hub, ssl_context=make_ssl_context(api))
 
 

@@ -20,7 +20,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "gui")]
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from core.events import BreakerState, ServiceStatus  # noqa: E402
+from core.events import BreakerState, HeartbeatStatus, RecoveryState, ServiceStatus  # noqa: E402
 from core.snapshot import RecoveryView, ServiceSnapshot  # noqa: E402
 from fake_engine import START_WALL, make_breaker, make_snapshot  # noqa: E402
 from gui.wall import WallView  # noqa: E402
@@ -40,18 +40,18 @@ def fleet(n: int, racks: int) -> dict[str, ServiceSnapshot]:
     trouble = {
         0.13: dict(status=ServiceStatus.UNHEALTHY, failed=True, consecutive_failures=5,
                    breaker=make_breaker(BreakerState.OPEN, reopen_in_s=41.0),
-                   recovery=RecoveryView("r1", "restart", "waiting", 2, 3, START_WALL + 8, "")),
+                   recovery=RecoveryView("r1", "restart", RecoveryState.WAITING, 2, 3, START_WALL + 8, "")),
         0.37: dict(status=ServiceStatus.UNHEALTHY, failed=True, consecutive_failures=7,
                    breaker=make_breaker(BreakerState.OPEN, reopen_in_s=12.0)),
         0.52: dict(status=ServiceStatus.DEGRADED, last_latency_ms=1480.0),
         0.61: dict(status=ServiceStatus.UNHEALTHY, consecutive_failures=1),
-        0.74: dict(recovery=RecoveryView("r2", "restart", "verifying", 1, 3, None, ""),
+        0.74: dict(recovery=RecoveryView("r2", "restart", RecoveryState.VERIFYING, 1, 3, None, ""),
                    status=ServiceStatus.HEALTHY),
         0.83: dict(maintenance=True, maintenance_until_wall=START_WALL + 3600),
         0.88: dict(breaker=make_breaker(BreakerState.FORCED_OPEN)),
         0.93: dict(status=ServiceStatus.DEGRADED, breaker=make_breaker(BreakerState.HALF_OPEN,
                                                                         half_open_successes=1)),
-        0.97: dict(heartbeat="missed"),
+        0.97: dict(heartbeat=HeartbeatStatus.MISSED),
     }
     ids = list(out)
     for share, changes in trouble.items():

@@ -7,6 +7,7 @@ actually opened; if it cannot be, that is one line and exit 2.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,8 +47,16 @@ class _Window:
         return int(app.show_config_error(message))
 
 
+# The `gui` extra. gui.app imports them only inside run_gui (start-up time), so importing gui.app
+# alone proves nothing: look them up first, without importing them.
+_GUI_PACKAGES = ("PySide6", "qasync", "pyqtgraph")
+
+
 def _import_app():  # type: ignore[no-untyped-def]
+    missing = next((name for name in _GUI_PACKAGES if importlib.util.find_spec(name) is None), None)
     try:
+        if missing is not None:
+            raise ImportError(name=missing)
         import gui.app as app
     except ImportError as exc:
         print(f"faultwatch: the console window cannot start ({exc.name or exc} is missing: install "

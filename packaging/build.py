@@ -63,6 +63,7 @@ MUST_NOT_CONTAIN = [
     "_internal/PySide6/Qt/plugins/platforms/libqeglfs*", "_internal/pyqtgraph/opengl/*",
     "_internal/tkinter/*", "_internal/matplotlib/*", "_internal/pytest/*", "_internal/_pytest/*",
     "_internal/hypothesis/*", "_internal/mypy/*", "_internal/httpx/*",
+    "_internal/PySide6/QtOpenGL.abi3.so", "_internal/python3.11/lib-dynload/_codecs_jp*", "_internal/libreadline*",
 ]
 # ... and what it must contain for the window to open and the icon to load.
 MUST_CONTAIN = [

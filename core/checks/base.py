@@ -177,9 +177,18 @@ async def execute(check: Check, endpoint: str, *, check_type: str, timeout_s: fl
     """Run one check the same way for every type: timeout, latency, exceptions, slow → degraded."""
     # perf_counter, not the engine clock: latency is a measurement of real I/O, not a timing rule.
     start = time.perf_counter()
+    task = asyncio.current_task()
+    cancelling = task.cancelling() if task is not None else 0
     try:
         async with asyncio.timeout(timeout_s):
-            result = await check.run(endpoint)
+            try:
+                result = await check.run(endpoint)
+            finally:
+                if task is not None and task.cancelling() > cancelling:
+                    # The library swallowed our cancellation (asyncio.wait_for on Python 3.11 does when
+                    # the awaited thing finishes at that moment) and returned or failed otherwise: honour
+                    # it, or a stopping engine waits for this monitor forever.
+                    raise asyncio.CancelledError
     except TimeoutError:
         return unhealthy((time.perf_counter() - start) * 1000.0, check_type, f"timeout after {timeout_s:g} s",
                          FailureType.NETWORK_PARTITION)

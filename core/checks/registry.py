@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from functools import cache
+from typing import Any, Iterable
 
 import core.checks
 from core.checks.base import CheckType, RestartType
@@ -41,3 +43,23 @@ def restart_types() -> dict[str, RestartType]:
         for rt in (*getattr(module, "RESTARTS", ()), *([module.RESTART] if hasattr(module, "RESTART") else [])):
             found[rt.name] = rt
     return dict(sorted(found.items()))
+
+
+def preflight(services: Iterable[Any]) -> list[str]:
+    """What keeps this machine from running the configured checks, one line per problem.
+
+    A check module may offer `preflight(settings) -> str | None` (ping: can an ICMP socket be opened
+    here?); `faultwatch --check-config` prints what they say. Services with the same problem share a line.
+    """
+    found: dict[str, list[str]] = {}
+    for svc in services:
+        module = sys.modules.get(type(svc.check).__module__)
+        hook = getattr(module, "preflight", None)
+        problem = hook(svc.check) if callable(hook) else None
+        if problem:
+            found.setdefault(problem, []).append(svc.id)
+    out = []
+    for problem, ids in found.items():
+        shown = ", ".join(ids[:5]) + (f" +{len(ids) - 5} more" if len(ids) > 5 else "")
+        out.append(f"{problem} (services: {shown})")
+    return out

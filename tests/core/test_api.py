@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import re
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 from typing import AsyncIterator, Sequence
 
@@ -14,6 +17,7 @@ import aiohttp
 import psutil  # type: ignore[import-untyped]
 import pytest
 
+from core import __version__
 from core.api import ApiServer, escape_label_value
 from core.events import BreakerState, Event, ServiceStatus
 from core.snapshot import AlertView, BreakerView, CommandResult, EngineStats, ServiceSnapshot
@@ -55,7 +59,8 @@ class FakeControl:
     def __init__(self) -> None:
         self.services = {
             "web": make_snapshot("web", group="front"),
-            "db": make_snapshot("db", status=ServiceStatus.UNHEALTHY, breaker=BreakerState.OPEN),
+            "db": dataclasses.replace(make_snapshot("db", status=ServiceStatus.UNHEALTHY, breaker=BreakerState.OPEN),
+                                      maintenance=True),
             "cam": make_snapshot("cam", status=ServiceStatus.UNKNOWN, p50=None, p95=None, last=None),
             WEIRD_ID: make_snapshot(WEIRD_ID, group='g"\n\\', breaker=BreakerState.FORCED_CLOSED),
         }
@@ -238,13 +243,15 @@ async def test_metrics_format(server: ApiServer, session: aiohttp.ClientSession)
         text = await r.text()
     samples, types, helps = parse_metrics(text)
     names = {name for name, _, _ in samples}
-    assert names == {"faultwatch_up", "faultwatch_latency_ms", "faultwatch_last_latency_ms",
-                     "faultwatch_breaker_state", "faultwatch_restarts_total", "faultwatch_checks_total",
-                     "faultwatch_consecutive_failures", "faultwatch_checks_per_second",
-                     "faultwatch_loop_lag_ms"}
+    assert names == {"faultwatch_build_info", "faultwatch_up", "faultwatch_maintenance",
+                     "faultwatch_latency_p50_seconds", "faultwatch_latency_p95_seconds",
+                     "faultwatch_last_latency_seconds", "faultwatch_breaker_state", "faultwatch_restarts_total",
+                     "faultwatch_checks_total", "faultwatch_consecutive_failures", "faultwatch_services",
+                     "faultwatch_events_total", "faultwatch_checks_per_second", "faultwatch_loop_lag_seconds"}
     assert names <= helps and names <= set(types)
-    assert types["faultwatch_restarts_total"] == "counter"
-    assert types["faultwatch_checks_total"] == "counter"
+    # Prometheus conventions: counters and only counters end in _total; no millisecond units.
+    assert {n for n in names if types[n] == "counter"} == {n for n in names if n.endswith("_total")}
+    assert not [n for n in names if n.endswith("_ms") or "_ms_" in n]
     assert types["faultwatch_up"] == "gauge"
 
     def value(name: str, **labels: str) -> float:
@@ -252,19 +259,25 @@ async def test_metrics_format(server: ApiServer, session: aiohttp.ClientSession)
         assert len(found) == 1, (name, labels, found)
         return found[0]
 
+    assert value("faultwatch_build_info", version=__version__) == 1
     assert value("faultwatch_up", service="web", group="front") == 1
     assert value("faultwatch_up", service="db") == 0
     assert value("faultwatch_up", service="cam") == -1
-    assert value("faultwatch_latency_ms", service="web", quantile="0.5") == 12.5
-    assert value("faultwatch_latency_ms", service="web", quantile="0.95") == 40.0
-    assert value("faultwatch_last_latency_ms", service="web") == 11.0
+    assert value("faultwatch_maintenance", service="web") == 0
+    assert value("faultwatch_maintenance", service="db") == 1
+    # Milliseconds inside the engine, seconds on the wire.
+    assert value("faultwatch_latency_p50_seconds", service="web", group="front") == pytest.approx(0.0125)
+    assert value("faultwatch_latency_p95_seconds", service="web") == pytest.approx(0.040)
+    assert value("faultwatch_last_latency_seconds", service="web") == pytest.approx(0.011)
     # No measurement yet: no latency sample, rather than a made-up one.
-    assert not [1 for n, lb, _ in samples if n.endswith("latency_ms") and lb["service"] == "cam"]
+    assert not [1 for n, lb, _ in samples if "latency" in n and lb["service"] == "cam"]
     assert value("faultwatch_restarts_total", service="db") == 3
     assert value("faultwatch_checks_total", service="db") == 42
     assert value("faultwatch_consecutive_failures", service="db") == 2
+    assert value("faultwatch_services") == 4
+    assert value("faultwatch_events_total") == 9
     assert value("faultwatch_checks_per_second") == 3.25
-    assert value("faultwatch_loop_lag_ms") == 0.75
+    assert value("faultwatch_loop_lag_seconds") == pytest.approx(0.00075)
 
 
 async def test_metrics_breaker_state_is_one_hot(server: ApiServer, session: aiohttp.ClientSession,
@@ -571,3 +584,16 @@ def test_token_from_the_os_keyring_when_the_environment_has_none(tmp_path, monke
     assert not (tmp_path / token_mod.TOKEN_FILENAME).exists()
     monkeypatch.setenv("FW_TEST_TOKEN", "env-wins")
     assert token_mod.load_or_create_token("FW_TEST_TOKEN", tmp_path)[0] == "env-wins"
+
+
+async def test_metrics_pass_promtool_lint(server: ApiServer, session: aiohttp.ClientSession) -> None:
+    # Prometheus' own linter: base units, _total on counters only, HELP for every family, no
+    # "quantile" label outside a summary. The fake engine's services cover every value shape
+    # (unknown status, no latency yet, odd label characters).
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    async with session.get(f"{server.url}/metrics") as r:
+        text = await r.text()
+    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -41,6 +41,17 @@ def test_soak_bench_runs() -> None:
 
 
 @pytest.mark.slow
+def test_throughput_check_types_bench_runs() -> None:
+    out = _run(str(BENCH / "throughput.py"), "--check", "tcp", "--check", "ping", "--devices", "20",
+               "--seconds", "2", "--warmup", "1.5")
+    assert "## 20 devices at 1 s" in out
+    for kind in ("http", "tcp", "ping"):
+        assert any(line.startswith(kind + " ") for line in out.splitlines()), out
+    assert "on time %" in out and "CPU ms/check" in out
+    assert "failed" not in out and "worker exited" not in out, out
+
+
+@pytest.mark.slow
 def test_report_bench_runs() -> None:
     out = _run(str(BENCH / "report_bench.py"), "--devices", "20", "--days", "2", "--repeat", "1")
     assert "generated 20 devices × 2 days" in out

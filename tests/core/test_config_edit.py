@@ -404,3 +404,25 @@ def test_csv_host_and_port_columns_feed_the_checks_own_keys(tmp_path, port_type)
     assert all(r.ok for r in again.rows)
     assert [r.table.get("check") for r in again.rows if r.service_id == "relay-1"] == [
         {"type": "port", "host": "127.0.0.1", "port": 502, "send": "hi"}]
+
+
+def test_dependencies_survive_csv_export_and_import(tmp_path):
+    fleet = ('[[services]]\nid = "switch-3"\nendpoint = "http://127.0.0.1:9000"\n\n'
+             '[[services]]\nid = "plc-1"\nendpoint = "http://127.0.0.1:9001"\ndepends_on = ["switch-3"]\n')
+    csv_text = export_csv(ConfigFile.read(write(tmp_path, fleet, "line.toml")))
+    assert csv_text.splitlines()[0].endswith(",depends_on")
+    target = write(tmp_path, "", "empty.toml")
+    preview = preview_csv(ConfigFile.read(target), csv_text)  # the parent is an earlier row
+    assert [r.ok for r in preview.rows] == [True, True], [r.errors for r in preview.rows]
+    save(ConfigFile.read(target), preview.edit())
+    assert [s.depends_on for s in load_config(target).services] == [(), ("switch-3",)]
+
+
+def test_an_entry_may_depend_on_devices_of_the_file_but_not_on_unknown_ones(tmp_path):
+    fleet = '[[services]]\nid = "switch-3"\nendpoint = "http://127.0.0.1:9000"\n'
+    cf = ConfigFile.read(write(tmp_path, fleet, "line.toml"))
+    ok = cf.validate_entry({"id": "plc-1", "endpoint": "http://127.0.0.1:9001", "depends_on": ["switch-3"]})
+    assert ok.errors == () and ok.service is not None and ok.service.depends_on == ("switch-3",)
+    bad = cf.validate_entry({"id": "plc-1", "endpoint": "http://127.0.0.1:9001", "depends_on": ["switch-4"]})
+    assert [(e.key, e.message) for e in bad.errors] == [
+        ("depends_on[0]", "unknown service 'switch-4'")]

@@ -197,6 +197,10 @@ _SERVICE_VALUES: dict[str, st.SearchStrategy[Any]] = {
                 "json": st.fixed_dictionaries({"path": st.text(max_size=8)}, optional={
                     "equals": st.one_of(st.text(max_size=5), st.integers(), st.booleans())})}),
             st.fixed_dictionaries({"type": st.sampled_from(sorted(check_types()))}),
+            # Every type with its own declared keys, values mostly in range: the loader's per-type rules
+            # (problem(): empty hosts, critical above warn) must answer in one line too.
+            st.sampled_from(sorted(check_types())).flatmap(
+                lambda kind: section_table(check_types()[kind].settings).map(lambda t: {"type": kind, **t})),
         ),
         st.one_of(st.dictionaries(st.sampled_from(["type", "host", "port", "min", "json", "expect_status"]),
                                   anything, max_size=4), anything)),

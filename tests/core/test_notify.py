@@ -359,13 +359,14 @@ def test_notify_tables_load_and_bad_ones_are_refused() -> None:
 
 
 def test_recovery_words_for_the_context() -> None:
+    from core.events import RecoveryState
     from core.notify import recovery_words
     from core.snapshot import RecoveryView
 
-    waiting = RecoveryView("r1", "restart", "waiting", 2, 3, 1008.0, "")
+    waiting = RecoveryView("r1", "restart", RecoveryState.WAITING, 2, 3, 1008.0, "")
     assert recovery_words(waiting, 1000.0) == "restart 2 of 3, next in 8 s"
-    assert recovery_words(RecoveryView("r1", "restart", "verifying", 1, 3, None, ""), 0) == "restart 1 of 3 verifying"
-    assert recovery_words(RecoveryView("r1", "restart", "gave_up", 3, 3, None, ""), 0) == \
+    assert recovery_words(RecoveryView("r1", "restart", RecoveryState.VERIFYING, 1, 3, None, ""), 0) == "restart 1 of 3 verifying"
+    assert recovery_words(RecoveryView("r1", "restart", RecoveryState.GAVE_UP, 3, 3, None, ""), 0) == \
         "restart gave up after 3 of 3"
     assert recovery_words(waiting, 0, blocked_by="switch-3") == "held: blocked by switch-3"
     assert recovery_words(None, 0, maintenance=True) == "held: in maintenance"
