@@ -15,6 +15,12 @@ are live. After a warm-up it measures:
 - a full window repaint (`window.grab()`, a few samples at the end);
 - engine checks/s (`engine.stats()`), the engine loop's own lag, and the process CPU (% of one core).
 
+`--engines N` runs the fleet as N headless engine processes instead (`faultwatch --headless
+--demo-devices devices/N`, each with its own simulated rack) and the console attaches to all of them
+(core.multi.MultiEngine over core.attach.AttachThread): the console's process then only follows the
+streams. `--engines 1` is "the console's own engine as a child process"; the default (0) is the
+engine on a worker thread of the console process, as today.
+
 Prints a compact table; asserts nothing (the issue's target is a p99 lag under 50 ms). `--profile`
 adds a cProfile of the GUI thread over the measured window.
 """
@@ -64,7 +70,48 @@ def _q(samples: list[float]) -> tuple[float | None, float | None, float | None]:
     return statistics.median(s), s[min(len(s) - 1, int(len(s) * 0.99))], s[-1]
 
 
-async def run(devices: int, warmup_s: float, seconds: float, profile: bool, state_dir: str) -> list[list[Any]]:
+def _start_engines(n: int, devices: int, state_dir: str, synthetic: bool = False) -> tuple[list[Any], list[str]]:
+    """n headless demo engines (devices/n each) as child processes; returns (processes, URLs)."""
+    import socket
+    import subprocess
+    import threading
+
+    procs: list[Any] = []
+    urls: list[str] = []
+    repo = Path(__file__).resolve().parents[1]
+    for i in range(n):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = dict(os.environ, FAULTWATCH_TOKEN="bench-token", PYTHONPATH=str(repo))
+        if synthetic:
+            cmd = [sys.executable, str(repo / "bench" / "stream_source.py"), "--devices", str(devices // n),
+                   "--port", str(port), "--site", f"site-{i}"]
+            marker = "stream source"
+        else:
+            cmd = [sys.executable, "-m", "core.cli", "--headless", "--demo-devices", str(devices // n), "--listen",
+                   f"127.0.0.1:{port}", "--state-dir", str(Path(state_dir) / f"engine-{i}"), "--events", os.devnull]
+            marker = "running headless"
+        proc = subprocess.Popen(cmd,
+                                cwd=repo, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        ready = threading.Event()
+
+        def read(stream: Any = proc.stderr, ready: threading.Event = ready, marker: str = marker) -> None:
+            for line in stream:
+                if marker in line:
+                    ready.set()
+            ready.set()
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(60) or proc.poll() is not None:
+            raise RuntimeError(f"engine {i} did not start")
+        procs.append(proc)
+        urls.append(f"http://127.0.0.1:{port}")
+    return procs, urls
+
+
+async def run(devices: int, warmup_s: float, seconds: float, profile: bool, state_dir: str,
+              engines: int = 0, synthetic: bool = False) -> list[list[Any]]:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -73,8 +120,18 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
     from gui.service_model import SERVICE_ID_ROLE
 
     app = QApplication.instance()
-    engine = EngineThread.for_demo(state_dir=state_dir, devices=devices)
+    children: list[Any] = []
     t0 = time.perf_counter()
+    if engines:
+        from core.multi import MultiEngine
+
+        children, urls = await asyncio.get_running_loop().run_in_executor(
+            None, _start_engines, engines, devices, state_dir, synthetic)
+        engine: Any = MultiEngine()
+        for url in urls:
+            engine.attach(url, "bench-token")
+    else:
+        engine = EngineThread.for_demo(state_dir=state_dir, devices=devices)
     await asyncio.get_running_loop().run_in_executor(None, engine.start)
     start_s = time.perf_counter() - t0
     settings = QSettings(str(Path(state_dir) / "gui.ini"), QSettings.Format.IniFormat)
@@ -157,6 +214,9 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
     window.close()
     window.shutdown()
     await asyncio.get_running_loop().run_in_executor(None, engine.stop)
+    for child in children:
+        child.terminate()
+        child.wait(30)
     del app
 
     if profiler is not None:
@@ -179,7 +239,10 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
         row("engine loop lag p99 (ms)", engine_lag, "engine.stats(), 1 s samples"),
         row("full GC pause (ms)", gc_ms, "generation 2, any thread"),
         ["engine checks/s", checks / elapsed, None, None, 1, f"{checks} checks in {elapsed:.0f} s"],
-        ["process CPU (% of a core)", cpu_pct, None, None, 1, "GUI + engine + simulated rack"],
+        ["checks on time (%)", 100.0 * checks / (elapsed * devices), None, None, 1,
+         f"of {devices} devices at 1 s"],
+        ["process CPU (% of a core)", cpu_pct, None, None, 1,
+         f"console only; {engines} engine processes apart" if engines else "GUI + engine + simulated rack"],
     ]
 
 
@@ -188,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=30.0, help="measured window (after the warm-up)")
     p.add_argument("--warmup", type=float, default=10.0)
+    p.add_argument("--engines", type=int, default=0, metavar="N",
+                   help="run the fleet in N engine processes and attach to them (0: worker thread)")
+    p.add_argument("--synthetic", action="store_true",
+                   help="with --engines: stand-in engines (bench/stream_source.py) that send what a busy engine "
+                        "sends, without checking anything (the console's cost alone)")
     p.add_argument("--profile", action="store_true", help="cProfile the GUI thread over the measured window")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -202,8 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         with loop:
-            rows = loop.run_until_complete(run(ns.devices, ns.warmup, ns.seconds, ns.profile, state))
+            rows = loop.run_until_complete(run(ns.devices, ns.warmup, ns.seconds, ns.profile, state, ns.engines,
+                                                   ns.synthetic))
     print(f"# bench/gui_lag.py — {machine()}")
+    where = (f"{ns.engines} attached {'stand-in (synthetic) ' if ns.synthetic else ''}engine processes"
+             if ns.engines else "engine on a worker thread")
+    print(f"# {where}")
     print(f"# platform {os.environ.get('QT_QPA_PLATFORM')}, {ns.devices} devices at 1 s, warm-up {ns.warmup:.0f} s, "
           f"measured {ns.seconds:.0f} s")
     print(table(["measure", "p50", "p99", "max", "n", "note"], rows))

@@ -16,6 +16,8 @@ import hmac
 import json
 import logging
 import math
+import re
+import ssl
 from enum import Enum
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
@@ -26,6 +28,8 @@ from aiohttp.typedefs import Handler
 from core.logs import API as log
 from core import __version__
 from core.events import BreakerState, ServiceStatus
+from core.api_auth import Gate
+from core.api_stream import StreamHub
 from core.health import Health
 from core.snapshot import CommandResult, EngineControl, EngineStats, ServiceSnapshot
 
@@ -53,6 +57,8 @@ _SHUTDOWN_TIMEOUT_S = 5.0
 # We never read request bodies; a small limit keeps a misbehaving device from making us buffer.
 _MAX_BODY = 64 * 1024
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+# What a client may name as the origin of its commands (journaled): "gui@laptop-3", "script@ci".
+_ORIGIN_RE = re.compile(r"[a-z]{1,16}@[A-Za-z0-9._-]{1,64}\Z")
 
 
 class ApiServer:
@@ -66,7 +72,8 @@ class ApiServer:
     def __init__(self, control: EngineControl, beat: Callable[[str], bool], token: str,
                  host: str = "127.0.0.1", port: int = 8765,
                  config_path: Callable[[], str | None] | None = None,
-                 health: Callable[[], Health] | None = None) -> None:
+                 health: Callable[[], Health] | None = None, *, gate: Gate | None = None,
+                 stream: StreamHub | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         if not token:
             # An empty token would make "Authorization: Bearer " a valid credential.
             raise ValueError("the API token must not be empty")
@@ -81,20 +88,24 @@ class ApiServer:
         self.port = port
         self._runner: web.AppRunner | None = None
         self._config_path = config_path  # given: /api/config/ edits that file (core/config_api.py)
+        self._gate = gate
+        self._stream = stream
+        self._ssl = ssl_context
 
     @property
     def url(self) -> str:
         host = _WILDCARD_HOSTS.get(self._host, self._host)
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self._ssl is not None else 'http'}://{host}:{self.port}"
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("ApiServer already started")
-        app = web.Application(middlewares=[_errors], client_max_size=_MAX_BODY)
+        middlewares = [_errors] + ([self._gate.middleware()] if self._gate is not None else [])
+        app = web.Application(middlewares=middlewares, client_max_size=_MAX_BODY)
         app.router.add_post("/heartbeat/{service_id}", self._heartbeat)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
@@ -107,14 +118,17 @@ class ApiServer:
             from core.config_api import ConfigEditApi
 
             ConfigEditApi(self._control, self._config_path, self._authorized).add_routes(app.router)
+        self._add_console_routes(app)
         # aiohttp's default access log goes to "aiohttp.access" at INFO; ours is DEBUG, skips beats,
         # and its format has no headers, so the Authorization header cannot leak through it.
         runner = web.AppRunner(app, access_log_class=_AccessLogger, access_log=access_log,
                                shutdown_timeout=_SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self._host, self.port)
+            site = web.TCPSite(runner, self._host, self.port, ssl_context=self._ssl)
             await site.start()
+            if self._stream is not None:
+                self._stream.start()
         except BaseException:
             await runner.cleanup()
             raise
@@ -126,6 +140,8 @@ class ApiServer:
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
+        if self._stream is not None and runner is not None:
+            await self._stream.stop()
         if runner is not None:
             await runner.cleanup()
             log.info("API stopped")
@@ -181,9 +197,9 @@ class ApiServer:
             async def maintenance(ids: Sequence[str], origin: str) -> CommandResult:
                 # No end time from the API: the engine's default window applies (never silent forever).
                 return await self._control.maintenance(ids, on, origin)
-            return await self._run(verb, service_id, maintenance)
+            return await self._run(verb, service_id, maintenance, request)
         command: _Command = getattr(self._control, method_name)
-        return await self._run(verb, service_id, command)
+        return await self._run(verb, service_id, command, request)
 
     async def _acknowledge(self, request: web.Request) -> web.StreamResponse:
         if not self._authorized(request):
@@ -191,10 +207,52 @@ class ApiServer:
         alert_id = request.match_info["alert_id"]
         if not any(a.id == alert_id for a in self._control.alerts()):
             return _error(404, f"unknown alert {alert_id!r}")
-        return await self._run("acknowledge", alert_id, self._control.acknowledge)
+        return await self._run("acknowledge", alert_id, self._control.acknowledge, request)
 
-    async def _run(self, verb: str, target: str, command: _Command) -> web.StreamResponse:
-        result = await command([target], "api")
+    # ------------------------------------------------------------ attached consoles (issue 11)
+
+    def _add_console_routes(self, app: web.Application) -> None:
+        """The stream, history and the commands only a remote console needs (group maintenance,
+        silence); the shared routes above serve it too."""
+        if self._stream is not None:
+            self._stream.add_routes(app)
+        app.router.add_post("/api/groups/{group}/{verb}", self._group_command)
+        app.router.add_post("/api/alerts/{alert_id}/silence", self._silence)
+
+    async def _group_command(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorized(request):
+            return self._refuse(request)
+        group, verb = request.match_info["group"], request.match_info["verb"]
+        if verb not in MAINTENANCE_COMMANDS:
+            return _error(404, f"unknown command {verb!r}")
+        if not any(s.group == group for s in self._control.snapshots().values()):
+            return _error(404, f"unknown group {group!r}")
+        on = MAINTENANCE_COMMANDS[verb]
+
+        async def maintenance(ids: Sequence[str], origin: str) -> CommandResult:
+            return await self._control.maintenance(ids, on, origin)
+        return await self._run(verb, group, maintenance, request)
+
+    async def _silence(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorized(request):
+            return self._refuse(request)
+        alert_id = request.match_info["alert_id"]
+        try:
+            seconds = float(request.query.get("seconds", ""))
+        except ValueError:
+            return _error(400, "seconds must be a number")
+        if not (math.isfinite(seconds) and 0 < seconds <= 7 * 86400):
+            return _error(400, "seconds must be between 0 and 604800")
+        if not any(a.id == alert_id for a in self._control.alerts()):
+            return _error(404, f"unknown alert {alert_id!r}")
+
+        async def silence(ids: Sequence[str], origin: str) -> CommandResult:
+            return await self._control.silence(ids, seconds, origin)
+        return await self._run("silence", alert_id, silence, request)
+
+    async def _run(self, verb: str, target: str, command: _Command,
+                   request: web.Request | None = None) -> web.StreamResponse:
+        result = await command([target], _origin(request))
         log.info("API command %s %r: %s (%s)", verb, target, "ok" if result.ok else "refused", result.message)
         return _json(200 if result.ok else 409, {"ok": result.ok, "message": result.message})
 
@@ -212,6 +270,12 @@ class ApiServer:
     def _refuse(self, request: web.Request) -> web.StreamResponse:
         log.info("API refused %s %s from %s: %s", request.method, request.path, request.remote, AUTH_ERROR)
         return _error(401, AUTH_ERROR, {"WWW-Authenticate": "Bearer"})
+
+
+def _origin(request: web.Request | None) -> str:
+    """The journaled origin: "api", or what the client names itself (gui@host) if well-formed."""
+    claimed = request.headers.get("X-Faultwatch-Origin", "") if request is not None else ""
+    return claimed if _ORIGIN_RE.match(claimed) else "api"
 
 
 @web.middleware

@@ -38,6 +38,8 @@ examples:
   faultwatch --config rack.toml --wall   wall display for a rack
   faultwatch --headless --config rack.toml --events -    JSON lines on stdout
   faultwatch --check-config rack.toml    validate a config and print a summary
+  faultwatch --attach https://rack-a:8765 --attach https://rack-b:8765 --ca-file site-ca.pem
+                                         one console for engines running elsewhere
   faultwatch report --since 24h --format html --out shift.html   availability report (report --help)
 """
 
@@ -63,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--self-test", action="store_true",
                    help="run one full fail/recover cycle on a simulated device; exit 0 if it completed")
     p.add_argument("--startup-probe", action="store_true", help="GUI: print time to first paint and quit")
+    p.add_argument("--attach", metavar="URL", action="append", default=[],
+                   help="show the engine at URL instead of starting one (repeatable)")
+    p.add_argument("--token-file", metavar="PATH", help="--attach: file with the token (else the keyring, "
+                                                        "then $FAULTWATCH_TOKEN)")
+    p.add_argument("--ca-file", metavar="PATH", help="--attach: CA certificate(s) that signed the engines' TLS")
     p.add_argument("--log-level", default=os.environ.get("FAULTWATCH_LOG", "INFO"),
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     p.add_argument("--debug", metavar="CATEGORIES",
@@ -89,6 +96,14 @@ def _check_arguments(args: argparse.Namespace) -> str | None:
         return f"--duration: must be greater than 0, got {args.duration:g}"
     if args.demo_devices is not None and not 1 <= args.demo_devices <= 10_000:
         return f"--demo-devices: must be between 1 and 10000, got {args.demo_devices}"
+    if args.attach:
+        if args.headless:
+            return "--attach opens a console; a headless engine is started without it"
+        from core.remote import check_engine_url
+        for url in args.attach:
+            problem = check_engine_url(url)
+            if problem:
+                return f"--attach: {problem}"
     try:
         paths.state_dir(args.state_dir)
     except OSError as exc:
@@ -146,6 +161,8 @@ def main(argv: list[str] | None = None, window: WindowLauncher | None = None, *,
     if args.self_test:
         from core.selftest import run_self_test
         return run_self_test(args.state_dir)
+    if args.attach:
+        return _attach(args, window)
     demo = args.demo or args.demo_devices is not None
     config_path = args.config
     if not demo and config_path is None:
@@ -181,6 +198,35 @@ def main(argv: list[str] | None = None, window: WindowLauncher | None = None, *,
     return int(window.run_gui(config_path=None if demo else config_path, demo=demo, wall=args.wall,
                               theme=args.theme, startup_probe=args.startup_probe, state_dir=args.state_dir,
                               demo_devices=args.demo_devices, process_start=_START))
+
+
+def _attach(args: argparse.Namespace, window: WindowLauncher | None) -> int:
+    """`--attach URL...`: a console for engines running elsewhere; no engine of its own."""
+    from core.token import console_token
+
+    tokens: list[tuple[str, str]] = []
+    for url in args.attach:
+        try:
+            token, _where = console_token(url, args.token_file)
+        except ValueError as exc:
+            print(f"faultwatch: {exc}", file=sys.stderr)
+            return 2
+        if not token:
+            print(f"faultwatch: no token for {url}: use --token-file, the keyring or $FAULTWATCH_TOKEN",
+                  file=sys.stderr)
+            return 2
+        tokens.append((url, token))
+    ok, why = _display_available()
+    if not ok:
+        print(f"faultwatch: {why}; --attach needs a display", file=sys.stderr)
+        return 2
+    run_attached = getattr(window, "run_attached", None)
+    if run_attached is None:
+        print("faultwatch: this installation has no console window (install faultwatch[gui]); "
+              "--attach needs one", file=sys.stderr)
+        return 2
+    return int(run_attached(tokens, ca_file=args.ca_file, wall=args.wall, theme=args.theme,
+                            startup_probe=args.startup_probe, process_start=_START))
 
 
 if __name__ == "__main__":

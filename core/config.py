@@ -155,6 +155,22 @@ class ApiConfig:
     listen: str = opt("127.0.0.1:8765", "host:port of the listener; loopback unless you mean otherwise.")
     token_env: str = opt("FAULTWATCH_TOKEN", "Environment variable holding the API bearer token; if unset, "
                                              "a token is generated in a 0600 file in the state directory.")
+    # Remote consoles (issue 11): core/api_auth.py enforces these.
+    site: str = opt("", "Name attached consoles show for this engine (its site or rack); default: the host name.")
+    tls_cert: str = opt("", "PEM certificate (chain) file: serve the API over HTTPS. Needs tls_key.")
+    tls_key: str = opt("", "PEM private key file for tls_cert.")
+    viewer_token_env: str = opt("FAULTWATCH_VIEWER_TOKEN", "Environment variable holding a read-only (viewer) "
+                                                           "token; unset means no viewer token.")
+    reads_need_token: bool = opt(False, "GETs, /metrics and the stream need a token on loopback too (always "
+                                        "so when listen is not loopback).")
+    allow_insecure: bool = opt(False, "Allow a non-loopback listen without TLS (tokens then cross the "
+                                      "network in clear text).")
+    heartbeat_auth: bool = opt(False, "Heartbeats need a token too when the listener is not loopback-only "
+                                      "(off: devices push beats without one; see docs/api.md).")
+    auth_failures_per_minute: int = opt(10, "Bad tokens from one address per minute before it gets 429.",
+                                        min=1, max=10_000)
+    stream_interval_seconds: float = opt(0.25, "How often the /api/stream endpoint sends changes.",
+                                         min=0.05, max=10.0)
 
 
 # ---------------------------------------------------------------- services
@@ -465,6 +481,9 @@ def _check_section(section: Any, path: str) -> None:
         raise _KeyProblem(_join(path, "k"), f"{section.k} is greater than n ({section.n})")
     if isinstance(section, ApiConfig):
         _parse_listen(section.listen, _join(path, "listen"))
+        if bool(section.tls_cert) != bool(section.tls_key):
+            key = "tls_key" if section.tls_cert else "tls_cert"
+            raise _KeyProblem(_join(path, key), "tls_cert and tls_key go together; set both or neither")
     # Check types and protocol restart actions state their own rules between keys (a coil takes a
     # boolean, an OID is dotted digits) as `problem() -> (key, message) | None`.
     problem = getattr(section, "problem", None)

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from core import paths
 from core.api import ApiServer
+from core.api_auth import ApiSecurity, Gate, exposure_problem, make_ssl_context
+from core.api_stream import EngineReads, StreamHub
 from core.clock import Clock, SystemClock
-from core.config import Config, load_config, parse_listen
+from core.config import Config, ConfigError, load_config, parse_listen
 from core.assembly import open_engine
 from core.engine import Engine
+from core.events import ActionEvent
 from core.health import HEALTH_STATE_KEY, HealthProbe
 from core.token import load_or_create_token
 from core.logs import ENGINE as log
@@ -71,16 +75,22 @@ class Runtime:
             config = await self._start_demo()
         else:
             config = self.load()
+        listen = self.listen or (config.api.listen if config.api.enabled else None)
+        if listen:
+            # Refused before anything starts: an exposed listener without TLS is a config error.
+            problem = exposure_problem(config.api, parse_listen(listen)[0], listen)
+            if problem:
+                raise ConfigError(problem)
+            make_ssl_context(config.api)
         engine = open_engine(config, clock=self.clock, state_dir=self.state_dir)
         await engine.start()
         self.engine = engine
-        listen = self.listen or (config.api.listen if config.api.enabled else None)
         if listen:
             host, port = parse_listen(listen)
             token, self.token_where = load_or_create_token(config.api.token_env, paths.state_dir(self.state_dir))
-            self.api = ApiServer(engine, engine.beat, token, host, port,
-                                 config_path=lambda: engine.config.source or self.config_path,
-                                 health=self._health_probe(engine))
+            self.api = make_api_server(engine, config, host, port, token,
+                                       config_path=lambda: engine.config.source or self.config_path,
+                                       health=self._health_probe(engine))
             await self.api.start()
             log.info("api listening on %s (token from %s)", self.api.url, self.token_where)
             if self._sim is not None:
@@ -166,6 +176,36 @@ class Runtime:
         if self._sim is not None:
             await self._sim.stop()  # type: ignore[attr-defined]
         await self._stop_industrial()
+
+
+def make_api_server(engine: Engine, config: Config, host: str, port: int, token: str,
+                    config_path: Callable[[], str | None] | None = None,
+                    health: "HealthProbe | None" = None) -> ApiServer:
+    """The API listener with its gate (roles, rate limit) and the stream for attached consoles."""
+    api = config.api
+    viewer = os.environ.get(api.viewer_token_env, "").strip() if api.viewer_token_env else ""
+    if viewer == token:
+        viewer = ""  # the same secret cannot mean two roles: it is the operator's
+
+    def refused(what: str, detail: str) -> None:
+        engine.publish(ActionEvent(service="", mono=engine.clock.monotonic(), wall=engine.clock.wall(),
+                                   command=what, origin="api", ok=False, detail=detail))
+
+    gate = Gate(ApiSecurity.from_config(api, host, token, viewer), engine.clock, refused)
+    journal = engine.journal
+
+    def rollup(service: str, since: float) -> list[tuple[float, float | None, float | None, float | None]]:
+        return [(r.minute_wall, r.mean_ms, r.min_ms, r.max_ms) for r in journal.latency_rollup(service, since)]
+
+    reads = EngineReads(
+        snapshots=engine.snapshots, alerts=engine.alerts, stats=engine.stats, last_seq=journal.last_seq,
+        events_after=lambda since, limit: journal.events(since_seq=since, limit=limit),
+        journal_events=lambda service, limit: journal.events(service=service, limit=limit, newest_first=True),
+        latency=journal.latency, rollup=rollup, values=engine.value_history)
+    hub = StreamHub(reads, site=api.site, interval_s=api.stream_interval_seconds)
+    engine.listeners.append(hub.publish)
+    return ApiServer(engine, engine.beat, token, host, port, config_path, health,
+                     gate=gate, stream=hub, ssl_context=make_ssl_context(api))
 
 
 def tune_gc() -> None:

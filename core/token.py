@@ -96,3 +96,32 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
+
+
+def console_token(url: str, token_file: str | None = None, env_var: str = "FAULTWATCH_TOKEN") -> tuple[str, str]:
+    """The token a console presents to the engine at `url`: (token, where), ("", "") if none.
+
+    In order: `--token-file PATH`; the OS keyring entry for that engine (service "faultwatch", user
+    the URL: `keyring set faultwatch https://rack-3:8765`); the keyring's general API token; `$env_var`.
+    A token file must not be readable by others (it is a password): a loose one is refused.
+    """
+    if token_file:
+        path = Path(token_file)
+        try:
+            mode = path.stat().st_mode
+            if os.name == "posix" and mode & 0o077:
+                raise ValueError(f"--token-file {token_file}: readable by group/others (chmod 600 it)")
+            token = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"--token-file {token_file}: {exc.strerror or exc}") from None
+        if not token:
+            raise ValueError(f"--token-file {token_file}: the file is empty")
+        return token, token_file
+    for user in (url.rstrip("/"), KEYRING_USER):
+        secret = keyring_secret(KEYRING_SERVICE, user)
+        if secret:
+            return secret, f"OS keyring ({KEYRING_SERVICE}/{user})"
+    from_env = os.environ.get(env_var, "").strip()
+    if from_env:
+        return from_env, f"${env_var}"
+    return "", ""

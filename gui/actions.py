@@ -38,6 +38,7 @@ Confirm = Callable[[str, str], bool]  # (title, text) -> proceed?
 
 SHORTCUTS: dict[str, str] = {
     "action_open_config": "Ctrl+O",
+    "action_connect_engine": "Ctrl+Shift+E",
     "action_force_open": "Ctrl+Shift+O",
     "action_force_close": "Ctrl+Shift+C",
     "action_reset_breaker": "Ctrl+Shift+R",

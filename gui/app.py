@@ -116,9 +116,47 @@ def run_gui(config_path: str | None, demo: bool, wall: bool = False, theme: str 
     except ValueError as exc:  # core.config.ConfigError is a ValueError: one line naming file and key
         return show_config_error(str(exc))
 
+    from core.multi import MultiEngine
+
     settings = QSettings(ORGANISATION, APPLICATION)
-    return run_window(app, engine, settings, wall=wall, theme=theme, startup_probe=startup_probe,
+    # Wrapped so File → Connect to engine… can add attached engines; the own engine's ids stay as they are.
+    return run_window(app, MultiEngine(engine), settings, wall=wall, theme=theme, startup_probe=startup_probe,
                       process_start=process_start, qasync_module=qasync, timer_type=QTimer)
+
+
+def run_attached(engines: list[tuple[str, str]], *, ca_file: str | None = None, wall: bool = False,
+                 theme: str | None = None, startup_probe: bool = False,
+                 process_start: float | None = None) -> int:
+    """The console for engines running elsewhere: `engines` is [(url, token)]; no engine of its own."""
+    import qasync
+    from PySide6.QtCore import QSettings, QTimer
+
+    from core.multi import MultiEngine
+    from gui.engines import remember_engine
+
+    app = _application()
+    settings = QSettings(ORGANISATION, APPLICATION)
+    multi = MultiEngine()
+    for url, token in engines:
+        multi.attach(url, token, ca_file=ca_file)
+        remember_engine(settings, url)
+    return run_window(app, multi, settings, wall=wall, theme=theme, startup_probe=startup_probe,
+                      process_start=process_start, qasync_module=qasync, timer_type=QTimer)
+
+
+def _application() -> Any:
+    from PySide6.QtWidgets import QApplication
+
+    install_excepthook()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("Faultwatch")
+    app.setDesktopFileName("faultwatch")
+    icon = _window_icon()
+    if icon is not None:
+        app.setWindowIcon(icon)
+    return app
 
 
 def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, theme: str | None = None,
@@ -179,6 +217,7 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
         app.aboutToQuit.connect(request_quit)
         window = MainWindow(engine, settings, theme_name=theme)
         window.closed.connect(request_quit)
+        install_engine_controls(window, engine, settings)
         window.start()
         if wall:
             window.toggle_wall_mode()
@@ -227,6 +266,18 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
                 log.exception("stopping the engine failed")
         collector.stop()
     return code
+
+
+def install_engine_controls(window: Any, engine: Any, settings: Any) -> Any:
+    """File → Connect to engine… and the engines label, when the window shows a MultiEngine."""
+    from core.multi import MultiEngine
+    from gui.engines import EngineControls
+
+    if not isinstance(engine, MultiEngine):
+        return None
+    controls = EngineControls(window, engine, settings)
+    window.engine_controls = controls
+    return controls
 
 
 def _restore_signals(previous: dict[signal.Signals, Any]) -> None:

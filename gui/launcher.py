@@ -30,6 +30,15 @@ class _Window:
                                startup_probe=startup_probe, state_dir=state_dir, demo_devices=demo_devices,
                                process_start=process_start))
 
+    def run_attached(self, engines: list[tuple[str, str]], *, ca_file: str | None, wall: bool,
+                     theme: str | None, startup_probe: bool, process_start: float) -> int:
+        """`faultwatch --attach URL...`: the console for engines running elsewhere."""
+        app = _import_app()
+        if app is None:
+            return 2
+        return int(app.run_attached(engines, ca_file=ca_file, wall=wall, theme=theme, startup_probe=startup_probe,
+                                    process_start=process_start))
+
     def show_config_error(self, message: str) -> int:
         app = _import_app()
         if app is None:

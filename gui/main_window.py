@@ -316,6 +316,8 @@ class MainWindow(QMainWindow):
         a = self.named_actions
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        file_menu.setObjectName("menu_file")
+        self.file_menu = file_menu  # gui/engines.py adds "Connect to engine…" here
         file_menu.addAction(a["action_open_config"])
         self.recent_menu = file_menu.addMenu("Recent configs")
         self.recent_menu.setObjectName("menu_recent")

@@ -15,6 +15,7 @@ from typing import Iterable
 from core.describe import check_word, format_value
 from core.events import BreakerState, HeartbeatStatus, ServiceStatus
 from core.snapshot import ServiceSnapshot
+from core.wire import is_unreachable
 from gui.palette import Indicator
 
 
@@ -36,6 +37,10 @@ _BY_ROLE = {"critical": Category.UNHEALTHY, "warning": Category.DEGRADED, "info"
 
 def status_indicator(snap: ServiceSnapshot) -> Indicator:
     """The service's overall state, most important first."""
+    if is_unreachable(snap):
+        # Before everything else: whatever its engine said last (maintenance, failed, healthy) is not
+        # live any more and must not look as if it were (an attached engine, core/remote.py).
+        return Indicator("warning", "ring", "UNREACHABLE")
     if snap.maintenance:
         return Indicator("suppressed", "lock", "MAINTENANCE")
     if snap.paused:
@@ -83,6 +88,8 @@ def role(snap: ServiceSnapshot) -> str:
 
 
 def category(snap: ServiceSnapshot) -> Category:
+    if is_unreachable(snap):
+        return Category.UNKNOWN  # nothing about it is known now, not even its last breaker state
     found = _BY_ROLE.get(role(snap))
     if found is not None:
         return found

@@ -123,7 +123,9 @@ class TimelineModel(QAbstractTableModel):
         self.theme = theme
         self._events: list[Event] = []  # newest first
         self._described: list[tuple[str, str]] = []
-        self._seqs: set[int] = set()
+        # Keyed by (service, seq): with several engines attached, seqs repeat across engines, but
+        # their services are qualified by engine ("site-a/plc-1"), and one engine never reuses a seq.
+        self._seqs: set[tuple[str, int]] = set()
 
     def events(self) -> list[Event]:
         """All kept events, newest first."""
@@ -140,7 +142,7 @@ class TimelineModel(QAbstractTableModel):
 
     def add_events(self, events: Sequence[Event]) -> None:
         """Add live events (oldest first, as drained) on top; duplicates by journal seq are skipped."""
-        fresh = [e for e in events if not (e.seq and e.seq in self._seqs)]
+        fresh = [e for e in events if not (e.seq and (e.service, e.seq) in self._seqs)]
         if not fresh:
             return
         fresh = fresh[-self.cap:]
@@ -148,20 +150,20 @@ class TimelineModel(QAbstractTableModel):
         self.beginInsertRows(QModelIndex(), 0, len(newest_first) - 1)
         self._events[0:0] = newest_first
         self._described[0:0] = [describe_event(e) for e in newest_first]
-        self._seqs.update(e.seq for e in newest_first if e.seq)
+        self._seqs.update((e.service, e.seq) for e in newest_first if e.seq)
         self.endInsertRows()
         self._trim()
 
     def load_history(self, events: Sequence[Event]) -> None:
         """Merge journal history (any order) with what is shown; keeps newest first."""
-        fresh = [e for e in events if not (e.seq and e.seq in self._seqs)]
+        fresh = [e for e in events if not (e.seq and (e.service, e.seq) in self._seqs)]
         if not fresh:
             return
         merged = sorted(self._events + fresh, key=lambda e: (e.wall, e.seq), reverse=True)[: self.cap]
         self.beginResetModel()
         self._events = merged
         self._described = [describe_event(e) for e in merged]
-        self._seqs = {e.seq for e in merged if e.seq}
+        self._seqs = {(e.service, e.seq) for e in merged if e.seq}
         self.endResetModel()
 
     def _trim(self) -> None:
@@ -171,7 +173,7 @@ class TimelineModel(QAbstractTableModel):
         first = self.cap
         self.beginRemoveRows(QModelIndex(), first, len(self._events) - 1)
         for e in self._events[first:]:
-            self._seqs.discard(e.seq)
+            self._seqs.discard((e.service, e.seq))
         del self._events[first:]
         del self._described[first:]
         self.endRemoveRows()
