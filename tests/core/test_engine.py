@@ -278,8 +278,8 @@ async def test_alerts_reach_the_webhook(make_engine) -> None:
 
 async def test_a_switch_down_in_the_simulator_blocks_its_ten_devices(make_engine) -> None:
     """Issue 13 on real sockets: one alert on the switch naming ten devices, no PLC restarted, every
-    PLC blocked by the switch, and no PLC alert when they are released. (What happens to their
-    recovery after the release: test_engine_control.py.)"""
+    PLC blocked by the switch; then released. (What happens to their alerts and recovery after the
+    release: test_engine_control.py.)"""
     plcs = [f"plc-{i}" for i in range(1, 11)]
     async with SimServer([DeviceSpec("switch-3", reboot_s=30.0), *(DeviceSpec(p) for p in plcs)]) as server:
         services = service_toml(server, "switch-3") + "".join(
@@ -305,4 +305,3 @@ async def test_a_switch_down_in_the_simulator_blocks_its_ten_devices(make_engine
             await wait_for(lambda: all(engine.snapshots()[p].blocked_by == "" for p in plcs), what="released")
         finally:
             await engine.stop()
-    assert not any(e.state == "firing" and e.service.startswith("plc") for e in rec.of(AlertEvent))

@@ -56,8 +56,8 @@ async def test_a_switch_down_gives_one_alert_no_child_restarts_and_blocked_rows(
 # failures were the switch's, and its breaker is still open from the outage, so it is restarted on
 # old evidence. Judging afresh means: clear its failure count (and a breaker opened meanwhile), then
 # let its own next checks decide. See the report of issue 13 for the engine change.
-STALE = pytest.mark.xfail(strict=True, reason="released children are restarted on failures that were their "
-                                              "parent's (engine._update_blocks)")
+STALE = pytest.mark.xfail(strict=True, reason="released children are restarted (and their open breakers alarm) "
+                                              "on failures that were their parent's (engine._update_blocks)")
 
 
 @pytest.mark.xfail(strict=True, reason="a child's recovery starts before its slower parent's next check "
@@ -92,6 +92,7 @@ async def test_devices_back_with_their_switch_are_not_restarted(tmp_path: Path) 
             h.dev(sid).healthy = True
         await h.advance(30)
         assert [key for t, key in h.fleet.restarts if t > back and key != "http://switch-3.test"] == []
+        assert not any(e.state == "firing" and e.service.startswith("plc") for e in h.of(AlertEvent))
 
 
 @STALE
