@@ -558,7 +558,7 @@ def _check(value: Any, path: str) -> Any:
     if not isinstance(value, dict):
         raise _KeyProblem(path, f"expected a table with 'type', got {_type_name(value)} {_describe(value)}")
     kind = value.get("type", "http")
-    if kind not in types_:
+    if not isinstance(kind, str) or kind not in types_:  # a list or table is unhashable, not just wrong
         close = difflib.get_close_matches(str(kind), list(types_), n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise _KeyProblem(_join(path, "type"), f"{_describe(kind)} is not one of {' | '.join(types_)}{hint}")
