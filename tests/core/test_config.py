@@ -95,3 +95,14 @@ def test_shipped_examples_load(path: Path) -> None:
     config = load_config(path)
     assert config.services
     assert summary(config).startswith(f"{path}: OK, {len(config.services)} services")
+
+
+def test_a_check_type_that_is_not_a_string_is_one_line() -> None:
+    """Found by the fuzz test: `check = { type = [] }` raised TypeError (unhashable) instead."""
+    import pytest as _pytest
+
+    from core.config import ConfigError as _ConfigError
+    from core.config import parse_config as _parse
+
+    with _pytest.raises(_ConfigError, match=r"^x\.toml: services\[0\]\.check\.type: \[\] is not one of "):
+        _parse('[[services]]\nid = "a"\nendpoint = "http://127.0.0.1:1"\ncheck = { type = [] }\n', label="x.toml")

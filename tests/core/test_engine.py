@@ -274,3 +274,34 @@ async def test_alerts_reach_the_webhook(make_engine) -> None:
     first = next(r for r in received if r["rule"] == "breaker_open")
     assert first["kind"] == "alert" and first["state"] == "firing" and first["service"] == "d1" and first["seq"] > 0
 
+
+
+async def test_a_switch_down_in_the_simulator_blocks_its_ten_devices(make_engine) -> None:
+    """Issue 13 on real sockets: one alert on the switch naming ten devices, no PLC restarted, every
+    PLC blocked by the switch; then released. (What happens to their alerts and recovery after the
+    release: test_engine_control.py.)"""
+    plcs = [f"plc-{i}" for i in range(1, 11)]
+    async with SimServer([DeviceSpec("switch-3", reboot_s=30.0), *(DeviceSpec(p) for p in plcs)]) as server:
+        services = service_toml(server, "switch-3") + "".join(
+            service_toml(server, p, depends_on='["switch-3"]') for p in plcs)
+        engine, rec = await make_engine(server, services)
+        try:
+            await wait_for(lambda: all(s.status is ServiceStatus.HEALTHY for s in engine.snapshots().values()),
+                           what="all healthy")
+            for device in ["switch-3", *plcs]:
+                server.device(device).set_behaviour("down")
+            await wait_for(lambda: any(a.rule == "unhealthy" and a.service == "switch-3" and a.active
+                                       for a in engine.alerts()), what="the switch's alert")
+            await wait_for(lambda: all(engine.snapshots()[p].blocked_by == "switch-3" for p in plcs),
+                           what="PLCs blocked")
+            await asyncio.sleep(1.0)  # room for any wrong alert or restart to happen (none may)
+            active = [a for a in engine.alerts() if a.active]
+            assert {a.service for a in active} == {"switch-3"}
+            unhealthy = next(a for a in active if a.rule == "unhealthy")
+            assert unhealthy.message.endswith("10 devices behind it blocked")
+            assert all(server.device(p).restarts == 0 for p in plcs)
+            for device in ["switch-3", *plcs]:
+                server.device(device).set_behaviour("healthy")
+            await wait_for(lambda: all(engine.snapshots()[p].blocked_by == "" for p in plcs), what="released")
+        finally:
+            await engine.stop()
