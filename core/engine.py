@@ -310,9 +310,10 @@ class Engine:
         behind a switch are often checked a moment before the switch itself."""
         by_id = {s.id: s for s in config.services}
         self._has_dependencies = any(s.depends_on for s in config.services)
-        self.alert_manager.set_settle({
+        self._settle_s = {
             s.id: max(_detection_s(by_id[p]) for p in s.depends_on if p in by_id)
-            for s in config.services if any(p in by_id for p in s.depends_on)})
+            for s in config.services if any(p in by_id for p in s.depends_on)}
+        self.alert_manager.set_settle(self._settle_s)
 
     def _is_down(self, service: str) -> bool:
         svc = self.services.get(service)
@@ -326,6 +327,15 @@ class Engine:
         change = self._blocks.update(self._is_down)
         if not change:
             return
+        for sid in change.released:
+            # Judged afresh: its failures were its parent's. Its own next checks decide, not old evidence
+            # (restarting ten PLCs the moment their switch is back is the storm this prevents).
+            svc = self.services.get(sid)
+            if svc is not None:
+                svc.monitor.consecutive_failures = 0
+                svc.monitor.failed = False
+                if svc.monitor.breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN):
+                    svc.monitor.breaker.reset("its parent is back: judged afresh")
         self.alert_manager.set_blocked(self._blocks.blocked)
         for sid, parent in change.blocked.items():
             # Power-cycling twenty PLCs because their switch died is the storm this product prevents.
@@ -334,9 +344,6 @@ class Engine:
             log.info("%s: blocked by %s", sid, parent)
         for sid in change.released:
             self._dirty.add(sid)
-            svc = self.services.get(sid)
-            if svc is not None and svc.monitor.failed and not self.recovery.active(sid):
-                self.service_failed(sid, svc.monitor.last_failure_type)
         for parent in {*change.blocked.values()}:
             self._dirty.add(parent)
 
@@ -364,7 +371,22 @@ class Engine:
             return
         self._update_blocks()  # a parent failing in this very check blocks its children first
         held = self.in_maintenance(service, svc.cfg.group) or self._blocks.blocked_by(service) is not None
+        wait = self._settle_s.get(service)
+        if wait and not held:
+            # A child checked more often than its parent waits one parent detection before recovery.
+            self._spawn(self._recover_after_settle(service, failure_type, wait))
+            return
         self._spawn(self.recovery.on_failed(service, failure_type, held))
+
+    async def _recover_after_settle(self, service: str, failure_type: FailureType, wait: float) -> None:
+        await self.clock.sleep(wait)
+        self._update_blocks()
+        svc = self.services.get(service)
+        if svc is None or not svc.monitor.failed or self.recovery.active(service):
+            return
+        if self.in_maintenance(service, svc.cfg.group) or self._blocks.blocked_by(service) is not None:
+            return
+        await self.recovery.on_failed(service, failure_type, False)
 
     def _on_storm(self, service: str, key: str, reason: str) -> None:
         """`key` is what tripped: the service itself, or "group:<name>" for its whole group."""
@@ -744,9 +766,11 @@ class Engine:
             if svc is None:
                 continue
             old = svc.cfg
+            # Protocol checks take their library timeout from timeout_seconds when they are made.
             check_changed = (cfg.check, cfg.health_path, cfg.tls_verify, cfg.ca_bundle,
-                             cfg.fault_detection.max_body_bytes) != (
-                old.check, old.health_path, old.tls_verify, old.ca_bundle, old.fault_detection.max_body_bytes)
+                             cfg.fault_detection.max_body_bytes, cfg.fault_detection.timeout_seconds) != (
+                old.check, old.health_path, old.tls_verify, old.ca_bundle, old.fault_detection.max_body_bytes,
+                old.fault_detection.timeout_seconds)
             new_check = self._make_check(cfg) if check_changed else None
             old_check = svc.monitor.check
             svc.monitor.reconfigure(cfg, new.anomaly, new_check)

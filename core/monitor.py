@@ -146,6 +146,12 @@ class ServiceMonitor:
         except asyncio.CancelledError:
             self.breaker.release(permit)
             raise
+        if result.status is ServiceStatus.UNKNOWN:
+            # Nothing known yet (an MQTT topic before its first message, its broker away): neither a
+            # success nor a failure; the check itself turns unhealthy once its data is too old.
+            self.breaker.release(permit)
+            self._unknown(result)
+            return
         duration = result.latency_ms / 1000.0
         if result.ok:
             self.breaker.record_success(permit, duration_s=duration)
@@ -154,6 +160,19 @@ class ServiceMonitor:
         self.apply(result)
         if self.active_index != 0:
             await self._probe_primary_for_failback()
+
+    def _unknown(self, result: CheckResult) -> None:
+        now_wall = self._clock.wall()
+        self.checks_total += 1
+        self.last_check_wall = now_wall
+        self.last_detail, self.last_error = result.detail, result.error
+        if self.status is not ServiceStatus.UNKNOWN:
+            self.status = ServiceStatus.UNKNOWN
+            self._ports.publish(ProbeEvent(
+                service=self.cfg.id, mono=self._clock.monotonic(), wall=now_wall, status=self.status,
+                latency_ms=None, error=result.error, consecutive_failures=self.consecutive_failures,
+                endpoint=self.active_endpoint, check=result.check, value=None))
+        self._ports.changed(self.cfg.id)
 
     async def probe(self, endpoint: str) -> CheckResult:
         """One check of another endpoint of this service (a backup, before failing over to it)."""

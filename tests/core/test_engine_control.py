@@ -52,16 +52,8 @@ async def test_a_switch_down_gives_one_alert_no_child_restarts_and_blocked_rows(
         assert all(h.engine.snapshots()[p].blocked_by == "" for p in PLCS)
 
 
-# The engine (b237e13) hands a released child that still *reads* failed straight to recovery; its
-# failures were the switch's, and its breaker is still open from the outage, so it is restarted on
-# old evidence. Judging afresh means: clear its failure count (and a breaker opened meanwhile), then
-# let its own next checks decide. See the report of issue 13 for the engine change.
-STALE = pytest.mark.xfail(strict=True, reason="released children are restarted (and their open breakers alarm) "
-                                              "on failures that were their parent's (engine._update_blocks)")
 
 
-@pytest.mark.xfail(strict=True, reason="a child's recovery starts before its slower parent's next check "
-                                        "(engine.service_failed has no settle wait)")
 async def test_devices_checked_more_often_than_their_switch_are_not_restarted_first(tmp_path: Path) -> None:
     # The switch is checked every 5 s, its PLCs every second: they fail (and their 1 s restart
     # backoff runs out) before the switch's next check shows it down.
@@ -79,7 +71,6 @@ async def test_devices_checked_more_often_than_their_switch_are_not_restarted_fi
         assert {key for _, key in h.fleet.restarts} == {"http://switch-3.test"}
 
 
-@STALE
 async def test_devices_back_with_their_switch_are_not_restarted(tmp_path: Path) -> None:
     async with EngineHarness(line(), tmp_path) as h:
         await h.advance(3)
@@ -95,7 +86,6 @@ async def test_devices_back_with_their_switch_are_not_restarted(tmp_path: Path) 
         assert not any(e.state == "firing" and e.service.startswith("plc") for e in h.of(AlertEvent))
 
 
-@STALE
 async def test_a_child_still_down_after_its_parent_returns_is_judged_afresh(tmp_path: Path) -> None:
     async with EngineHarness(line(), tmp_path) as h:
         await h.advance(3)

@@ -341,3 +341,19 @@ async def test_a_critical_alert_unacknowledged_escalates_to_the_next_channel(tmp
         await h.advance(600)
         assert ("oncall", "escalated") in [(c, t) for c, t, _ in sent]
         assert any(isinstance(e, NotifyEvent) and e.channel == "oncall" for e in h.events)
+
+
+async def test_an_unknown_result_is_neither_success_nor_failure(tmp_path: Path) -> None:
+    from core.checks.base import CheckResult
+
+    async with EngineHarness(BASE + service("sensor"), tmp_path) as h:
+        await h.advance(2)
+        check = h.engine.services["sensor"].monitor.check
+
+        async def unknown(endpoint: str) -> CheckResult:
+            return CheckResult(ServiceStatus.UNKNOWN, 0.0, "broker reconnecting", check="mqtt")
+        check.run = unknown  # type: ignore[method-assign]
+        await h.advance(10)
+        snap = h.engine.snapshots()["sensor"]
+        assert snap.status is ServiceStatus.UNKNOWN and snap.consecutive_failures == 0 and not snap.failed
+        assert snap.breaker.state is BreakerState.CLOSED and h.fleet.restarts == []
