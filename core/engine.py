@@ -285,14 +285,13 @@ class Engine:
         if svc is None:
             return AlertContext(device=event.group or event.service)
         cfg = svc.cfg
-        view = next((a for a in self.alert_manager.alerts() if a.id == event.alert_id), None)
         words = recovery_words(svc.recovery.view(), self.clock.wall(),
                                blocked_by=self._blocks.blocked_by(cfg.id) or "",
                                maintenance=self.in_maintenance(cfg.id, cfg.group),
                                auto_restart=cfg.recovery.auto_restart, has_restart=cfg.restart is not None)
-        affects = sum(1 for parent in self._blocks.blocked.values() if parent == cfg.id)
-        return AlertContext(device=cfg.name, since_wall=view.first_wall if view is not None else None,
-                            recovery=words, affects=affects)
+        # The alert manager already knows both: no copy of every alert, no second count of the blocked.
+        return AlertContext(device=cfg.name, since_wall=self.alert_manager.first_wall(event.alert_id),
+                            recovery=words, affects=self.alert_manager.affected_count(cfg.id))
 
     def _make_notifier(self, config: Config) -> Notifier | None:
         if not config.notify:
