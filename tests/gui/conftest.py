@@ -36,14 +36,30 @@ HARMLESS_QT_MESSAGES = (
 def collect_on_the_gui_thread() -> Iterator[None]:
     """As in the app (gui/gc_policy.py): no automatic GC, so an engine thread never finalizes Qt objects."""
     gc.disable()
+    # What exists now (modules, the collected tests, Qt's and pyqtgraph's import-time objects) lives for
+    # the whole session: freezing it keeps each test's collect to what that test made (tens of ms less
+    # per test, about a quarter of the GUI tests' CPU), and those objects were never garbage anyway.
+    gc.collect()
+    gc.freeze()
     yield
+    gc.unfreeze()
     gc.enable()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def collect_after_each_module() -> Iterator[None]:
+    yield
+    gc.collect()  # on the main (GUI) thread: everything, including cycles through long-lived objects
 
 
 @pytest.fixture(autouse=True)
 def collect_after_each_test() -> Iterator[None]:
     yield
-    gc.collect()  # on the main (GUI) thread
+    # On the main (GUI) thread. The two young generations hold every object made since the last
+    # collect (automatic GC is off, so nothing was promoted meanwhile): the test's windows, models and
+    # timers are finalized here, without walking the session's long-lived heap each time (a full
+    # collect per test was about a quarter of the GUI tests' CPU; it runs once per module instead).
+    gc.collect(1)
 
 
 @pytest.fixture(autouse=True)
