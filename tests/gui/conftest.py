@@ -18,7 +18,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any, Awaitable  # noqa: E402
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QSettings, QtMsgType  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QtMsgType  # noqa: E402
 
 # Messages the offscreen platform prints for things it cannot do; they say nothing about our code.
 HARMLESS_QT_MESSAGES = (
@@ -55,6 +55,11 @@ def collect_after_each_module() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def collect_after_each_test() -> Iterator[None]:
     yield
+    # pytest-qt closes the test's widgets with deleteLater(), which only an event loop acts on, and
+    # processEvents() is not one: without this every window of the module stayed alive, and each
+    # new window's QApplication.setStyleSheet repolished all of them (0.2 s a window, growing).
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     # On the main (GUI) thread. The two young generations hold every object made since the last
     # collect (automatic GC is off, so nothing was promoted meanwhile): the test's windows, models and
     # timers are finalized here, without walking the session's long-lived heap each time (a full
