@@ -121,4 +121,8 @@ QToolTip {{ background: {t.surface}; color: {t.text}; border: 1px solid {t.grid}
 def apply_theme(app: QApplication, theme: palette.Theme) -> None:
     """Apply `theme` to the whole application (palette + style sheet)."""
     app.setPalette(qpalette(theme))
-    app.setStyleSheet(stylesheet(theme))
+    sheet = stylesheet(theme)
+    # Setting the same sheet again still repolishes every shown widget (~50 ms with one window up),
+    # and every new MainWindow applies its theme: only a different sheet is worth that.
+    if app.styleSheet() != sheet:
+        app.setStyleSheet(sheet)
