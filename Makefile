@@ -19,8 +19,11 @@ headless: $(STAMP)
 	$(BIN)/faultwatch --demo --headless
 
 # The container image tests need podman and a built image: `make image-test` runs them.
+# Parallel workers (pytest-xdist): most of the suite's time is waiting on real processes and devices,
+# not CPU, so more workers than cores still pays (docs/benchmarks.md); TEST_WORKERS=0 runs it serially.
+TEST_WORKERS ?= 4
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not image"
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not image" -n $(TEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
