@@ -23,7 +23,7 @@ headless: $(STAMP)
 # not CPU, so more workers than cores still pays (docs/benchmarks.md); TEST_WORKERS=0 runs it serially.
 TEST_WORKERS ?= 4
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not image" -n $(TEST_WORKERS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not image" -n $(TEST_WORKERS) --dist loadscope
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py

@@ -100,7 +100,7 @@ check = {{ type = "tls", host = "127.0.0.1", port = {panel_port}, warn_days = 21
     assert [p.status for p in cam][:1] == [ServiceStatus.HEALTHY]
     failing = [p for p in cam if p.status is ServiceStatus.UNHEALTHY]
     assert [p.consecutive_failures for p in failing[:2]] == [1, 2]
-    assert all(p.error == "connection refused" for p in failing)
+    assert all(p.error == "connection refused" for p in failing), [p.error for p in failing]
     assert cam[-1].status is ServiceStatus.HEALTHY
     panel = _probes(events, "panel-1")
     assert panel and panel[0].status is ServiceStatus.DEGRADED and panel[0].error == "certificate expires in 14 days"
