@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 from core.events import Event
+from core.maintenance_board import MaintenanceWindowView
 from core.snapshot import AlertView, CommandResult, EngineControl, EngineStats, ServiceSnapshot
 
 SEP = "/"
@@ -287,6 +288,22 @@ class MultiEngine:
             out.extend(r if not m.label else [self._qualify_event(m, e) for e in r])
         out.sort(key=lambda e: e.wall, reverse=True)
         return out[:limit]
+
+    async def scheduled_maintenance(self, horizon_s: float = 7 * 86400.0) -> list[MaintenanceWindowView]:
+        """Every engine's windows, ids qualified; an unreachable engine's are left out (its `error`
+        says why), the others still show."""
+        members = [m for m in self._members if m.label or m.engine is self.local]
+        results = await asyncio.gather(*(m.engine.scheduled_maintenance(horizon_s) for m in members),
+                                       return_exceptions=True)
+        out: list[MaintenanceWindowView] = []
+        for m, r in zip(members, results):
+            if isinstance(r, BaseException):
+                continue
+            out.extend(r if not m.label else [
+                dataclasses.replace(w, name=f"{m.label}: {w.name}", services=tuple(self._q(m, s) for s in w.services))
+                for w in r])
+        out.sort(key=lambda w: (not w.active, w.end_wall if w.active else w.start_wall, w.name))
+        return out
 
     # ---------------------------------------------------------------- what the window reads besides
 
