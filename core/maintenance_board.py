@@ -46,7 +46,8 @@ class MaintenanceWindowView:
 class _Engine(Protocol):
     """What board() reads: the engine's services and its (open, upcoming) windows."""
 
-    services: Mapping[str, Any]
+    @property
+    def services(self) -> Mapping[str, Any]: ...
 
     def maintenance_windows(self, horizon_s: float = DEFAULT_HORIZON_S) -> tuple[list[Any], list[Any]]: ...
 

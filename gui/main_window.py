@@ -25,6 +25,7 @@ from gui.alert_banner import AlertBanner, unacknowledged
 from gui.bridge import DEFAULT_INTERVAL_MS, EngineBridge
 from gui.chart import LatencyChart
 from gui.config_watch import ConfigNotice, ConfigWatcher
+from gui.dependency_grouping import DependencyGrouping
 from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate, ValueDelegate
 from gui.detail_panel import DetailPanel
 from gui.device_actions import DeviceActions
@@ -277,6 +278,7 @@ class MainWindow(QMainWindow):
 
         self.resize(1440, 900)
         self.restore_settings()
+        self.dependency_grouping = DependencyGrouping(self, settings)  # View → Group by dependency
         self.set_theme(self.theme.name)
         self._update_summary()
 

@@ -133,7 +133,7 @@ class FakeEngine:
         config: None (the real EngineThread has a Config here).
         config_path: the config file in use, None by default.
         reload_refusal: when set, reload() refuses with this message.
-        maintenance: what scheduled_maintenance() answers (windows whose end is past are left out).
+        maintenance_board: what scheduled_maintenance() answers (windows whose end is past are left out).
         maintenance_error: when set, scheduled_maintenance() raises ConnectionError with it.
     """
 
@@ -151,7 +151,7 @@ class FakeEngine:
         self.reload_refusal: str | None = None  # set: reload() refuses with this one-line message
         self.started = False
         self.stopped = False
-        self.maintenance: list[MaintenanceWindowView] = []
+        self.maintenance_board: list[MaintenanceWindowView] = []
         self.maintenance_error = ""
         self.stats_value = EngineStats(checks_total=123_456, checks_per_second=412.0, loop_lag_ms=3.0,
                                        services=len(self._snaps), events_total=42)
@@ -320,7 +320,7 @@ class FakeEngine:
         self.calls.append(("scheduled_maintenance", horizon_s))
         if self.maintenance_error:
             raise ConnectionError(self.maintenance_error)
-        return [w for w in self.maintenance if w.end_wall > self.wall and w.start_wall - self.wall <= horizon_s]
+        return [w for w in self.maintenance_board if w.end_wall > self.wall and w.start_wall - self.wall <= horizon_s]
 
     # ---- EngineControl: thread-safe reads
     def snapshots(self) -> dict[str, ServiceSnapshot]:
