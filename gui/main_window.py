@@ -28,6 +28,7 @@ from gui.config_watch import ConfigNotice, ConfigWatcher
 from gui.dependency_grouping import DependencyGrouping
 from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate, ValueDelegate
 from gui.detail_panel import DetailPanel
+from gui.maintenance_view import install_maintenance_view
 from gui.device_actions import DeviceActions
 from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, check_types, status_counts
 from gui.timeline import TimelineView
@@ -279,6 +280,7 @@ class MainWindow(QMainWindow):
         self.resize(1440, 900)
         self.restore_settings()
         self.dependency_grouping = DependencyGrouping(self, settings)  # View → Group by dependency
+        self.maintenance_view = install_maintenance_view(self)  # scheduled windows, under the detail panel
         self.set_theme(self.theme.name)
         self._update_summary()
 
