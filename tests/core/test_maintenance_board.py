@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
 import pytest
@@ -100,3 +101,37 @@ async def test_api_and_remote_engine_serve_the_board(tmp_path: Path) -> None:
         finally:
             await remote.stop()
             await server.stop()
+
+
+class _Member:
+    """An engine for the composite: a name, snapshots, and its windows (or a failure)."""
+
+    def __init__(self, name: str, services: list[str], board: list[MaintenanceWindowView] | None) -> None:
+        from test_remote import _snapshot
+
+        self.name = name
+        self._snaps = {sid: _snapshot(id=sid) for sid in services}
+        self._board = board
+
+    def snapshots(self) -> dict[str, Any]:
+        return self._snaps
+
+    async def scheduled_maintenance(self, horizon_s: float = 0.0) -> list[MaintenanceWindowView]:
+        if self._board is None:
+            raise ConnectionError(f"{self.name}: HTTP 502 for /api/maintenance")
+        return self._board
+
+
+async def test_the_composite_qualifies_attached_windows_and_leaves_out_an_unreachable_engine() -> None:
+    from core.multi import MultiEngine
+
+    local = _Member("here", ["plc"], [MaintenanceWindowView("later", "plc", ("plc",), 500.0, 600.0, "once", False)])
+    site = _Member("site-a", ["pump"], [MaintenanceWindowView("now", "pump", ("pump",), 0.0, 900.0, "daily", True)])
+    down = _Member("site-b", ["x"], None)
+    multi = MultiEngine(local)  # type: ignore[arg-type]
+    multi.add(site)  # type: ignore[arg-type]
+    multi.add(down)  # type: ignore[arg-type]
+    multi.snapshots()  # labels are fixed when the composite first reads an engine's services
+    got = await multi.scheduled_maintenance()
+    assert [(w.name, w.services, w.active) for w in got] == [
+        ("site-a: now", ("site-a/pump",), True), ("later", ("plc",), False)]
