@@ -18,6 +18,8 @@ from gui.actions import make_action
 from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel
 
 SETTINGS_KEY = "view/group_by_dependency"
+_CELL_PADDING = 14  # the delegate's text margins and a little air
+_MAX_STATUS_WIDTH = 260
 ACTION_NAME = "action_group_by_dependency"
 
 
@@ -65,12 +67,24 @@ class DependencyGrouping(QObject):
         rows: frozenset[int] = frozenset()
         if self.proxy.group_by_dependency:
             starts = []
-            for row in range(1, self.proxy.rowCount()):  # nothing to separate above the first row
+            widest = 0
+            metrics = self.table.fontMetrics()
+            for row in range(self.proxy.rowCount()):
                 sid = self.proxy.index(row, 0).data(SERVICE_ID_ROLE)
                 mark = self.model.tree_mark(str(sid))
-                if mark is not None and mark.section_start:
+                if mark is None:
+                    continue
+                if mark.section_start and row:  # nothing to separate above the first row
                     starts.append(row)
+                if mark.depth:
+                    status = str(self.proxy.index(row, Column.STATUS).data() or "")
+                    widest = max(widest, metrics.horizontalAdvance(status))
             rows = frozenset(starts)
+            # "BLOCKED BY switch-3" is the point of the grouping: widen the Status column to show it
+            # whole (never narrower than the user made it; bounded so one long id cannot take the table).
+            needed = min(widest + _CELL_PADDING, _MAX_STATUS_WIDTH)
+            if needed > self.table.columnWidth(Column.STATUS):
+                self.table.setColumnWidth(Column.STATUS, needed)
         for column in range(self.model.columnCount()):
             delegate = self.table.itemDelegateForColumn(column) or self.table.itemDelegate()
             if hasattr(delegate, "section_rows") and delegate.section_rows != rows:

@@ -53,14 +53,14 @@ def is_open(w: MaintenanceWindowView, now: float) -> bool:
     return (w.active or w.start_wall <= now) and now < w.end_wall
 
 
-def window_lines(w: MaintenanceWindowView, now: float, names: Callable[[str], str]) -> tuple[str, str]:
-    """(first line, second line) of a window's row."""
+def window_lines(w: MaintenanceWindowView, now: float, names: Callable[[str], str]) -> tuple[str, str, str]:
+    """The three short lines of a window's row: state and name, when, which devices."""
     if is_open(w, now):
         return (f"IN MAINTENANCE · {w.name}",
-                f"ends in {format_duration(w.end_wall - now)} ({_clock(w.end_wall, now)}) · {_who(w, names)}")
+                f"ends {_clock(w.end_wall, now)} (in {format_duration(w.end_wall - now)})", _who(w, names))
     return (f"NEXT · {w.name}",
-            f"starts in {format_duration(w.start_wall - now)} ({_clock(w.start_wall, now)}) · "
-            f"{format_duration(w.duration_s)} · {w.repeat} · {_who(w, names)}")
+            f"starts {_clock(w.start_wall, now)} (in {format_duration(w.start_wall - now)}) · "
+            f"{format_duration(w.duration_s)} · {w.repeat}", _who(w, names))
 
 
 def window_tip(w: MaintenanceWindowView, names: Callable[[str], str]) -> str:
@@ -130,7 +130,12 @@ class MaintenanceView(QFrame):
         self.list.setObjectName("maintenance_list")
         self.list.setAccessibleName("Maintenance windows")
         self.list.setFrameShape(QFrame.Shape.NoFrame)
-        self.list.setWordWrap(True)
+        # Short lines, elided rather than wrapped: a row's height is then known (three lines) and the
+        # panel can ask the splitter for exactly its rows. The whole text is in the tooltip.
+        self.list.setWordWrap(False)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setSpacing(2)  # a little air between windows: each is three lines
         self.list.setSelectionMode(QListWidget.SelectionMode.NoSelection)
         self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         head = QHBoxLayout()
@@ -196,7 +201,7 @@ class MaintenanceView(QFrame):
         return scheduled_text(self.windows, service_id, self.now())
 
     def rows(self) -> list[str]:
-        """The rows as shown, "first line\\nsecond line" each (tests, accessibility)."""
+        """The rows as shown, their lines joined by "\\n" (tests, accessibility)."""
         return [self.list.item(i).text() for i in range(self.list.count())]
 
     # ---------------------------------------------------------------- drawing
@@ -224,8 +229,7 @@ class MaintenanceView(QFrame):
             if item is None:
                 item = QListWidgetItem()
                 self.list.addItem(item)
-            first, second = window_lines(w, now, self._names)
-            text = f"{first}\n{second}"
+            text = "\n".join(window_lines(w, now, self._names))
             if item.text() != text:
                 item.setText(text)
                 item.setToolTip(window_tip(w, self._names))
@@ -234,10 +238,11 @@ class MaintenanceView(QFrame):
             colour = QColor(palette.colour(theme, role)) if role != "normal" else QColor(theme.muted)
             if item.foreground().color() != colour:
                 item.setForeground(colour)
-        rows = min(max(len(shown), 1), _ROWS_SHOWN)
-        height = rows * (2 * self.list.fontMetrics().lineSpacing() + 6) + 4
+        # As tall as its rows (up to _ROWS_SHOWN, then it scrolls): the splitter must not squeeze it.
+        height = min(len(shown), _ROWS_SHOWN) * (3 * self.list.fontMetrics().lineSpacing() + 10) + 4
         if self.list.maximumHeight() != height:
             self.list.setMaximumHeight(height)
+            self.list.setMinimumHeight(height)
         self.setVisible(bool(shown) or bool(self.error))
 
 

@@ -80,6 +80,8 @@ def test_group_by_dependency_shows_the_switch_with_its_ten_children_and_back(qtb
         assert all(n.endswith(f"↳ PLC {i:02d}") for i, n in enumerate(names[1:11], start=1))
         assert names[11:] == ["A camera", "HMI panel", "Scale", "UPS"]
         assert set(rows(w, Column.STATUS)[1:11]) == {"BLOCKED BY switch-3"}
+        fm = w.table.fontMetrics()
+        assert w.table.columnWidth(Column.STATUS) > fm.horizontalAdvance("BLOCKED BY switch-3")  # shown whole
         assert w.proxy.index(1, Column.NAME).data(Qt.ItemDataRole.ToolTipRole) == "PLC 01 — behind switch-3"
         assert w.row_delegate.section_rows == frozenset({11})  # a rule above the section without dependencies
         assert w.selected_ids() == ["plc-05"]
