@@ -317,7 +317,7 @@ class FakeEngine:
         return events[-limit:]
 
     async def scheduled_maintenance(self, horizon_s: float = 7 * 86400.0) -> list[MaintenanceWindowView]:
-        self.calls.append(("scheduled_maintenance", horizon_s))
+        # A read, polled on the bridge's tick: not in `calls`, which tests index from the end for commands.
         if self.maintenance_error:
             raise ConnectionError(self.maintenance_error)
         return [w for w in self.maintenance_board if w.end_wall > self.wall and w.start_wall - self.wall <= horizon_s]
