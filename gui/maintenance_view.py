@@ -92,7 +92,8 @@ class MaintenanceView(QFrame):
     Attributes:
         engine: the EngineControl asked for windows.
         windows: the last windows received (open and upcoming).
-        error: why the last fetch failed ("" when it did not); the summary's tooltip says it.
+        error: why the last fetch failed, or which engines it could not read ("" when all answered);
+            the summary says "not available" or "incomplete" and its tooltip says why.
         list: the QListWidget of windows ("maintenance_list").
         summary: the QLabel "1 open · 2 next" ("maintenance_summary").
 
@@ -115,6 +116,7 @@ class MaintenanceView(QFrame):
         self._spawn: Spawn = spawn or asyncio.ensure_future
         self.windows: list[MaintenanceWindowView] = []
         self.error = ""
+        self._partial = False  # `error` is about some engines only: what is shown is the others' windows
         self._pending: asyncio.Future[Any] | None = None
         self._last_fetch: float | None = None
         self._last_render = 0.0
@@ -182,9 +184,13 @@ class MaintenanceView(QFrame):
             if text != self.error:
                 log.warning("scheduled maintenance not available: %s", text)
             self.error = text
+            self._partial = False
             self._render()
             return
-        self.error = ""
+        # A composite (core/multi.py) answers for the engines it could read and names the others.
+        partial: dict[str, str] = dict(getattr(self.engine, "maintenance_unavailable", {}) or {})
+        self.error = "; ".join(f"{label}: {why}" for label, why in sorted(partial.items()))
+        self._partial = bool(partial)
         self.set_windows(windows)
 
     def set_windows(self, windows: Sequence[MaintenanceWindowView]) -> None:
@@ -216,7 +222,7 @@ class MaintenanceView(QFrame):
         parts = ([f"{opened} open"] if opened else []) + ([f"{len(shown) - opened} next"] if len(shown) > opened else [])
         summary = " · ".join(parts)
         if self.error:
-            summary = (summary + " · " if summary else "") + "not available"
+            summary = (summary + " · " if summary else "") + ("incomplete" if self._partial else "not available")
             self.summary.setToolTip(f"Scheduled maintenance could not be read: {self.error}")
         else:
             self.summary.setToolTip("Scheduled [[maintenance]] windows open now and in the coming week")

@@ -135,3 +135,4 @@ async def test_the_composite_qualifies_attached_windows_and_leaves_out_an_unreac
     got = await multi.scheduled_maintenance()
     assert [(w.name, w.services, w.active) for w in got] == [
         ("site-a: now", ("site-a/pump",), True), ("later", ("plc",), False)]
+    assert multi.maintenance_unavailable == {"site-b": "site-b: HTTP 502 for /api/maintenance"}

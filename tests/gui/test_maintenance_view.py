@@ -113,6 +113,12 @@ def test_one_request_at_a_time_on_the_tick_and_a_failure_is_said_not_hidden(qtbo
         assert view2.summary.text() == "1 open · 1 next · not available"
         assert "HTTP 502" in view2.summary.toolTip()
         assert len(view2.rows()) == 2
+        # A composite that read some engines only: their windows show, the others are named.
+        engine2.maintenance_error = ""
+        engine2.maintenance_unavailable = {"site-b": "site-b: HTTP 404 for /api/maintenance"}  # type: ignore[attr-defined]
+        qloop.run(view2.refresh())
+        assert view2.summary.text() == "1 open · 1 next · incomplete"
+        assert "site-b: HTTP 404" in view2.summary.toolTip()
     finally:
         w2.shutdown()
 
