@@ -261,6 +261,10 @@ class ServiceTableModel(QAbstractTableModel):
     def ids(self) -> list[str]:
         return [s.id for s in self._rows]
 
+    def status_word_at(self, row: int) -> str:
+        """The Status cell's word ("HEALTHY", "BLOCKED BY switch-3")."""
+        return str(self._status[row].word)
+
     def tree_mark(self, service_id: str) -> TreeMark | None:
         """Where the row sits while the table is grouped by dependency (None otherwise)."""
         return self._marks.get(service_id)
