@@ -277,10 +277,11 @@ class MainWindow(QMainWindow):
         self.service_actions.message.connect(self._on_service_actions_message)
         self.service_actions.progress_changed.connect(self._on_service_actions_progress_changed)
 
+        # Before restore_settings(): the right splitter's saved sizes include the panel's.
+        self.maintenance_view = install_maintenance_view(self)  # scheduled windows, under the detail panel
         self.resize(1440, 900)
         self.restore_settings()
         self.dependency_grouping = DependencyGrouping(self, settings)  # View → Group by dependency
-        self.maintenance_view = install_maintenance_view(self)  # scheduled windows, under the detail panel
         self.set_theme(self.theme.name)
         self._update_summary()
 
