@@ -19,25 +19,23 @@ from core.multi import MultiEngine
 from core.remote import check_engine_url
 from core.wire import format_age
 from core.token import console_token
+from gui import window_settings
 from gui.actions import make_action
 
 log = logging.getLogger("gui.engines")
 
-SETTINGS_KEY = "engines/urls"
-MAX_REMEMBERED = 12
+# The key and the list live with every other stored setting (gui/window_settings.py).
+SETTINGS_KEY = window_settings.ENGINES_KEY
+MAX_REMEMBERED = window_settings.MAX_ENGINES
 
 
 def remembered_engines(settings: QSettings) -> list[str]:
-    value = settings.value(SETTINGS_KEY, [])
-    if isinstance(value, str):
-        return [value] if value else []
-    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+    return window_settings.remembered_engines(settings)
 
 
 def remember_engine(settings: QSettings, url: str) -> None:
     """Remember `url` first (URLs only: tokens stay in the keyring, a file or the environment)."""
-    urls = [url] + [u for u in remembered_engines(settings) if u != url]
-    settings.setValue(SETTINGS_KEY, urls[:MAX_REMEMBERED])
+    window_settings.remember_engine(settings, url)
 
 
 def engines_text(multi: MultiEngine, now: float) -> str:

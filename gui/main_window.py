@@ -10,7 +10,7 @@ import logging
 import time
 from typing import Any, Callable, Coroutine, Mapping, Sequence
 
-from PySide6.QtCore import (QByteArray, QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QRect, QSettings, Qt,
+from PySide6.QtCore import (QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QRect, QSettings, Qt,
                             Signal)
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFileDialog, QFrame, QHeaderView, QLabel,
@@ -33,30 +33,18 @@ from gui.timeline import TimelineView
 from gui.tray import TrayNotifier
 from gui.value_chart import ValueChart
 from gui.wall import WallView
+from gui import window_settings
 
 log = logging.getLogger("gui.window")
 
 ORIGIN = "gui"
-MAX_RECENT = 8
 HISTORY_LIMIT = 1000
 ROW_HEIGHT = 24
-# Qt restores column widths and order by position: a layout saved with another set of columns would
-# give the Check column the old Status width and so on, so each column set keeps its own key.
-_HEADER_KEY = f"table/header/{len(Column)}"
 RESORT_INTERVAL_S = 2.0  # changed values re-sort/re-filter the table at most this often
 _COLUMN_WIDTHS = {Column.STATUS_LIGHT: 26, Column.NAME: 150, Column.GROUP: 70, Column.CHECK: 64,
                   Column.STATUS: 122, Column.BREAKER: 128, Column.VALUE: 96, Column.LAST_MS: 70,
                   Column.P50_MS: 64, Column.P95_MS: 64, Column.TREND: 84, Column.FAILURES: 44,
                   Column.CHECKED: 76, Column.RECOVERY: 150, Column.ENDPOINT: 76}
-
-
-def _settings_bytes(settings: QSettings, key: str) -> QByteArray | None:
-    value = settings.value(key)
-    if isinstance(value, QByteArray) and not value.isEmpty():
-        return value
-    if isinstance(value, (bytes, bytearray)) and value:
-        return QByteArray(bytes(value))
-    return None
 
 
 class MainWindow(QMainWindow):
@@ -93,7 +81,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.now = now
         self.tasks: set[asyncio.Future[Any]] = set()
-        self.theme = qtheme.theme_named(theme_name or str(settings.value("view/theme", qtheme.DEFAULT_THEME)))
+        self.theme = qtheme.theme_named(theme_name or window_settings.theme_name(settings, qtheme.DEFAULT_THEME))
         self.sound = _config_sound(engine) if sound is None else sound
         self._current_id: str | None = None
         self._last_point_wall: float | None = None
@@ -275,6 +263,10 @@ class MainWindow(QMainWindow):
         self.service_actions.message.connect(self._on_service_actions_message)
         self.service_actions.progress_changed.connect(self._on_service_actions_progress_changed)
 
+        self.layout_settings = window_settings.WindowLayout(
+            settings, self, {"main": self.main_splitter, "right": self.right_splitter,
+                             "vertical": self.vertical_splitter},
+            self.table.horizontalHeader(), self.named_actions["action_group_by_rack"])
         self.resize(1440, 900)
         self.restore_settings()
         self.set_theme(self.theme.name)
@@ -759,14 +751,10 @@ class MainWindow(QMainWindow):
         return result
 
     def recent_configs(self) -> list[str]:
-        value = self.settings.value("files/recent", [])
-        if isinstance(value, str):
-            return [value] if value else []
-        return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+        return window_settings.recent_configs(self.settings)
 
     def _remember_recent(self, path: str) -> None:
-        recent = [path] + [p for p in self.recent_configs() if p != path]
-        self.settings.setValue("files/recent", recent[:MAX_RECENT])
+        window_settings.remember_config(self.settings, path)
         self._rebuild_recent_menu()
 
     def _rebuild_recent_menu(self) -> None:
@@ -846,35 +834,11 @@ class MainWindow(QMainWindow):
         self.set_theme(str(action.data()))
 
     def save_settings(self) -> None:
-        s = self.settings
-        if not self._wall_mode:
-            s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.setValue("window/split_main", self.main_splitter.saveState())
-        s.setValue("window/split_right", self.right_splitter.saveState())
-        s.setValue("window/split_vertical", self.vertical_splitter.saveState())
-        s.setValue(_HEADER_KEY, self.table.horizontalHeader().saveState())
-        s.setValue("view/theme", self.theme.name)
-        s.setValue("view/group_by_rack", self.named_actions["action_group_by_rack"].isChecked())
-        s.sync()
+        self.layout_settings.save(self.theme.name, geometry=not self._wall_mode)
 
     def restore_settings(self) -> None:
-        s = self.settings
-        if (geometry := _settings_bytes(s, "window/geometry")) is not None:
-            self.restoreGeometry(geometry)
-        if (state := _settings_bytes(s, "window/state")) is not None:
-            self.restoreState(state)
-        for key, splitter in (("window/split_main", self.main_splitter),
-                              ("window/split_right", self.right_splitter),
-                              ("window/split_vertical", self.vertical_splitter)):
-            if (data := _settings_bytes(s, key)) is not None:
-                splitter.restoreState(data)
-        if (header := _settings_bytes(s, _HEADER_KEY)) is not None:
-            self.table.horizontalHeader().restoreState(header)
-        group_by = s.value("view/group_by_rack", True)
-        self.named_actions["action_group_by_rack"].setChecked(group_by not in (False, "false", "0", 0))
+        self.layout_settings.restore()
         self._rebuild_recent_menu()
-
 
 def _engine_config_path(engine: EngineControl) -> str | None:
     """The config file the engine runs (the demo's is generated)."""
