@@ -13,18 +13,19 @@ from typing import Any, Callable, Coroutine, Mapping, Sequence
 from PySide6.QtCore import (QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QRect, QSettings, Qt,
                             Signal)
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFileDialog, QFrame, QHeaderView, QLabel,
-                               QLineEdit, QMainWindow, QMenu, QMessageBox, QScrollArea, QSplitter, QStackedWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFrame, QHeaderView, QLabel,
+                               QLineEdit, QMainWindow, QMenu, QScrollArea, QSplitter, QStackedWidget,
                                QTableView, QToolBar, QVBoxLayout, QWidget)
 
 from core.events import AnomalyEvent, BreakerEvent, Event, RebootEvent, ServiceStatus
-from core.snapshot import AlertView, CommandResult, EngineControl, EngineStats, ServiceSnapshot
+from core.snapshot import AlertView, EngineControl, EngineStats, ServiceSnapshot
 from gui import palette, presentation, theme as qtheme
 from gui.actions import SHORTCUTS, Confirm, ServiceActions, make_action
 from gui.alert_banner import AlertBanner, unacknowledged
 from gui.bridge import DEFAULT_INTERVAL_MS, EngineBridge
 from gui.chart import LatencyChart
-from gui.config_watch import ConfigNotice, ConfigWatcher
+from gui.config_controller import ConfigController
+from gui.config_watch import ConfigNotice
 from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate, ValueDelegate
 from gui.detail_panel import DetailPanel
 from gui.device_actions import DeviceActions
@@ -37,7 +38,6 @@ from gui import window_settings
 
 log = logging.getLogger("gui.window")
 
-ORIGIN = "gui"
 HISTORY_LIMIT = 1000
 ROW_HEIGHT = 24
 RESORT_INTERVAL_S = 2.0  # changed values re-sort/re-filter the table at most this often
@@ -152,7 +152,8 @@ class MainWindow(QMainWindow):
         # ---- other views
         self.banner = AlertBanner(self, now=now)
         self.config_notice = ConfigNotice(self)
-        self.config_watch = ConfigWatcher(self)
+        self.config = ConfigController(engine, settings, self.config_notice, self.spawn, self)
+        self.config_watch = self.config.watcher  # device edits mark their own writes as seen
         self.detail = DetailPanel(self, theme=self.theme, now=now)
         self.detail.children_of = self._children_of
         self.chart = LatencyChart(self, theme=self.theme, clock=now)
@@ -258,7 +259,8 @@ class MainWindow(QMainWindow):
         self.banner.silence_requested.connect(self._on_banner_silence_requested)
         self.chart.range_changed.connect(self._on_chart_range_changed)
         self.value_chart.range_changed.connect(self._on_value_chart_range_changed)
-        self.config_watch.changed.connect(self._on_config_watch_changed)
+        self.config.message.connect(self._on_config_message)
+        self.config.progress_changed.connect(self._on_config_progress_changed)
         self.timeline_view.exported.connect(self._on_timeline_view_exported)
         self.service_actions.message.connect(self._on_service_actions_message)
         self.service_actions.progress_changed.connect(self._on_service_actions_progress_changed)
@@ -279,7 +281,7 @@ class MainWindow(QMainWindow):
             self.named_actions[name] = action
             return action
 
-        make("action_open_config", "Open config…", "Load another configuration file", self._on_open_config)
+        make("action_open_config", "Open config…", "Load another configuration file", self.config.choose_and_open)
         make("action_quit", "Quit", "Quit Faultwatch", self.close)
         make("action_wall_mode", "Wall mode", "Full-screen wall of tiles (Esc or F11 to leave)",
              self.toggle_wall_mode)
@@ -313,6 +315,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(a["action_open_config"])
         self.recent_menu = file_menu.addMenu("Recent configs")
         self.recent_menu.setObjectName("menu_recent")
+        self.config.attach_recent_menu(self.recent_menu)
         file_menu.addAction(a["action_export_timeline"])
         file_menu.addAction(a["action_reports"])
         file_menu.addSeparator()
@@ -366,7 +369,7 @@ class MainWindow(QMainWindow):
         """Start polling the engine and load the recent history into the timeline."""
         self.bridge.start()
         self.spawn(self._load_history())
-        self.config_watch.watch(_engine_config_path(self.engine))
+        self.config.start()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
         """Run a window-owned coroutine as a task (kept so shutdown can cancel it)."""
@@ -388,7 +391,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop polling and cancel pending tasks; idempotent."""
         self.bridge.stop()
-        self.config_watch.watch(None)
+        self.config.stop()
         for task in list(self.tasks):
             task.cancel()
         self.service_actions.cancel_all()
@@ -707,63 +710,18 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Exported {count} events to {path}", 5000)
 
     # ------------------------------------------------------------------ config files
-    def _on_open_config(self) -> None:
-        start = self.recent_configs()[0] if self.recent_configs() else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open configuration", start, "Faultwatch config (*.toml)")
-        if path:
-            self.open_config(path)
-
     def open_config(self, path: str) -> asyncio.Future[Any]:
         """Ask the engine to load `path`; a refused config shows its one-line error."""
-        self._remember_recent(path)
-        self.progress_label.setText(f"loading {path}…")
-        return self.spawn(self._reload(path))
-
-    def _on_config_watch_changed(self, path: str) -> None:
-        log.info("%s changed on disk: reloading", path)
-        self.spawn(self._reload(path, automatic=True))
-
-    async def _reload(self, path: str, automatic: bool = False) -> CommandResult:
-        """Reload `path`. A refusal keeps the running config and shows the one-line error: in a
-        window-modal box when the user asked (File → Open), in the non-modal notice when the file
-        changed on disk (nobody may be at the screen to close a box)."""
-        try:
-            result = await self.engine.reload(path, ORIGIN)
-        except Exception as exc:
-            log.exception("reload of %s failed", path)
-            result = CommandResult(False, str(exc))
-        finally:
-            self.progress_label.setText("")
-        if result.ok:
-            self.config_notice.hide()
-            self.statusBar().showMessage(f"config reloaded: {result.message}", 5000)
-            self.config_watch.watch(path)  # File → Open switches the watch to the new file
-        else:
-            self.statusBar().showMessage(f"✖ config not reloaded: {result.message}", 15_000)
-            if automatic:
-                self.config_notice.show_error(result.message)
-            else:
-                box = QMessageBox(QMessageBox.Icon.Warning, "Configuration refused", result.message,
-                                  QMessageBox.StandardButton.Ok, self)
-                box.setObjectName("config_error_dialog")
-                box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-                box.open()  # window-modal and non-blocking
-        return result
+        return self.config.open_config(path)
 
     def recent_configs(self) -> list[str]:
-        return window_settings.recent_configs(self.settings)
+        return self.config.recent_configs()
 
-    def _remember_recent(self, path: str) -> None:
-        window_settings.remember_config(self.settings, path)
-        self._rebuild_recent_menu()
+    def _on_config_message(self, text: str, timeout_ms: int) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
 
-    def _rebuild_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.recent_configs()
-        for path in recent:
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _checked=False, p=path: self.open_config(p))
-        self.recent_menu.setEnabled(bool(recent))
+    def _on_config_progress_changed(self, text: str) -> None:
+        self.progress_label.setText(text)
 
     # ------------------------------------------------------------------ wall mode
     def is_wall_mode(self) -> bool:
@@ -838,12 +796,6 @@ class MainWindow(QMainWindow):
 
     def restore_settings(self) -> None:
         self.layout_settings.restore()
-        self._rebuild_recent_menu()
-
-def _engine_config_path(engine: EngineControl) -> str | None:
-    """The config file the engine runs (the demo's is generated)."""
-    return engine.config_path or None
-
 
 def _config_sound(engine: EngineControl) -> bool:
     return engine.alert_sound()
