@@ -10,9 +10,9 @@ import logging
 import time
 from typing import Any, Callable, Coroutine, Mapping, Sequence
 
-from PySide6.QtCore import (QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QRect, QSettings, Qt,
+from PySide6.QtCore import (QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QSettings, Qt,
                             Signal)
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFrame, QHeaderView, QLabel,
                                QLineEdit, QMainWindow, QMenu, QScrollArea, QSplitter, QStackedWidget,
                                QTableView, QToolBar, QVBoxLayout, QWidget)
@@ -34,6 +34,7 @@ from gui.timeline import TimelineView
 from gui.tray import TrayNotifier
 from gui.value_chart import ValueChart
 from gui.wall import WallView
+from gui.wall_controller import WallController
 from gui import window_settings
 
 log = logging.getLogger("gui.window")
@@ -91,9 +92,6 @@ class MainWindow(QMainWindow):
         self._counts: dict[str, int] = status_counts([])
         self._stats: EngineStats | None = None
         self._notified_alerts: set[str] = set()
-        self._wall_mode = False
-        self._was_maximized = False
-        self._normal_geometry: QRect | None = None
 
         self.bridge = EngineBridge(engine, bridge_interval_ms, self)
 
@@ -224,10 +222,9 @@ class MainWindow(QMainWindow):
         self._build_menus_and_toolbar()
         for action in self.named_actions.values():
             self.addAction(action)  # shortcuts keep working with menus/toolbar hidden (wall mode)
-        self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
-        self._escape.setObjectName("shortcut_leave_wall")
-        self._escape.setEnabled(False)
-        self._escape.activated.connect(self._on_escape_activated)
+        self.wall_controller = WallController(
+            self, self.stack, console, self.wall_view, (self.menuBar(), self.toolbar, self.statusBar()), self.table,
+            self.named_actions["action_wall_mode"], lambda: self.bridge.snapshots, self.banner.oldest_age)
 
         # ---- status bar
         self.summary_label = QLabel(self)
@@ -397,8 +394,7 @@ class MainWindow(QMainWindow):
         self.service_actions.cancel_all()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self._wall_mode:
-            self.toggle_wall_mode()
+        self.wall_controller.leave()
         self.save_settings()
         self.shutdown()
         if self.tray is not None:
@@ -562,8 +558,7 @@ class MainWindow(QMainWindow):
             self._update_check_type_choices()
         if any(s.id in changed for s in self.selected_snapshots()):
             self.service_actions.refresh_state()
-        if self._wall_mode:
-            self.wall_view.update_snapshots(self.bridge.snapshots)
+        self.wall_controller.show_snapshots()
         if self.tray is not None:
             self.tray.update_snapshots(self.bridge.snapshots)
         self._update_summary()
@@ -574,8 +569,7 @@ class MainWindow(QMainWindow):
         self._counts = status_counts(self.bridge.snapshots.values())
         if self._current_id in removed:
             self._show_service(None)
-        if self._wall_mode:
-            self.wall_view.update_snapshots(self.bridge.snapshots)
+        self.wall_controller.show_snapshots()
         self._update_summary()
 
     def _on_bridge_events_arrived(self, events: Sequence[Event]) -> None:
@@ -595,8 +589,7 @@ class MainWindow(QMainWindow):
 
     def _on_bridge_alerts_changed(self, alerts: list[AlertView]) -> None:
         self.banner.set_alerts(alerts)
-        if self._wall_mode:
-            self.wall_view.set_alert_age(self.banner.oldest_age())
+        self.wall_controller.show_alert_age()
         if self.tray is not None:
             self.tray.update_alerts(alerts)
         fresh = [a for a in unacknowledged(alerts, self.now())
@@ -607,8 +600,7 @@ class MainWindow(QMainWindow):
 
     def open_alert(self, alert_id: str, service: str) -> None:
         """Bring the window up on an alert: out of wall mode, raised, its device (or its rack) selected."""
-        if self._wall_mode:
-            self.toggle_wall_mode()
+        self.wall_controller.leave()
         self._raise_window()
         alert = next((a for a in self.bridge.alerts if a.id == alert_id), None)
         ids = [service] if service else [s.id for s in self.bridge.snapshots.values()
@@ -645,8 +637,7 @@ class MainWindow(QMainWindow):
         self.model.refresh_times()
         self.detail.refresh()
         self.banner.refresh_age()
-        if self._wall_mode:
-            self.wall_view.set_alert_age(self.banner.oldest_age())
+        self.wall_controller.show_alert_age()
 
     def summary_text(self) -> str:
         c = self._counts
@@ -676,7 +667,7 @@ class MainWindow(QMainWindow):
         self.reports_view = show_reports(self, self.engine, getattr(self, "reports_view", None))
 
     def _on_find(self) -> None:
-        if self._wall_mode:
+        if self.is_wall_mode():
             return
         self.filter_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.filter_box.selectAll()
@@ -725,47 +716,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ wall mode
     def is_wall_mode(self) -> bool:
-        return self._wall_mode
+        return self.wall_controller.is_active()
 
     def toggle_wall_mode(self) -> None:
         """Swap the console for the full-screen wall (and back)."""
-        if not self._wall_mode:
-            self._wall_mode = True
-            self._was_maximized = self.isMaximized()
-            self.wall_view.update_snapshots(self.bridge.snapshots)
-            self.wall_view.set_alert_age(self.banner.oldest_age())
-            self.stack.setCurrentWidget(self.wall_view)
-            self.menuBar().hide()
-            self.toolbar.hide()
-            self.statusBar().hide()
-            self._escape.setEnabled(True)
-            self._normal_geometry = self.geometry()
-            # Without a window manager (a kiosk X session, Xvfb) showFullScreen() only sets a state
-            # nobody acts on and the window keeps its size: cover the screen ourselves first (after
-            # showFullScreen() a setGeometry() would drop the full-screen state again).
-            screen = self.screen() or QApplication.primaryScreen()
-            if screen is not None:
-                self.setGeometry(screen.geometry())
-            self.showFullScreen()
-        else:
-            self._wall_mode = False
-            self.stack.setCurrentWidget(self.console)
-            self.menuBar().show()
-            self.toolbar.show()
-            self.statusBar().show()
-            self._escape.setEnabled(False)
-            if self._was_maximized:
-                self.showMaximized()
-            else:
-                self.showNormal()
-                if self._normal_geometry is not None:
-                    self.setGeometry(self._normal_geometry)
-            self.table.setFocus()
-        self.named_actions["action_wall_mode"].setText("Leave wall mode" if self._wall_mode else "Wall mode")
-
-    def _on_escape_activated(self) -> None:
-        if self._wall_mode:
-            self.toggle_wall_mode()
+        self.wall_controller.toggle()
 
     # ------------------------------------------------------------------ theme + settings
     def set_theme(self, name: str) -> None:
@@ -792,7 +747,7 @@ class MainWindow(QMainWindow):
         self.set_theme(str(action.data()))
 
     def save_settings(self) -> None:
-        self.layout_settings.save(self.theme.name, geometry=not self._wall_mode)
+        self.layout_settings.save(self.theme.name, geometry=not self.is_wall_mode())
 
     def restore_settings(self) -> None:
         self.layout_settings.restore()
