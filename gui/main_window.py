@@ -21,7 +21,8 @@ from core.events import AnomalyEvent, BreakerEvent, Event, RebootEvent, ServiceS
 from core.snapshot import AlertView, EngineControl, EngineStats, ServiceSnapshot
 from gui import palette, presentation, theme as qtheme
 from gui.actions import SHORTCUTS, Confirm, ServiceActions, make_action
-from gui.alert_banner import AlertBanner, unacknowledged
+from gui.alert_banner import AlertBanner
+from gui.alert_notifier import AlertNotifier
 from gui.bridge import DEFAULT_INTERVAL_MS, EngineBridge
 from gui.chart import LatencyChart
 from gui.config_controller import ConfigController
@@ -83,7 +84,6 @@ class MainWindow(QMainWindow):
         self.now = now
         self.tasks: set[asyncio.Future[Any]] = set()
         self.theme = qtheme.theme_named(theme_name or window_settings.theme_name(settings, qtheme.DEFAULT_THEME))
-        self.sound = _config_sound(engine) if sound is None else sound
         self._current_id: str | None = None
         self._last_point_wall: float | None = None
         self._last_second = 0.0
@@ -91,7 +91,6 @@ class MainWindow(QMainWindow):
         self._resort_due = False
         self._counts: dict[str, int] = status_counts([])
         self._stats: EngineStats | None = None
-        self._notified_alerts: set[str] = set()
 
         self.bridge = EngineBridge(engine, bridge_interval_ms, self)
 
@@ -218,13 +217,24 @@ class MainWindow(QMainWindow):
         self.named_actions: dict[str, QAction] = dict(self.service_actions.actions)
         self.device_actions = DeviceActions(self, confirm=confirm)  # Device menu: add, edit, import…
         self.named_actions.update(self.device_actions.actions)
+
+        # ---- alerts: banner, tray (worst-state icon, counts tooltip, notices for new critical alerts), sound
+        self.tray = TrayNotifier(self, theme=self.theme, now=now) if tray else None
+        self.alert_notifier = AlertNotifier(self.banner, self.tray, self.service_actions,
+                                            sound=engine.alert_sound() if sound is None else sound,
+                                            alerts=lambda: self.bridge.alerts, snapshots=lambda: self.bridge.snapshots,
+                                            now=now, parent=self)
+        self.alert_notifier.open_requested.connect(self._on_alert_notifier_open_requested)
+        self.alert_notifier.raise_requested.connect(self.raise_window)
+
+        # ---- window actions, menus, toolbar, wall mode
         self._build_window_actions()
         self._build_menus_and_toolbar()
         for action in self.named_actions.values():
             self.addAction(action)  # shortcuts keep working with menus/toolbar hidden (wall mode)
         self.wall_controller = WallController(
             self, self.stack, console, self.wall_view, (self.menuBar(), self.toolbar, self.statusBar()), self.table,
-            self.named_actions["action_wall_mode"], lambda: self.bridge.snapshots, self.banner.oldest_age)
+            self.named_actions["action_wall_mode"], lambda: self.bridge.snapshots, self.alert_notifier.oldest_age)
 
         # ---- status bar
         self.summary_label = QLabel(self)
@@ -233,13 +243,6 @@ class MainWindow(QMainWindow):
         self.progress_label.setObjectName("status_progress")
         self.statusBar().addPermanentWidget(self.progress_label)
         self.statusBar().addPermanentWidget(self.summary_label)
-
-        # ---- tray (gui/tray.py: worst-state icon, counts tooltip, notices for new critical alerts)
-        self.tray: TrayNotifier | None = None
-        if tray:
-            self.tray = TrayNotifier(self, theme=self.theme, now=now)
-            self.tray.open_alert_requested.connect(self.open_alert)
-            self.tray.show_window_requested.connect(self._raise_window)
 
         # ---- wiring
         self.bridge.snapshots_changed.connect(self._on_bridge_snapshots_changed)
@@ -252,8 +255,6 @@ class MainWindow(QMainWindow):
         sel.selectionChanged.connect(self._on_table_selection_changed)
         sel.currentRowChanged.connect(self._on_table_current_row_changed)
         self.table.customContextMenuRequested.connect(self._on_table_custom_context_menu_requested)
-        self.banner.acknowledge_requested.connect(self._on_banner_acknowledge_requested)
-        self.banner.silence_requested.connect(self._on_banner_silence_requested)
         self.chart.range_changed.connect(self._on_chart_range_changed)
         self.value_chart.range_changed.connect(self._on_value_chart_range_changed)
         self.config.message.connect(self._on_config_message)
@@ -397,8 +398,7 @@ class MainWindow(QMainWindow):
         self.wall_controller.leave()
         self.save_settings()
         self.shutdown()
-        if self.tray is not None:
-            self.tray.hide()
+        self.alert_notifier.hide_tray()
         super().closeEvent(event)
         self.closed.emit()
 
@@ -540,7 +540,6 @@ class MainWindow(QMainWindow):
         names = self.timeline_view.model.names
         for sid, snap in changed.items():
             names[sid] = snap.name
-        self.banner.names = names
         self._counts = status_counts(self.bridge.snapshots.values())
         current = changed.get(self._current_id) if self._current_id else None
         if current is not None:
@@ -559,8 +558,7 @@ class MainWindow(QMainWindow):
         if any(s.id in changed for s in self.selected_snapshots()):
             self.service_actions.refresh_state()
         self.wall_controller.show_snapshots()
-        if self.tray is not None:
-            self.tray.update_snapshots(self.bridge.snapshots)
+        self.alert_notifier.show_snapshots(self.bridge.snapshots, names)
         self._update_summary()
 
     def _on_bridge_services_removed(self, removed: Sequence[str]) -> None:
@@ -588,23 +586,16 @@ class MainWindow(QMainWindow):
                 self.value_chart.add_reboot(e.wall)
 
     def _on_bridge_alerts_changed(self, alerts: list[AlertView]) -> None:
-        self.banner.set_alerts(alerts)
+        self.alert_notifier.show_alerts(alerts)
         self.wall_controller.show_alert_age()
-        if self.tray is not None:
-            self.tray.update_alerts(alerts)
-        fresh = [a for a in unacknowledged(alerts, self.now())
-                 if a.severity == "critical" and a.active and a.id not in self._notified_alerts]
-        self._notified_alerts.update(a.id for a in fresh)
-        if fresh and self.sound:
-            QApplication.beep()
 
     def open_alert(self, alert_id: str, service: str) -> None:
         """Bring the window up on an alert: out of wall mode, raised, its device (or its rack) selected."""
+        self.alert_notifier.open_alert(alert_id, service)
+
+    def _on_alert_notifier_open_requested(self, ids: list[str]) -> None:
         self.wall_controller.leave()
-        self._raise_window()
-        alert = next((a for a in self.bridge.alerts if a.id == alert_id), None)
-        ids = [service] if service else [s.id for s in self.bridge.snapshots.values()
-                                         if alert is not None and s.group == alert.group]
+        self.raise_window()
         if ids and self.filter_box.text():
             self.filter_box.clear()  # a filtered-out row cannot be shown
         self.select_services(ids)
@@ -614,7 +605,7 @@ class MainWindow(QMainWindow):
         return sorted(s.name for s in self.bridge.snapshots.values()
                       if service_id in getattr(s, "depends_on", ()))
 
-    def _raise_window(self) -> None:
+    def raise_window(self) -> None:
         if self.isMinimized():
             self.showNormal()
         self.show()
@@ -636,7 +627,7 @@ class MainWindow(QMainWindow):
             self.proxy.resort()
         self.model.refresh_times()
         self.detail.refresh()
-        self.banner.refresh_age()
+        self.alert_notifier.refresh_age()
         self.wall_controller.show_alert_age()
 
     def summary_text(self) -> str:
@@ -681,12 +672,6 @@ class MainWindow(QMainWindow):
         menu.setObjectName("services_context_menu")
         self._add_service_actions(menu)
         menu.popup(self.table.viewport().mapToGlobal(pos))
-
-    def _on_banner_acknowledge_requested(self, alert_ids: list[str]) -> None:
-        self.service_actions.acknowledge(alert_ids)
-
-    def _on_banner_silence_requested(self, alert_ids: list[str], seconds: float) -> None:
-        self.service_actions.silence(alert_ids, seconds)
 
     def _on_service_actions_message(self, text: str, timeout_ms: int) -> None:
         self.statusBar().showMessage(text, timeout_ms)
@@ -737,8 +722,7 @@ class MainWindow(QMainWindow):
         self.value_chart.set_theme(self.theme)
         self.value_delegate.theme = self.theme
         self.wall_view.set_theme(self.theme)
-        if self.tray is not None:
-            self.tray.set_theme(self.theme)
+        self.alert_notifier.set_theme(self.theme)
         for action in self.theme_group.actions():
             action.setChecked(action.data() == self.theme.name)
         self.table.viewport().update()
@@ -751,7 +735,3 @@ class MainWindow(QMainWindow):
 
     def restore_settings(self) -> None:
         self.layout_settings.restore()
-
-def _config_sound(engine: EngineControl) -> bool:
-    return engine.alert_sound()
-
