@@ -287,7 +287,7 @@ class MainWindow(QMainWindow):
         make("action_reports", "Reports…", "Availability, outages, detection and recovery over a period; "
              "export CSV, HTML or PDF", self._on_reports)
         make("action_export_timeline", "Export timeline…", "Save the visible timeline rows as CSV",
-             self.timeline_view._on_export_button_clicked)
+             self.timeline_view.choose_file_and_export)
         group_by = make("action_group_by_rack", "Group by rack", "Keep rows grouped by group (rack)",
                         lambda: None)
         group_by.setCheckable(True)
@@ -366,7 +366,7 @@ class MainWindow(QMainWindow):
     def start(self) -> None:
         """Start polling the engine and load the recent history into the timeline."""
         self.bridge.start()
-        self.spawn(self._load_history())
+        self.spawn(self.load_history())
         self.config.start()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
@@ -402,7 +402,8 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
         self.closed.emit()
 
-    async def _load_history(self) -> None:
+    async def load_history(self) -> None:
+        """Load the journal's recent events into the timeline (it skips the ones it already has)."""
         try:
             events = await self.engine.journal_events(limit=HISTORY_LIMIT)
         except Exception:
@@ -517,9 +518,19 @@ class MainWindow(QMainWindow):
     def _on_chart_range_changed(self, seconds: int) -> None:
         if self.value_chart.range_seconds() != seconds:
             self.value_chart.set_range_seconds(seconds)
+        self._reload_charts()
+
+    def _reload_charts(self) -> None:
         if self._current_id:
             self.spawn(self._load_latency_history(self._current_id))
             self.spawn(self._load_value_history(self._current_id))
+
+    def catch_up(self) -> None:
+        """An engine that could not be seen came back: redraw the selected service's charts from the
+        engine's history (it has the samples taken meanwhile), and load its journal's recent events into
+        the timeline (the window loaded history at start, before this engine could answer)."""
+        self._reload_charts()
+        self.spawn(self.load_history())
 
     # ------------------------------------------------------------------ bridge → views
     def _on_bridge_snapshots_changed(self, changed: Mapping[str, ServiceSnapshot]) -> None:
