@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFram
                                QLineEdit, QMainWindow, QMenu, QScrollArea, QSplitter, QStackedWidget,
                                QTableView, QToolBar, QVBoxLayout, QWidget)
 
-from core.events import AnomalyEvent, BreakerEvent, Event, RebootEvent, ServiceStatus
+from core.events import Event
 from core.snapshot import AlertView, EngineControl, EngineStats, ServiceSnapshot
 from gui import palette, presentation, theme as qtheme
 from gui.actions import SHORTCUTS, Confirm, ServiceActions, make_action
@@ -30,6 +30,7 @@ from gui.config_watch import ConfigNotice
 from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate, ValueDelegate
 from gui.detail_panel import DetailPanel
 from gui.device_actions import DeviceActions
+from gui.service_focus import ServiceFocus
 from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, check_types, status_counts
 from gui.timeline import TimelineView
 from gui.tray import TrayNotifier
@@ -84,8 +85,6 @@ class MainWindow(QMainWindow):
         self.now = now
         self.tasks: set[asyncio.Future[Any]] = set()
         self.theme = qtheme.theme_named(theme_name or window_settings.theme_name(settings, qtheme.DEFAULT_THEME))
-        self._current_id: str | None = None
-        self._last_point_wall: float | None = None
         self._last_second = 0.0
         self._last_resort = 0.0
         self._resort_due = False
@@ -159,6 +158,8 @@ class MainWindow(QMainWindow):
         self.timeline_view = TimelineView(self, theme=self.theme)
         self.wall_view = WallView(self, theme=self.theme)
         self.wall_view.setObjectName("wall_view")
+        self.service_focus = ServiceFocus(engine, self.detail, self.chart, self.value_chart, self.timeline_view,
+                                          self.model.snapshot, self.spawn, now, self)
 
         # ---- layout
         self.right_splitter = QSplitter(Qt.Orientation.Vertical, self)
@@ -255,8 +256,6 @@ class MainWindow(QMainWindow):
         sel.selectionChanged.connect(self._on_table_selection_changed)
         sel.currentRowChanged.connect(self._on_table_current_row_changed)
         self.table.customContextMenuRequested.connect(self._on_table_custom_context_menu_requested)
-        self.chart.range_changed.connect(self._on_chart_range_changed)
-        self.value_chart.range_changed.connect(self._on_value_chart_range_changed)
         self.config.message.connect(self._on_config_message)
         self.config.progress_changed.connect(self._on_config_progress_changed)
         self.timeline_view.exported.connect(self._on_timeline_view_exported)
@@ -449,39 +448,7 @@ class MainWindow(QMainWindow):
 
     def _on_table_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         sid = current.data(SERVICE_ID_ROLE) if current.isValid() else None
-        self._show_service(str(sid) if sid is not None else None)
-
-    def _show_service(self, service_id: str | None) -> None:
-        if service_id == self._current_id:
-            return
-        self._current_id = service_id
-        snap = self.model.snapshot(service_id) if service_id else None
-        self.detail.set_snapshot(snap)
-        self.timeline_view.set_selected_service(service_id)
-        self.chart.set_service(snap)
-        self._last_point_wall = snap.last_check_wall if snap else None
-        self.value_chart.set_service(snap)
-        self.value_chart.setVisible(snap is not None and presentation.has_numeric_values(snap))
-        if snap is not None:
-            self.spawn(self._load_latency_history(snap.id))
-            self.spawn(self._load_value_history(snap.id))
-
-    async def _load_value_history(self, service_id: str) -> None:
-        range_s = self.value_chart.range_seconds()
-        try:
-            points = await self.engine.value_history(service_id, self.now() - range_s, rollup=range_s > 3600)
-        except Exception:
-            log.exception("loading value history for %s failed", service_id)
-            return
-        if service_id == self._current_id:
-            self.value_chart.set_history(list(points))
-            if points:
-                self.value_chart.show()
-
-    def _on_value_chart_range_changed(self, seconds: int) -> None:
-        # One range for both charts: they are read against each other (a slow answer, an odd value).
-        self.chart.set_range_seconds(seconds)
-        self._on_chart_range_changed(seconds)
+        self.service_focus.focus(str(sid) if sid is not None else None)
 
     def _on_check_type_filter_current_index_changed(self, _index: int) -> None:
         self.proxy.set_check_type(str(self.check_type_filter.currentData() or ""))
@@ -505,31 +472,11 @@ class MainWindow(QMainWindow):
         finally:
             combo.blockSignals(False)
 
-    async def _load_latency_history(self, service_id: str) -> None:
-        range_s = self.chart.range_seconds()
-        try:
-            points = await self.engine.latency_history(service_id, self.now() - range_s, rollup=range_s > 3600)
-        except Exception:
-            log.exception("loading latency history for %s failed", service_id)
-            return
-        if service_id == self._current_id:
-            self.chart.set_history(list(points))
-
-    def _on_chart_range_changed(self, seconds: int) -> None:
-        if self.value_chart.range_seconds() != seconds:
-            self.value_chart.set_range_seconds(seconds)
-        self._reload_charts()
-
-    def _reload_charts(self) -> None:
-        if self._current_id:
-            self.spawn(self._load_latency_history(self._current_id))
-            self.spawn(self._load_value_history(self._current_id))
-
     def catch_up(self) -> None:
         """An engine that could not be seen came back: redraw the selected service's charts from the
         engine's history (it has the samples taken meanwhile), and load its journal's recent events into
         the timeline (the window loaded history at start, before this engine could answer)."""
-        self._reload_charts()
+        self.service_focus.reload_history()
         self.spawn(self.load_history())
 
     # ------------------------------------------------------------------ bridge → views
@@ -552,18 +499,7 @@ class MainWindow(QMainWindow):
         for sid, snap in changed.items():
             names[sid] = snap.name
         self._counts = status_counts(self.bridge.snapshots.values())
-        current = changed.get(self._current_id) if self._current_id else None
-        if current is not None:
-            self.detail.set_snapshot(current)
-            self.value_chart.update_snapshot(current)
-            if current.last_check_wall is not None and current.last_check_wall != self._last_point_wall:
-                self._last_point_wall = current.last_check_wall
-                ms = None if current.status is ServiceStatus.UNHEALTHY else current.last_latency_ms
-                self.chart.add_point(current.last_check_wall, ms)
-                number = presentation.numeric_value(current)
-                if number is not None:
-                    self.value_chart.add_point(current.last_check_wall, number)
-                    self.value_chart.show()
+        self.service_focus.update_snapshots(changed)
         if types_changed:
             self._update_check_type_choices()
         if any(s.id in changed for s in self.selected_snapshots()):
@@ -576,25 +512,13 @@ class MainWindow(QMainWindow):
         self.model.remove_services(removed)
         self._update_check_type_choices()
         self._counts = status_counts(self.bridge.snapshots.values())
-        if self._current_id in removed:
-            self._show_service(None)
+        self.service_focus.remove_services(removed)
         self.wall_controller.show_snapshots()
         self._update_summary()
 
     def _on_bridge_events_arrived(self, events: Sequence[Event]) -> None:
         self.timeline_view.model.add_events(events)
-        if not self._current_id:
-            return
-        for e in events:
-            if e.service != self._current_id:
-                continue
-            if isinstance(e, BreakerEvent):
-                self.chart.add_marker(e.wall, "breaker", e.to_state.value.replace("_", "-").upper()
-                                      if hasattr(e.to_state, "value") else str(e.to_state))
-            elif isinstance(e, AnomalyEvent):
-                self.chart.add_marker(e.wall, "anomaly", f"{e.latency_ms:.0f} ms (baseline {e.baseline_ms:.0f})")
-            elif isinstance(e, RebootEvent):
-                self.value_chart.add_reboot(e.wall)
+        self.service_focus.add_events(events)
 
     def _on_bridge_alerts_changed(self, alerts: list[AlertView]) -> None:
         self.alert_notifier.show_alerts(alerts)
