@@ -10,16 +10,14 @@ import logging
 import time
 from typing import Any, Callable, Coroutine, Mapping, Sequence
 
-from PySide6.QtCore import (QItemSelection, QItemSelectionModel, QModelIndex, QPoint, QSettings, Qt,
-                            Signal)
+from PySide6.QtCore import QItemSelection, QModelIndex, QPoint, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFrame, QHeaderView, QLabel,
-                               QLineEdit, QMainWindow, QMenu, QScrollArea, QSplitter, QStackedWidget,
-                               QTableView, QToolBar, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QFrame, QLabel, QLineEdit, QMainWindow, QMenu, QScrollArea, QSplitter,
+                               QStackedWidget, QToolBar, QVBoxLayout, QWidget)
 
 from core.events import Event
 from core.snapshot import AlertView, EngineControl, EngineStats, ServiceSnapshot
-from gui import palette, presentation, theme as qtheme
+from gui import palette, theme as qtheme
 from gui.actions import SHORTCUTS, Confirm, ServiceActions, make_action
 from gui.alert_banner import AlertBanner
 from gui.alert_notifier import AlertNotifier
@@ -27,11 +25,11 @@ from gui.bridge import DEFAULT_INTERVAL_MS, EngineBridge
 from gui.chart import LatencyChart
 from gui.config_controller import ConfigController
 from gui.config_watch import ConfigNotice
-from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate, ValueDelegate
 from gui.detail_panel import DetailPanel
 from gui.device_actions import DeviceActions
 from gui.service_focus import ServiceFocus
-from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, check_types, status_counts
+from gui.service_model import SERVICE_ID_ROLE, status_counts
+from gui.service_table import CheckTypeFilter, ServiceTable
 from gui.timeline import TimelineView
 from gui.tray import TrayNotifier
 from gui.value_chart import ValueChart
@@ -42,12 +40,6 @@ from gui import window_settings
 log = logging.getLogger("gui.window")
 
 HISTORY_LIMIT = 1000
-ROW_HEIGHT = 24
-RESORT_INTERVAL_S = 2.0  # changed values re-sort/re-filter the table at most this often
-_COLUMN_WIDTHS = {Column.STATUS_LIGHT: 26, Column.NAME: 150, Column.GROUP: 70, Column.CHECK: 64,
-                  Column.STATUS: 122, Column.BREAKER: 128, Column.VALUE: 96, Column.LAST_MS: 70,
-                  Column.P50_MS: 64, Column.P95_MS: 64, Column.TREND: 84, Column.FAILURES: 44,
-                  Column.CHECKED: 76, Column.RECOVERY: 150, Column.ENDPOINT: 76}
 
 
 class MainWindow(QMainWindow):
@@ -86,49 +78,16 @@ class MainWindow(QMainWindow):
         self.tasks: set[asyncio.Future[Any]] = set()
         self.theme = qtheme.theme_named(theme_name or window_settings.theme_name(settings, qtheme.DEFAULT_THEME))
         self._last_second = 0.0
-        self._last_resort = 0.0
-        self._resort_due = False
         self._counts: dict[str, int] = status_counts([])
         self._stats: EngineStats | None = None
 
         self.bridge = EngineBridge(engine, bridge_interval_ms, self)
 
         # ---- service table
-        self.model = ServiceTableModel(self, now=now, theme=self.theme)
-        self.proxy = ServiceFilterProxy(self)
-        self.proxy.setSourceModel(self.model)
-        self.table = QTableView(self)
-        self.table.setObjectName("services_table")
-        self.table.setAccessibleName("Services")
-        self.table.setModel(self.proxy)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.setAlternatingRowColors(False)
-        self.table.setSortingEnabled(True)
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        vh = self.table.verticalHeader()
-        vh.setVisible(False)
-        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # uniform rows: cheap at 1,000 rows
-        vh.setDefaultSectionSize(ROW_HEIGHT)
-        hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        hh.setStretchLastSection(True)
-        hh.setHighlightSections(False)
-        for col, width in _COLUMN_WIDTHS.items():
-            self.table.setColumnWidth(col, width)
-        self.row_delegate = RowDelegate(self.table)
-        self.table.setItemDelegate(self.row_delegate)
-        self.indicator_delegate = IndicatorDelegate(self.theme, self.table)
-        self.sparkline_delegate = SparklineDelegate(self.theme, self.table)
-        self.table.setItemDelegateForColumn(Column.STATUS_LIGHT, self.indicator_delegate)
-        self.table.setItemDelegateForColumn(Column.BREAKER, self.indicator_delegate)
-        self.table.setItemDelegateForColumn(Column.TREND, self.sparkline_delegate)
-        self.value_delegate = ValueDelegate(self.theme, self.table)
-        self.table.setItemDelegateForColumn(Column.VALUE, self.value_delegate)
-        self.table.sortByColumn(Column.NAME, Qt.SortOrder.AscendingOrder)
+        self.table = ServiceTable(self, theme=self.theme, now=now)
+        self.model = self.table.service_model
+        self.proxy = self.table.filter_proxy
+        self.indicator_delegate = self.table.indicator_delegate
 
         self.filter_box = QLineEdit(self)
         self.filter_box.setObjectName("filter_box")
@@ -138,12 +97,8 @@ class MainWindow(QMainWindow):
         self.filter_box.setClearButtonEnabled(True)
         self.filter_box.setMaximumWidth(320)
         self.filter_box.textChanged.connect(self._on_filter_box_text_changed)
-        self.check_type_filter = QComboBox(self)
-        self.check_type_filter.setObjectName("filter_check_type")
-        self.check_type_filter.setAccessibleName("Filter by check type")
-        self.check_type_filter.setToolTip("Show only devices checked this way")
-        self.check_type_filter.addItem("All checks", "")
-        self.check_type_filter.currentIndexChanged.connect(self._on_check_type_filter_current_index_changed)
+        self.check_type_filter = CheckTypeFilter(self)
+        self.check_type_filter.check_type_changed.connect(self.proxy.set_check_type)
 
         # ---- other views
         self.banner = AlertBanner(self, now=now)
@@ -291,7 +246,7 @@ class MainWindow(QMainWindow):
                         lambda: None)
         group_by.setCheckable(True)
         group_by.setChecked(True)
-        group_by.toggled.connect(self._on_group_by_rack_toggled)
+        group_by.toggled.connect(self.table.set_group_by_rack)
         self.theme_group = QActionGroup(self)
         self.theme_group.setExclusive(True)
         for name in palette.THEMES:
@@ -413,35 +368,14 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ selection
     def selected_ids(self) -> list[str]:
-        rows = sorted(self.table.selectionModel().selectedRows(), key=lambda idx: idx.row())  # table order
-        return [str(idx.data(SERVICE_ID_ROLE)) for idx in rows]
+        return self.table.selected_ids()
 
     def selected_snapshots(self) -> list[ServiceSnapshot]:
-        out = []
-        for sid in self.selected_ids():
-            snap = self.model.snapshot(sid)
-            if snap is not None:
-                out.append(snap)
-        return out
+        return self.table.selected_snapshots()
 
     def select_services(self, service_ids: Sequence[str]) -> None:
         """Select rows by service id (the first becomes current)."""
-        sel = self.table.selectionModel()
-        sel.clearSelection()
-        first = True
-        for sid in service_ids:
-            row = self.model.row_of(sid)
-            if row is None:
-                continue
-            proxy_index = self.proxy.mapFromSource(self.model.index(row, 0))
-            if not proxy_index.isValid():
-                continue
-            flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
-            if first:
-                sel.setCurrentIndex(proxy_index, flags)
-                first = False
-            else:
-                sel.select(proxy_index, flags)
+        self.table.select_services(service_ids)
 
     def _on_table_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         self.service_actions.refresh_state()
@@ -449,28 +383,6 @@ class MainWindow(QMainWindow):
     def _on_table_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         sid = current.data(SERVICE_ID_ROLE) if current.isValid() else None
         self.service_focus.focus(str(sid) if sid is not None else None)
-
-    def _on_check_type_filter_current_index_changed(self, _index: int) -> None:
-        self.proxy.set_check_type(str(self.check_type_filter.currentData() or ""))
-
-    def _update_check_type_choices(self) -> None:
-        """Offer the check types in use (a reload may add or drop some); keep the current choice."""
-        combo = self.check_type_filter
-        wanted = check_types(self.bridge.snapshots.values())
-        current = str(combo.currentData() or "")
-        if current and current not in wanted:
-            wanted.append(current)  # never pull the filter from under the user
-        if [combo.itemData(i) for i in range(1, combo.count())] == wanted:
-            return
-        combo.blockSignals(True)
-        try:
-            while combo.count() > 1:
-                combo.removeItem(1)
-            for t in wanted:
-                combo.addItem(presentation.check_word(t), t)
-            combo.setCurrentIndex(max(0, combo.findData(current)))
-        finally:
-            combo.blockSignals(False)
 
     def catch_up(self) -> None:
         """An engine that could not be seen came back: redraw the selected service's charts from the
@@ -481,27 +393,14 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ bridge → views
     def _on_bridge_snapshots_changed(self, changed: Mapping[str, ServiceSnapshot]) -> None:
-        rows_before = self.model.rowCount()
-        if not self._resort_due:
-            # Most updates (latencies, ages) cannot move a row sorted by name: re-sort only for those
-            # that can, since a re-sort of 1,000 rows is the most expensive thing the table does.
-            for sid, snap in changed.items():
-                old = self.model.snapshot(sid)
-                if old is not None and self.proxy.affects_order(old, snap):
-                    self._resort_due = True
-                    break
-        types_changed = any((old := self.model.snapshot(sid)) is None or old.check_type != snap.check_type
-                            for sid, snap in changed.items())
-        self.model.update_snapshots(changed)
-        if self.model.rowCount() != rows_before:
-            self.proxy.resort()  # new services go to their sorted place at once
+        types_changed = self.table.update_snapshots(changed)
         names = self.timeline_view.model.names
         for sid, snap in changed.items():
             names[sid] = snap.name
         self._counts = status_counts(self.bridge.snapshots.values())
         self.service_focus.update_snapshots(changed)
         if types_changed:
-            self._update_check_type_choices()
+            self.check_type_filter.update_choices(self.bridge.snapshots.values())
         if any(s.id in changed for s in self.selected_snapshots()):
             self.service_actions.refresh_state()
         self.wall_controller.show_snapshots()
@@ -509,8 +408,8 @@ class MainWindow(QMainWindow):
         self._update_summary()
 
     def _on_bridge_services_removed(self, removed: Sequence[str]) -> None:
-        self.model.remove_services(removed)
-        self._update_check_type_choices()
+        self.table.remove_services(removed)
+        self.check_type_filter.update_choices(self.bridge.snapshots.values())
         self._counts = status_counts(self.bridge.snapshots.values())
         self.service_focus.remove_services(removed)
         self.wall_controller.show_snapshots()
@@ -556,11 +455,7 @@ class MainWindow(QMainWindow):
         if now - self._last_second < 1.0:
             return
         self._last_second = now
-        if self._resort_due and now - self._last_resort >= RESORT_INTERVAL_S:
-            self._resort_due = False
-            self._last_resort = now
-            self.proxy.resort()
-        self.model.refresh_times()
+        self.table.refresh()
         self.detail.refresh()
         self.alert_notifier.refresh_age()
         self.wall_controller.show_alert_age()
@@ -597,10 +492,6 @@ class MainWindow(QMainWindow):
             return
         self.filter_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.filter_box.selectAll()
-
-    def _on_group_by_rack_toggled(self, on: bool) -> None:
-        self.proxy.set_group_by_rack(on)
-        self.proxy.sort(self.proxy.sortColumn(), self.proxy.sortOrder())
 
     def _on_table_custom_context_menu_requested(self, pos: QPoint) -> None:
         menu = QMenu(self.table)
@@ -648,19 +539,15 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             qtheme.apply_theme(app, self.theme)
-        self.model.set_theme(self.theme)
-        self.indicator_delegate.theme = self.theme
-        self.sparkline_delegate.theme = self.theme
+        self.table.set_theme(self.theme)
         self.detail.set_theme(self.theme)
         self.timeline_view.set_theme(self.theme)
         self.chart.set_theme(self.theme)
         self.value_chart.set_theme(self.theme)
-        self.value_delegate.theme = self.theme
         self.wall_view.set_theme(self.theme)
         self.alert_notifier.set_theme(self.theme)
         for action in self.theme_group.actions():
             action.setChecked(action.data() == self.theme.name)
-        self.table.viewport().update()
 
     def _on_theme_group_triggered(self, action: QAction) -> None:
         self.set_theme(str(action.data()))
