@@ -1,6 +1,9 @@
-"""The main window: service table, detail + latency chart, timeline, alert banner, status bar, and
-wall mode. It wires the bridge's signals to the views and the actions to the engine; it holds no
-fault-tolerance logic of its own.
+"""The main window as an assembly: it builds the views (service table, detail + charts, timeline,
+alert banner, wall, status bar), the actions, menus and toolbar, and hands each concern to its owner —
+gui/service_table.py (rows, selection, re-sort), gui/service_focus.py (what the detail and charts
+show), gui/alert_notifier.py (banner, tray, sound), gui/wall_controller.py (wall mode),
+gui/config_controller.py (open, reload, recent configs) and gui/window_settings.py (what is stored).
+It routes the bridge's signals to them in one place; it holds no fault-tolerance logic of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from PySide6.QtWidgets import (QApplication, QFrame, QLabel, QLineEdit, QMainWin
 
 from core.events import Event
 from core.snapshot import AlertView, EngineControl, EngineStats, ServiceSnapshot
-from gui import palette, theme as qtheme
+from gui import palette, theme as qtheme, window_settings
 from gui.actions import SHORTCUTS, Confirm, ServiceActions, make_action
 from gui.alert_banner import AlertBanner
 from gui.alert_notifier import AlertNotifier
@@ -35,7 +38,6 @@ from gui.tray import TrayNotifier
 from gui.value_chart import ValueChart
 from gui.wall import WallView
 from gui.wall_controller import WallController
-from gui import window_settings
 
 log = logging.getLogger("gui.window")
 
@@ -48,12 +50,18 @@ class MainWindow(QMainWindow):
     Attributes:
         engine: the EngineControl (reads go through `bridge`, commands through `service_actions`).
         bridge: the EngineBridge polling the engine.
-        model / proxy / table: the service table (table objectName "services_table").
+        table: the ServiceTable ("services_table"); model / proxy: its model and filter proxy.
+        check_type_filter: CheckTypeFilter ("filter_check_type").
         detail: DetailPanel ("detail_panel"); chart: LatencyChart ("latency_chart").
         timeline_view: TimelineView (its table is "timeline").
         banner: AlertBanner ("alert_banner"); filter_box: QLineEdit ("filter_box").
         wall_view: WallView ("wall_view"), shown fullscreen in wall mode.
-        service_actions: ServiceActions.
+        service_actions: ServiceActions; device_actions: DeviceActions (the Device menu's editing).
+        service_focus: ServiceFocus, the detail and charts on the current row.
+        alert_notifier: AlertNotifier (banner, `tray` when asked for, sound).
+        wall_controller: WallController.
+        config: ConfigController; config_watch / config_notice: its watcher and notice strip.
+        layout_settings: WindowLayout (geometry, splitters, columns, theme, grouping).
         named_actions: objectName → QAction (service and window actions; `actions()` is QWidget's).
         settings: the QSettings used for geometry, splitters, columns, theme, recent configs.
         theme: the current palette.Theme.
