@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence, TypeVar, Union, runtime_checkable
+from typing import Any, Awaitable, Callable, Coroutine, Mapping, Protocol, Sequence, TypeVar, Union, runtime_checkable
 
 from core.config_client import ConfigClient, RemoteConflict, RemoteListing, RemoteTest
 from core.config_edit import (ConfigEditError, ConfigFile, Conflict, Edit, ImportPreview, Validation, export_csv,
@@ -39,8 +39,8 @@ NOT_TESTABLE = "Fix the marked fields before testing."
 async def settle(value: Maybe[T]) -> T:
     """The value of a store's answer, whether it came at once or comes later."""
     if inspect.isawaitable(value):
-        return await value  # type: ignore[no-any-return]
-    return value  # type: ignore[return-value]
+        return await value
+    return value
 
 
 @runtime_checkable
@@ -221,10 +221,10 @@ class RemoteView:
         return dict(self.listing.sections.get(name, {}))
 
 
-Hop = Callable[[Awaitable[Any]], Awaitable[Any]]
+Hop = Callable[[Coroutine[Any, Any, Any]], Awaitable[Any]]
 
 
-async def _same_loop(coro: Awaitable[T]) -> T:
+async def _same_loop(coro: Coroutine[Any, Any, T]) -> T:
     return await coro
 
 
@@ -247,7 +247,7 @@ class RemoteStore:
     def name(self) -> str:
         return self.client.name
 
-    async def _run(self, coro: Awaitable[T]) -> T:
+    async def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         result: T = await self.hop(coro)
         return result
 

@@ -637,7 +637,11 @@ class DeviceEditor(QDialog):
             raise
         except ConfigEditError as exc:
             # The engine could not judge it (unreachable, refused): say so; what was typed stays.
-            v = Validation((FieldError("", str(exc)),))
+            if generation == self._generation:
+                self._show(Validation((FieldError("", str(exc)),)), local)
+                self.show_problem(f"✖ {exc}")
+                self._after_validation = []  # nothing is saved without a verdict
+            return
         if generation != self._generation:
             return  # the form changed meanwhile: a newer verdict is on its way
         verdict = self._show(v, local)
