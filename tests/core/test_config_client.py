@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -193,3 +193,45 @@ def test_import_export_and_test_through_the_remote_store(tmp_path, monkeypatch):
 
     path = run(tmp_path, monkeypatch, body)
     assert [s.id for s in load_config(path).services] == ["plc-1"]
+
+
+@pytest.mark.parametrize("kind", ["local", "remote"])
+def test_both_stores_keep_the_same_contract(tmp_path, monkeypatch, kind):
+    """What the Device menu relies on, the same for the console's own file and an attached engine's."""
+    from core.config_store import LocalStore, is_conflict
+
+    async def contract(store: Any, path: Path) -> None:
+        view = await settle(store.read())
+        assert view.ids() == ["plc-1"] and view.section("fault_detection")["timeout_seconds"] == 0.5
+        assert view.name.endswith("rack.toml") and view.service("plc-1")["endpoint"] == "http://127.0.0.1:9"
+        bad = await settle(store.validate(view, {"id": "plc-1", "endpoint": "ftp://x"}, None))
+        assert [e.key for e in bad.errors] == ["id", "endpoint"]
+        assert (await settle(store.validate(view, {"id": "plc-1", "endpoint": "http://a"}, "plc-1"))).ok
+        written = await settle(store.write(view, Edit("add", tables=({"id": "plc-2", "endpoint": "http://b"},))))
+        assert written.view.ids() == ["plc-1", "plc-2"] and (await settle(written.applied)).ok
+        with pytest.raises(ConfigEditError) as stale:
+            await settle(store.write(view, Edit("remove", ids=("plc-1",))))
+        assert is_conflict(stale.value)
+        assert load_config(path).service("plc-2") is not None  # a conflict writes nothing
+        forced = await settle(store.write(view, Edit("replace", ids=("plc-1",),
+                                                      tables=({"id": "plc-1", "name": "One", "endpoint": "http://a"},)),
+                                          force=True))
+        assert load_config(path).service("plc-1").name == "One"
+        exported = await settle(store.export(forced.view, None))
+        assert exported.splitlines()[0].startswith("id,name,")
+        assert "# a rack, with comments" in path.read_text(encoding="utf-8")
+
+    if kind == "local":
+        monkeypatch.setenv("FW_TEST_CLIENT_TOKEN", OPERATOR)
+        path = tmp_path / "rack.toml"
+        path.write_text(RACK, encoding="utf-8")
+        asyncio.run(contract(LocalStore(str(path)), path))
+        return
+
+    async def body(rt: Runtime, url: str, path: Path) -> None:
+        store = RemoteStore(client(url))
+        try:
+            await contract(store, path)
+        finally:
+            await store.client.close()
+    run(tmp_path, monkeypatch, body)

@@ -93,8 +93,9 @@ def child(parent: QObject, name: str) -> Any:
     return found
 
 
-def console(qtbot: Any, qsettings: Any, url: str, token: str, ca: Path, answers: Answers) -> tuple[MainWindow, MultiEngine]:
-    multi = MultiEngine()
+def console(qtbot: Any, qsettings: Any, url: str, token: str, ca: Path, answers: Answers,
+            local: Any = None) -> tuple[MainWindow, MultiEngine]:
+    multi = MultiEngine(local)
     multi.attach(url, token, ca_file=str(ca))
     window = MainWindow(multi, qsettings, confirm=answers.confirm, tray=False, sound=False, bridge_interval_ms=100)
     window.device_actions.resolve_conflict = answers.conflict
@@ -127,7 +128,6 @@ def test_edit_an_attached_engines_devices_through_its_api(qtbot: Any, qloop: Any
         assert isinstance(save, QPushButton)
         child(dialog, "editor_id").setText("a3")
         child(dialog, "editor_endpoint").setText("ftp://nowhere")
-        assert dialog.field_error("editor_endpoint").startswith("is required")  # the engine's first verdict
         qloop.run(until(lambda: "ftp" in dialog.field_error("editor_endpoint"), "the engine's verdict"), timeout=15)
         assert dialog.field_error("editor_endpoint") == "'ftp://nowhere' is not an http(s) URL"
         assert not save.isEnabled()
@@ -230,6 +230,84 @@ def test_edit_an_attached_engines_devices_through_its_api(qtbot: Any, qloop: Any
         assert child(dialog, "editor_name").text() == "typed while the engine is away"
         assert 'id = "a1-2"' not in engine.config.read_text(encoding="utf-8")
         dialog.reject()
+    finally:
+        window.shutdown()
+        window.close()
+        multi.stop()
+
+
+LOCAL_RACK = """\
+# the console's own rack
+[[services]]
+id = "plc-1"   # local
+endpoint = "http://127.0.0.1:9"
+"""
+
+
+def test_with_an_engine_of_its_own_too_each_edit_goes_to_the_engine_that_owns_the_device(
+        qtbot: Any, qloop: Any, qsettings: Any, tmp_path: Path, site: tuple[Engine, SimThread, TlsFiles]) -> None:
+    from core.config_edit import ConfigFile
+    from core.config_store import RemoteView
+    from tests.gui.fake_engine import FakeEngine
+
+    engine, sim, tls = site
+    rack = tmp_path / "local.toml"
+    rack.write_text(LOCAL_RACK, encoding="utf-8")
+    local = FakeEngine()
+    local.config_path = str(rack)
+    answers = Answers()
+    window, multi = console(qtbot, qsettings, engine.url, OPERATOR, tls.ca, answers, local)
+    actions = window.device_actions
+    offered: list[list[str]] = []
+    choice = [0]
+
+    def choose(names: list[str]) -> int:
+        offered.append(names)
+        return choice[0]
+    actions.choose_engine = choose
+    try:
+        qloop.run(until(lambda: "site-a/a1" in window.bridge.snapshots and "plc-1" in window.bridge.snapshots,
+                        "both engines' services"), timeout=30)
+        # ---- nothing selected: the operator chooses the engine
+        window.table.clearSelection()
+        actions.actions["action_add_device"].trigger()
+        assert offered == [["this console's engine (local.toml)", "site-a"]]
+        assert actions.editor is not None and isinstance(actions.editor.config_file, ConfigFile)  # at once
+        actions.editor.reject()
+        choice[0] = 1
+        actions.actions["action_add_device"].trigger()
+        qloop.run(until(lambda: actions.editor is not None, "the engine's editor"), timeout=15)
+        dialog = actions.editor
+        assert dialog is not None and isinstance(dialog.config_file, RemoteView)
+        # Test runs one check from the engine's host, nothing saved
+        child(dialog, "editor_id").setText("a3")
+        child(dialog, "editor_endpoint").setText(sim.base_url("a3"))
+        qloop.run(until(child(dialog, "editor_save").isEnabled, "valid"), timeout=15)
+        task = dialog.start_test()
+        assert task is not None
+        qloop.run(task, timeout=15)
+        assert child(dialog, "editor_test_result").text().startswith("HEALTHY · ")
+        assert 'id = "a3"' not in engine.config.read_text(encoding="utf-8")
+        dialog.reject()
+
+        # ---- a selected device: its own engine's file, without asking
+        offered.clear()
+        window.select_services(["plc-1"])
+        actions.actions["action_edit_device"].trigger()
+        dialog = actions.editor
+        assert dialog is not None and not offered and child(dialog, "editor_id").text() == "plc-1"
+        child(dialog, "editor_name").setText("Local PLC")
+        dialog.validate_now()
+        child(dialog, "editor_save").click()
+        qloop.run(actions.wait_idle(), timeout=15)
+        assert load_config(rack).service("plc-1").name == "Local PLC"
+        assert ("config_edit", str(rack), "gui", "changed plc-1", "plc-1") in local.calls
+        assert 'name = "Local PLC"' not in engine.config.read_text(encoding="utf-8")
+        # devices of two engines cannot be removed together (one file each): one line, nothing asked
+        window.select_services(["plc-1", "site-a/a1"])
+        assert not actions.actions["action_remove_device"].isEnabled()
+        actions.remove_device()
+        assert "one engine" in window.statusBar().currentMessage() and not answers.asked
     finally:
         window.shutdown()
         window.close()
