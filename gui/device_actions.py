@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence, TypeVar
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu, QMessageBox,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -44,6 +44,9 @@ ChooseFile = Callable[[str, str, str], str]  # (mode "open"|"save", title, filte
 ChooseEngine = Callable[[list[str]], int]  # engine names -> the index chosen, or -1
 T = TypeVar("T")
 MAX_REDO = 3
+# An attached engine's file has no local watcher: while its editor is open, its digest is read this
+# often, so a change made there is said at once, not only at Save (one small GET per interval).
+STORE_WATCH_MS = 3000
 
 ACTION_NAMES = ("action_add_device", "action_edit_device", "action_duplicate_device", "action_remove_device",
                 "action_import_devices", "action_export_devices")
@@ -190,6 +193,11 @@ class DeviceActions(QObject):
         self.preview: ImportPreviewDialog | None = None
         self.tasks: set[asyncio.Future[Any]] = set()
         self._deferred = 0  # callbacks scheduled after a task, not yet run (wait_idle waits for them)
+        self.store_watch = QTimer(self)
+        self.store_watch.setObjectName("editor_store_watch")
+        self.store_watch.setInterval(STORE_WATCH_MS)
+        self.store_watch.timeout.connect(self._on_store_watch_timeout)
+        self._watching = False
         self.actions: dict[str, QAction] = {}
 
         def make(name: str, text: str, tip: str, slot: Callable[[], object]) -> None:
@@ -362,8 +370,28 @@ class DeviceActions(QObject):
         dialog.save_requested.connect(self._on_editor_save_requested)
         dialog.finished.connect(self._on_editor_finished)
         self.editor = dialog
+        if getattr(view, "path", None) is None:
+            self.store_watch.start()  # a file elsewhere: no watcher here tells us it changed
         dialog.open()  # window-modal, never blocks the loop
         return dialog
+
+    def _on_store_watch_timeout(self) -> None:
+        dialog = self.editor
+        if dialog is None:
+            self.store_watch.stop()
+            return
+        if self._watching:
+            return  # the last read has not come back yet
+
+        def read(view: StoreView) -> None:
+            self._watching = False
+            if self.editor is dialog and view.digest != dialog.config_file.digest:
+                dialog.note_file_changed()
+
+        def unread(_exc: ConfigEditError) -> None:
+            self._watching = False  # an engine away is said when it matters (validation, Save)
+        self._watching = True
+        self._call(dialog.store.read, read, unread)
 
     def add_device(self) -> DeviceEditor | None:
         snaps = self.window.selected_snapshots()
@@ -425,6 +453,7 @@ class DeviceActions(QObject):
 
     def _on_editor_finished(self, _result: int) -> None:
         self.editor = None
+        self.store_watch.stop()
 
     def _on_config_watch_changed(self, path: str) -> None:
         dialog = self.editor

@@ -159,8 +159,13 @@ def test_edit_an_attached_engines_devices_through_its_api(qtbot: Any, qloop: Any
         name.setText("PLC one, renamed in the console")
         save = child(dialog, "editor_save")
         qloop.run(until(save.isEnabled, "valid"), timeout=15)
+        assert not child(dialog, "editor_file_changed").isVisibleTo(dialog)
         external = engine.config.read_text(encoding="utf-8") + "\n# edited by hand on the rack\n"
         engine.config.write_text(external, encoding="utf-8")
+        actions.store_watch.setInterval(50)
+        qloop.run(until(lambda: child(dialog, "editor_file_changed").isVisibleTo(dialog), "said at once"),
+                  timeout=15)
+        assert "site.toml changed" in child(dialog, "editor_file_changed").text()
         answers.conflict_answer = "cancel"
         save.click()
         qloop.run(until(lambda: bool(answers.conflicts), "the conflict question"), timeout=15)
@@ -184,6 +189,25 @@ def test_edit_an_attached_engines_devices_through_its_api(qtbot: Any, qloop: Any
         qloop.run(until(lambda: "site-a/a3" not in window.bridge.snapshots, "a3 gone from the stream"), timeout=30)
         assert [s.id for s in load_config(engine.config).services] == ["a1"]
         assert len(backups(engine.config)) == 3
+
+        # ---- import (the engine previews every row) and export, from the engine's file
+        src = engine.config.parent / "more.csv"
+        src.write_text(f"id,name,endpoint\na4,PLC 4,{sim.base_url('a3')}\na5,Bad,ftp://x\n", encoding="utf-8")
+        window.select_services(["site-a/a1"])
+        actions.import_devices(str(src))
+        qloop.run(until(lambda: actions.preview is not None, "the engine's preview"), timeout=15)
+        preview = actions.preview
+        assert preview is not None
+        assert child(preview, "import_preview_table").rowCount() == 2
+        assert "1 device will be added. 1 row has errors" in child(preview, "import_preview_summary").text()
+        child(preview, "import_confirm").click()
+        qloop.run(until(lambda: "site-a/a4" in window.bridge.snapshots, "a4 in the stream"), timeout=30)
+        assert [s.id for s in load_config(engine.config).services] == ["a1", "a4"]
+        out = engine.config.parent / "out.csv"
+        window.table.clearSelection()
+        actions.export_devices(str(out))
+        qloop.run(until(out.exists, "the export"), timeout=15)
+        assert [line.split(",")[0] for line in out.read_text(encoding="utf-8").splitlines()] == ["id", "a1", "a4"]
         assert not problems, problems
 
         # ---- a viewer console: refused with one line, the file unchanged
