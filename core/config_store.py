@@ -21,6 +21,7 @@ command) on its own host, and judges the entry against its own file's sections a
 
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Coroutine, Mapping, Protocol, Sequence, TypeVar, Union, runtime_checkable
@@ -204,8 +205,6 @@ class RemoteView:
         return self.listing.digest
 
     def services(self) -> list[dict[str, Any]]:
-        import copy
-
         return [copy.deepcopy(dict(s)) for s in self.listing.services]
 
     def service(self, service_id: str) -> dict[str, Any] | None:
