@@ -83,7 +83,7 @@ def test_group_by_dependency_shows_the_switch_with_its_ten_children_and_back(qtb
         fm = w.table.fontMetrics()
         assert w.table.columnWidth(Column.STATUS) > fm.horizontalAdvance("BLOCKED BY switch-3")  # shown whole
         assert w.proxy.index(1, Column.NAME).data(Qt.ItemDataRole.ToolTipRole) == "PLC 01 — behind switch-3"
-        assert w.row_delegate.section_rows == frozenset({11})  # a rule above the section without dependencies
+        assert w.table.row_delegate.section_rows == frozenset({11})  # a rule above the section without dependencies
         assert w.selected_ids() == ["plc-05"]
         assert w.detail.text("id") == "plc-05"
         assert qsettings.value("view/group_by_dependency") in (True, "true")
@@ -91,7 +91,7 @@ def test_group_by_dependency_shows_the_switch_with_its_ten_children_and_back(qtb
         action.trigger()  # back to the flat view
         assert ids(w) == flat
         assert rows(w)[flat.index("switch-3")] == "Switch 3"
-        assert w.row_delegate.section_rows == frozenset()
+        assert w.table.row_delegate.section_rows == frozenset()
         assert w.selected_ids() == ["plc-05"]
     finally:
         w.shutdown()
