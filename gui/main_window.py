@@ -100,6 +100,9 @@ class MainWindow(QMainWindow):
         self._last_second = 0.0
         self._last_resort = 0.0
         self._resort_due = False
+        # Status-bar counts, updated from the changed services only (recounting 5,000 every poll
+        # was half the poll); status_counts() is the from-scratch definition it is tested against.
+        self._tally = presentation.Tally(presentation.status_keys, presentation.STATUS_KEYS)
         self._counts: dict[str, int] = status_counts([])
         self._stats: EngineStats | None = None
         self._notified_alerts: set[str] = set()
@@ -550,7 +553,8 @@ class MainWindow(QMainWindow):
         for sid, snap in changed.items():
             names[sid] = snap.name
         self.banner.names = names
-        self._counts = status_counts(self.bridge.snapshots.values())
+        if self._tally.update(changed):
+            self._counts = self._tally.counts()
         current = changed.get(self._current_id) if self._current_id else None
         if current is not None:
             self.detail.set_snapshot(current)
@@ -576,7 +580,8 @@ class MainWindow(QMainWindow):
     def _on_bridge_services_removed(self, removed: Sequence[str]) -> None:
         self.model.remove_services(removed)
         self._update_check_type_choices()
-        self._counts = status_counts(self.bridge.snapshots.values())
+        if self._tally.update({}, removed):
+            self._counts = self._tally.counts()
         if self._current_id in removed:
             self._show_service(None)
         if self._wall_mode:
