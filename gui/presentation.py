@@ -150,27 +150,31 @@ class Tally:
 
     def update(self, changed: Mapping[str, ServiceSnapshot], removed: Iterable[str] = ()) -> bool:
         """Apply services that changed or appeared and ids that disappeared; True if a count moved."""
-        counts = self._counts
-        moved = False
+        delta: dict[str, int] = {}
         for sid in removed:
-            old = self._of.pop(sid, None)
             self._seen.pop(sid, None)
-            if old:
-                counts.subtract(old)
-                moved = True
+            for k in self._of.pop(sid, ()):
+                delta[k] = delta.get(k, 0) - 1
+        seen, of = self._seen, self._of
         for sid, snap in changed.items():
-            if self._seen.get(sid) is snap:
+            if seen.get(sid) is snap:
                 continue
-            self._seen[sid] = snap
+            seen[sid] = snap
             new = tuple(self._keys(snap))
-            old = self._of.get(sid)
+            old = of.get(sid)
             if old == new:
                 continue
-            self._of[sid] = new
-            if old:
-                counts.subtract(old)
-            counts.update(new)
-            moved = True
+            of[sid] = new
+            for k in old or ():
+                delta[k] = delta.get(k, 0) - 1
+            for k in new:
+                delta[k] = delta.get(k, 0) + 1
+        moved = False
+        counts = self._counts
+        for k, d in delta.items():
+            if d:
+                counts[k] += d
+                moved = True
         if moved:
             self.version += 1
         return moved
