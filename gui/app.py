@@ -61,9 +61,22 @@ def install_excepthook() -> None:
 
 def _build_engine(config_path: str | None, demo: bool, state_dir: str | None = None,
                   demo_devices: int | None = None) -> Any:
-    """The real engine (core.runner.EngineThread). Raises ConfigError for a bad config."""
+    """The real engine: in a child process (core.child.ChildEngine) when `--engine process` or
+    $FAULTWATCH_ENGINE=process asks for it, else on a worker thread (core.runner.EngineThread).
+    Raises ConfigError for a bad config."""
+    from core.child import ChildEngine, ChildEngineUnsuitable, child_engine_wanted
     from core.runner import EngineThread
 
+    if child_engine_wanted(None):
+        if config_path is None and not demo:
+            from core.paths import default_config_path
+
+            config_path = str(default_config_path())
+        try:
+            return ChildEngine(None if demo else config_path, demo=demo, demo_devices=demo_devices,
+                               state_dir=state_dir)
+        except ChildEngineUnsuitable as exc:
+            log.warning("%s; running the engine on a worker thread instead", exc)
     if demo:
         return EngineThread.for_demo(state_dir=state_dir, devices=demo_devices)
     if config_path is None:
@@ -218,6 +231,7 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
         window = MainWindow(engine, settings, theme_name=theme)
         window.closed.connect(request_quit)
         install_engine_controls(window, engine, settings)
+        _report_child_engine(window, engine, loop)
         window.start()
         if wall:
             window.toggle_wall_mode()
@@ -266,6 +280,22 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
                 log.exception("stopping the engine failed")
         collector.stop()
     return code
+
+
+def _report_child_engine(window: Any, engine: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """The own engine's process dying and coming back is said in the status bar (its rows say
+    "engine unreachable" meanwhile); the supervisor thread tells, the GUI thread shows."""
+    from core.child import ChildEngine
+
+    child = getattr(engine, "local", None)
+    if not isinstance(child, ChildEngine):
+        return
+
+    def show(state: str) -> None:
+        if window.isVisible() or window.isMinimized():
+            window.statusBar().showMessage(f"Engine process: {state}", 30_000)
+
+    child.listeners.append(lambda state: loop.call_soon_threadsafe(show, state))
 
 
 def install_engine_controls(window: Any, engine: Any, settings: Any) -> Any:

@@ -18,7 +18,7 @@ from core.snapshot import BreakerView, RecoveryView, ServiceSnapshot
 from gui import palette, presentation
 from gui.service_model import status_counts
 from gui.tray import TrayNotifier, fleet_tooltip
-from gui.wall import tile_indicators
+from gui.wall import SUMMARY_KEYS, WallView, summary_category, tile_indicators
 from tests.gui.fake_engine import make_snapshot
 
 
@@ -123,3 +123,48 @@ def test_tally_counts_a_service_once_whatever_it_is_sent_as() -> None:
     assert tally.counts()["forced"] == 1 and sum(tally.counts()[str(c)] for c in presentation.Category) == 1
     assert tally.update({}, ["a", "never-seen"]) is True
     assert tally.counts() == {k: 0 for k in presentation.STATUS_KEYS}
+
+
+def _wall_state(wall: WallView) -> tuple:  # type: ignore[type-arg]
+    return (wall.summary_counts(), wall.summary_text(), wall._abnormal_cells, wall._rack_critical,
+            wall._group_all_critical, wall._trouble_ids)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_poll, max_size=12))
+def test_wall_after_any_sequence_equals_a_wall_given_the_final_fleet_at_once(qapp, polls: list) -> None:  # type: ignore[no-untyped-def, type-arg]
+    wall = WallView()
+    try:
+        fleet: dict[str, ServiceSnapshot] = {}
+        for poll in polls:
+            fleet, _changed, _removed = _apply(fleet, poll)
+            wall.update_snapshots(fleet)
+            fresh = WallView()
+            fresh.update_snapshots(fleet)
+            assert _wall_state(wall) == _wall_state(fresh)
+            expected = {k: 0 for k, *_ in SUMMARY_KEYS}
+            for s in fleet.values():
+                for c in summary_category(s):
+                    expected[c] += 1
+            assert wall.summary_counts() == expected
+            assert wall.groups_in_order() == fresh.groups_in_order()
+            fresh.deleteLater()
+    finally:
+        wall.deleteLater()
+
+
+def test_wall_lays_out_again_only_when_the_set_of_devices_or_their_names_change(qapp) -> None:  # type: ignore[no-untyped-def]
+    wall = WallView()
+    wall.resize(800, 600)
+    a = dataclasses.replace(VARIANTS[0], id="a", name="A", group="g")
+    wall.update_snapshots({"a": a})
+    wall.layout_info()
+    assert not wall._layout_dirty
+    wall.update_snapshots({"a": dataclasses.replace(a, checks_total=a.checks_total + 1)})
+    assert not wall._layout_dirty  # a value changed: same tiles
+    wall.update_snapshots({"a": dataclasses.replace(a, name="A2")})
+    assert wall._layout_dirty
+    wall.layout_info()
+    wall.update_snapshots({})
+    assert wall._layout_dirty and wall.summary_counts()["healthy"] == 0
+    wall.deleteLater()
