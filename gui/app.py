@@ -231,7 +231,7 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
         window = MainWindow(engine, settings, theme_name=theme)
         window.closed.connect(request_quit)
         install_engine_controls(window, engine, settings)
-        _report_child_engine(window, engine, loop)
+        _report_child_engine(window, engine)
         window.start()
         if wall:
             window.toggle_wall_mode()
@@ -282,20 +282,34 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
     return code
 
 
-def _report_child_engine(window: Any, engine: Any, loop: asyncio.AbstractEventLoop) -> None:
+def _report_child_engine(window: Any, engine: Any) -> Any:
     """The own engine's process dying and coming back is said in the status bar (its rows say
-    "engine unreachable" meanwhile); the supervisor thread tells, the GUI thread shows."""
+    "engine unreachable" meanwhile). The supervisor thread emits; the queued connection shows it on
+    the GUI thread. Returns the relay (None when the engine is not a child process)."""
+    from PySide6.QtCore import QObject, Signal, Slot
+
     from core.child import ChildEngine
 
     child = getattr(engine, "local", None)
     if not isinstance(child, ChildEngine):
-        return
+        return None
 
-    def show(state: str) -> None:
-        if window.isVisible() or window.isMinimized():
+    class _Relay(QObject):
+        state_changed = Signal(str)
+
+        def __init__(self) -> None:
+            super().__init__(window)
+            self.setObjectName("child_engine_relay")
+            # The receiver is this object, on the GUI thread: emits from the supervisor are queued.
+            self.state_changed.connect(self._on_state_changed)
+
+        @Slot(str)
+        def _on_state_changed(self, state: str) -> None:
             window.statusBar().showMessage(f"Engine process: {state}", 30_000)
 
-    child.listeners.append(lambda state: loop.call_soon_threadsafe(show, state))
+    relay = _Relay()
+    child.listeners.append(relay.state_changed.emit)
+    return relay
 
 
 def install_engine_controls(window: Any, engine: Any, settings: Any) -> Any:
