@@ -411,3 +411,18 @@ def test_only_order_relevant_changes_ask_for_a_resort(qapp):
     proxy.sort(Column.NAME, Qt.SortOrder.AscendingOrder)
     proxy.set_filter_text("failed")
     assert proxy.affects_order(old, dataclasses.replace(old, failed=True))  # its state word changes
+
+
+def test_a_scattered_batch_is_one_data_changed_over_its_rows(qtbot):
+    from gui.service_model import MAX_RANGES
+    model = ServiceTableModel()
+    snaps = {f"d{i:03d}": make_snapshot(f"d{i:03d}") for i in range(4 * MAX_RANGES)}
+    model.update_snapshots(snaps)
+    emitted = []
+    model.dataChanged.connect(lambda tl, br, roles: emitted.append((tl.row(), br.row())))
+    every_other = {sid: dataclasses.replace(s, consecutive_failures=1)
+                   for n, (sid, s) in enumerate(snaps.items()) if n % 2 == 1 and n > 2}
+    model.update_snapshots(every_other)
+    assert emitted == [(3, 4 * MAX_RANGES - 1)]
+    assert all(model.snapshot(sid).consecutive_failures == 1 for sid in every_other)
+    assert model.snapshot("d002").consecutive_failures == 0
