@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--changed", type=float, default=0.25, help="share of services changed per tick")
     p.add_argument("--wall", action="store_true", help="the window in wall mode")
     p.add_argument("--tray", action="store_true", help="with the tray notifier")
+    p.add_argument("--profile", action="store_true", help="print a cProfile of the measured ticks")
     ns = p.parse_args(argv)
 
     from PySide6.QtCore import QSettings
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         ids = list(snaps)
         statuses = (ServiceStatus.HEALTHY, ServiceStatus.DEGRADED, ServiceStatus.UNHEALTHY)
         cpu_ms: list[float] = []
+        import cProfile
+        import pstats
+        profiler = cProfile.Profile() if ns.profile else None
         changed_n = int(n * ns.changed)
         for tick in range(ns.ticks):
             current = engine.snapshots()
@@ -88,12 +92,17 @@ def main(argv: list[str] | None = None) -> int:
                     kw.update(status=status, failed=status is ServiceStatus.UNHEALTHY,
                               consecutive_failures=3 if status is ServiceStatus.UNHEALTHY else 0)
                 engine.set_snapshot(dataclasses.replace(s, **kw))
+            if profiler is not None and tick == 3:
+                profiler.enable()
             t0 = time.thread_time()
             window.bridge.poll()
             app.processEvents()
             if tick >= 3:  # the first ticks fill caches
                 cpu_ms.append((time.thread_time() - t0) * 1000.0)
         gc.enable()
+        if profiler is not None:
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
         window.close()
         window.shutdown()
     s = sorted(cpu_ms)

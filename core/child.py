@@ -301,6 +301,17 @@ class ChildEngine:
     def demo(self) -> bool:
         return self._config is None
 
+    @property
+    def config(self) -> Config | None:
+        """The config the child was started with (None for the demo, whose config it generates)."""
+        return self._config
+
+    @property
+    def journal_path(self) -> Path:
+        """The journal the child writes (reports read it, as they read the thread engine's)."""
+        configured = self._config.journal.path if self._config is not None else ""
+        return paths.journal_path(configured, self._state_dir)
+
     def alert_sound(self) -> bool:
         return bool(self._config.alerts.sound) if self._config is not None else True
 

@@ -102,7 +102,8 @@ class MainWindow(QMainWindow):
         self._resort_due = False
         # Status-bar counts, updated from the changed services only (recounting 5,000 every poll
         # was half the poll); status_counts() is the from-scratch definition it is tested against.
-        self._tally = presentation.Tally(presentation.status_keys, presentation.STATUS_KEYS)
+        self._tally = presentation.Tally(lambda s: presentation.status_keys(s, *self.model.indicators(s)),
+                                         presentation.STATUS_KEYS)
         self._counts: dict[str, int] = status_counts([])
         self._stats: EngineStats | None = None
         self._notified_alerts: set[str] = set()

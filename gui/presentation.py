@@ -81,16 +81,18 @@ def breaker_indicator(snap: ServiceSnapshot) -> Indicator:
     return Indicator("normal", "ring", "CLOSED")
 
 
-def role(snap: ServiceSnapshot) -> str:
-    """The service's colour role: the more severe of its state and its breaker."""
-    st, br = status_indicator(snap), breaker_indicator(snap)
+def role(snap: ServiceSnapshot, status: Indicator | None = None, breaker: Indicator | None = None) -> str:
+    """The service's colour role: the more severe of its state and its breaker (indicators are
+    computed unless the caller has them already)."""
+    st = status or status_indicator(snap)
+    br = breaker or breaker_indicator(snap)
     return br.role if ROLE_ORDER[br.role] < ROLE_ORDER[st.role] else st.role
 
 
-def category(snap: ServiceSnapshot) -> Category:
+def category(snap: ServiceSnapshot, status: Indicator | None = None, breaker: Indicator | None = None) -> Category:
     if is_unreachable(snap):
         return Category.UNKNOWN  # nothing about it is known now, not even its last breaker state
-    found = _BY_ROLE.get(role(snap))
+    found = _BY_ROLE.get(role(snap, status, breaker))
     if found is not None:
         return found
     return Category.UNKNOWN if snap.status is ServiceStatus.UNKNOWN else Category.HEALTHY
@@ -102,10 +104,11 @@ def counts(snaps: Iterable[ServiceSnapshot]) -> dict[Category, int]:
     return {c: found.get(c, 0) for c in Category}
 
 
-def status_keys(snap: ServiceSnapshot) -> tuple[str, ...]:
+def status_keys(snap: ServiceSnapshot, status: Indicator | None = None,
+                breaker: Indicator | None = None) -> tuple[str, ...]:
     """What one service adds to the status bar's counts: its category, and "forced", "maintenance"
     and "paused" when they apply (those are counted within the categories, not beside them)."""
-    keys: tuple[str, ...] = (str(category(snap)),)
+    keys: tuple[str, ...] = (str(category(snap, status, breaker)),)
     if snap.breaker.state.forced:
         keys += ("forced",)
     if snap.maintenance:

@@ -253,6 +253,14 @@ class ServiceTableModel(QAbstractTableModel):
     def snapshots(self) -> list[ServiceSnapshot]:
         return list(self._rows)
 
+    def indicators(self, snap: ServiceSnapshot) -> tuple[palette.Indicator, palette.Indicator]:
+        """(status, breaker) indicators of `snap`: the row's, when the row holds this very snapshot
+        (computed once per change, in update_snapshots), else computed now."""
+        row = self._row_of.get(snap.id)
+        if row is not None and self._rows[row] is snap:
+            return self._status[row], self._breaker[row]
+        return presentation.status_indicator(snap), presentation.breaker_indicator(snap)
+
     def sort_key(self, row: int, column: int) -> Any:
         """The raw value SORT_ROLE returns, without going through data() (the proxy's lessThan)."""
         return self._sort_value(self._rows[row], row, column)

@@ -17,6 +17,7 @@ from core.child import ChildEngine
 from core.multi import MultiEngine
 from gui.app import _report_child_engine
 from gui.main_window import MainWindow
+from gui.reports_view import engine_sources
 from gui.service_model import SNAPSHOT_ROLE
 from core.wire import is_unreachable
 
@@ -48,6 +49,9 @@ def test_the_window_says_when_its_engine_process_dies_and_comes_back(qtbot: Any,
     try:
         qtbot.waitUntil(lambda: window.model.rowCount() == 6, timeout=60_000)
         assert all("/" not in s.id for s in _rows(window))
+        journal, _config = engine_sources(multi)
+        path = journal()
+        assert path is not None and path.exists()  # Reports read the child's journal
         assert child.pid is not None
         os.kill(child.pid, signal.SIGKILL)
         qtbot.waitUntil(lambda: "exited" in window.statusBar().currentMessage(), timeout=60_000)

@@ -168,3 +168,35 @@ def test_wall_lays_out_again_only_when_the_set_of_devices_or_their_names_change(
     wall.update_snapshots({})
     assert wall._layout_dirty and wall.summary_counts()["healthy"] == 0
     wall.deleteLater()
+
+
+def test_the_window_status_bar_counts_follow_any_polls_as_if_counted_afresh(qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The real window and bridge over a changing fleet (changes, equal copies, removals, additions):
+    after every poll its counts equal status_counts() over the engine's snapshots."""
+    import random
+
+    from PySide6.QtCore import QSettings
+
+    from gui.main_window import MainWindow
+    from tests.gui.fake_engine import FakeEngine
+
+    rng = random.Random(11)
+    fleet = {f"d{i}": dataclasses.replace(VARIANTS[0], id=f"d{i}", name=f"d{i}") for i in range(30)}
+    engine = FakeEngine(fleet)
+    window = MainWindow(engine, QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat),
+                        confirm=lambda _t, _x: True, tray=False, sound=False)
+    qtbot.addWidget(window)
+    window.bridge.poll()
+    for step in range(80):
+        for sid in rng.sample(sorted(engine.snapshots()), 6):
+            engine.set_snapshot(dataclasses.replace(rng.choice(VARIANTS), id=sid, name=sid))
+        if step % 9 == 4:
+            engine.remove(rng.choice(sorted(engine.snapshots())))
+        if step % 7 == 3:
+            sid = f"new{step}"
+            engine.set_snapshot(dataclasses.replace(rng.choice(VARIANTS), id=sid, name=sid))
+        window.bridge.poll()
+        assert window._counts == status_counts(engine.snapshots().values()), step
+        expected = status_counts(engine.snapshots().values())
+        assert f"{expected['healthy']} healthy" in window.summary_text()
+    window.shutdown()
