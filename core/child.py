@@ -200,7 +200,10 @@ class ChildEngine:
         for line in proc.stderr:
             line = line.rstrip()
             self._lines.append(line)
-            log.debug("engine: %s", line)
+            # The engine's log is the console's log, as it was when the engine ran on a thread: its
+            # structured lines ("engine started", "api listening on …") pass through unchanged.
+            with contextlib.suppress(ValueError, OSError):
+                sys.stderr.write(line + "\n")
             if _READY in line:
                 self._saw_ready = True
                 self._ready.set()
@@ -371,7 +374,9 @@ def _url_host(host: str) -> str:
 
 
 def child_engine_wanted(flag: str | None, env: dict[str, str] | Any = os.environ) -> bool:
-    """--engine-process / --engine-thread win; else $FAULTWATCH_ENGINE ("process" or "thread")."""
+    """`--engine process|thread` wins, else $FAULTWATCH_ENGINE; the default is the child process
+    (docs/benchmarks.md: the GUI loop's lag, the console's CPU and the checks on time all measured
+    better with it). "thread" keeps the engine on a worker thread of the window's process."""
     if flag is not None:
-        return flag == "process"
-    return str(env.get("FAULTWATCH_ENGINE", "")).strip().lower() == "process"
+        return flag != "thread"
+    return str(env.get("FAULTWATCH_ENGINE", "")).strip().lower() != "thread"

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ca-file", metavar="PATH", help="--attach: CA certificate(s) that signed the engines' TLS")
     p.add_argument("--engine", choices=("thread", "process"),
                    help="where the console's own engine runs: a worker thread of the window's process, or a "
-                        "child process it attaches to (default: $FAULTWATCH_ENGINE, else thread)")
+                        "child process it attaches to (default: $FAULTWATCH_ENGINE, else process)")
     p.add_argument("--log-level", default=os.environ.get("FAULTWATCH_LOG", "INFO"),
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     p.add_argument("--debug", metavar="CATEGORIES",

@@ -1,6 +1,7 @@
-"""Start the console: QApplication, the engine thread, the window, and an orderly shutdown.
+"""Start the console: QApplication, its own engine, the window, and an orderly shutdown.
 
-The engine runs on its own thread with its own asyncio loop; the GUI runs qasync on the Qt loop.
+The engine runs in a child process the window attaches to (core/child.py; `--engine thread` puts it
+on a worker thread with its own asyncio loop instead); the GUI runs qasync on the Qt loop.
 `run_gui()` waits for `aboutToQuit` (window closed, Ctrl+Q, SIGINT/SIGTERM all end up there), then
 stops the engine in an executor thread so the window never freezes while it winds down.
 """
@@ -61,8 +62,9 @@ def install_excepthook() -> None:
 
 def _build_engine(config_path: str | None, demo: bool, state_dir: str | None = None,
                   demo_devices: int | None = None) -> Any:
-    """The real engine: in a child process (core.child.ChildEngine) when `--engine process` or
-    $FAULTWATCH_ENGINE=process asks for it, else on a worker thread (core.runner.EngineThread).
+    """The real engine: in a child process the window attaches to (core.child.ChildEngine, the
+    default), or on a worker thread (core.runner.EngineThread) with `--engine thread` or
+    $FAULTWATCH_ENGINE=thread, or when the config cannot be run that way (TLS on its API).
     Raises ConfigError for a bad config."""
     from core.child import ChildEngine, ChildEngineUnsuitable, child_engine_wanted
     from core.runner import EngineThread

@@ -172,7 +172,8 @@ def test_a_tls_config_stays_on_the_thread(tmp_path: Path, child_env: None) -> No
 def test_the_choice_of_where_the_engine_runs() -> None:
     assert child_engine_wanted("process") and not child_engine_wanted("thread", {"FAULTWATCH_ENGINE": "process"})
     assert child_engine_wanted(None, {"FAULTWATCH_ENGINE": "process"})
-    assert not child_engine_wanted(None, {})
+    assert child_engine_wanted(None, {})  # the default: a child process
+    assert not child_engine_wanted(None, {"FAULTWATCH_ENGINE": "thread"})
     argv = engine_command("/x.toml", demo=False, demo_devices=None, state_dir="/s", listen=None)
     assert "--headless" in argv and argv[argv.index("--config") + 1] == "/x.toml"
     assert argv[argv.index("--state-dir") + 1] == "/s" and "--listen" not in argv
