@@ -28,6 +28,7 @@ from gui.config_watch import ConfigNotice, ConfigWatcher
 from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate, ValueDelegate
 from gui.detail_panel import DetailPanel
 from gui.device_actions import DeviceActions
+from gui.fleet_table import FleetTableView
 from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, check_types, status_counts
 from gui.timeline import TimelineView
 from gui.tray import TrayNotifier
@@ -117,7 +118,7 @@ class MainWindow(QMainWindow):
         self.model = ServiceTableModel(self, now=now, theme=self.theme)
         self.proxy = ServiceFilterProxy(self)
         self.proxy.setSourceModel(self.model)
-        self.table = QTableView(self)
+        self.table = FleetTableView(self)
         self.table.setObjectName("services_table")
         self.table.setAccessibleName("Services")
         self.table.setModel(self.proxy)

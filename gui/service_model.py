@@ -91,7 +91,6 @@ _HANDLED_ROLES = frozenset(int(r) for r in (
     Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole, Qt.ItemDataRole.TextAlignmentRole,
     SNAPSHOT_ROLE, SORT_ROLE, INDICATOR_ROLE, SERVICE_ID_ROLE, STALE_ROLE, CELL_ROLE))
 _COLUMN_COUNT = len(Column)
-MAX_RANGES = 16  # more changed row ranges than this in one batch become one range over them all
 _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -289,14 +288,13 @@ class ServiceTableModel(QAbstractTableModel):
             self._breaker[row] = presentation.breaker_indicator(snap)
             changed_rows.append(row)
         last_col = len(Column) - 1
-        ranges = list(_ranges(changed_rows))
-        if len(ranges) > MAX_RANGES:
-            # A fleet's changes are scattered (a quarter of 5,000 rows per poll is ~1,000 ranges): one
-            # range over them costs one emit instead of a thousand, and the view repaints only its
-            # visible rows either way.
-            ranges = [(ranges[0][0], ranges[-1][1])]
-        for first, last in ranges:
-            self.dataChanged.emit(self.index(first, 0), self.index(last, last_col), _ALL_ROLES)
+        # One dataChanged per changed row, not per contiguous range: the table is sorted by a proxy,
+        # which turns a range of source rows into one span from its first to its last sorted row, and
+        # the view (gui/fleet_table.py) repaints whatever visible rows a span covers. A fleet's changes
+        # are scattered anyway (ranges were nearly as many as rows; bench/gui_poll_cpu.py).
+        index = self.index
+        for row in sorted(changed_rows):
+            self.dataChanged.emit(index(row, 0), index(row, last_col), _ALL_ROLES)
         if new:
             start = len(self._rows)
             self.beginInsertRows(QModelIndex(), start, start + len(new) - 1)
