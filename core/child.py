@@ -187,8 +187,10 @@ class ChildEngine:
         repo = str(Path(__file__).resolve().parent.parent)
         if not getattr(sys, "frozen", False):
             env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, env.get("PYTHONPATH", "")) if p)
+        # Its own session: Ctrl+C in the console's terminal reaches the console, which then stops the
+        # child in order, instead of both at once (the supervisor would take that for a crash).
         proc = subprocess.Popen(self._argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, env=env,
+                                stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
                                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         self._proc = proc
         self._started_mono = time.monotonic()

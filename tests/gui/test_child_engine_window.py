@@ -36,7 +36,7 @@ def _rows(window: MainWindow) -> list[Any]:
     return [window.model.index(r, 0).data(SNAPSHOT_ROLE) for r in range(window.model.rowCount())]
 
 
-def test_the_window_says_when_its_engine_process_dies_and_comes_back(qtbot: Any, child: ChildEngine,
+def test_the_window_says_when_its_engine_process_dies_and_comes_back(qtbot: Any, qloop: Any, child: ChildEngine,
                                                                      tmp_path: Path) -> None:
     multi = MultiEngine(child)
     multi.start()
