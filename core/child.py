@@ -250,7 +250,7 @@ class ChildEngine:
             attempt += 1
             delay = min(RESTART_MAX_S, RESTART_BASE_S * 2 ** (attempt - 1))
             why = self._last_words()
-            self._set_state(f"engine process exited ({code}): {why}; restarting in {delay:.0f} s")
+            self._set_state(f"exited ({code}): {why}; restarting in {delay:g} s")
             log.error("engine process %d exited with code %s (%s); restarting in %.1f s", proc.pid, code, why, delay)
             if self._stopping.wait(delay):
                 return
