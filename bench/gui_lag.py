@@ -18,8 +18,11 @@ are live. After a warm-up it measures:
 `--engines N` runs the fleet as N headless engine processes instead (`faultwatch --headless
 --demo-devices devices/N`, each with its own simulated rack) and the console attaches to all of them
 (core.multi.MultiEngine over core.attach.AttachThread): the console's process then only follows the
-streams. `--engines 1` is "the console's own engine as a child process"; the default (0) is the
-engine on a worker thread of the console process, as today.
+streams. `--child` runs the console's own engine as the app does by default (core.child.ChildEngine:
+a supervised `faultwatch --headless` child, attached); without it and without `--engines`, the engine
+runs on a worker thread of the console process (`faultwatch --engine thread`). The bench mirrors the
+app otherwise too: the engine inside a MultiEngine, the GuiThreadCollector installed, and it prints
+the CPU the rest of the machine used meanwhile (the conditions of the run).
 
 Prints a compact table; asserts nothing (the issue's target is a p99 lag under 50 ms). `--profile`
 adds a cProfile of the GUI thread over the measured window.
@@ -111,7 +114,7 @@ def _start_engines(n: int, devices: int, state_dir: str, synthetic: bool = False
 
 
 async def run(devices: int, warmup_s: float, seconds: float, profile: bool, state_dir: str,
-              engines: int = 0, synthetic: bool = False) -> list[list[Any]]:
+              engines: int = 0, synthetic: bool = False, child: bool = False) -> list[list[Any]]:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -130,10 +133,16 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
         engine: Any = MultiEngine()
         for url in urls:
             engine.attach(url, "bench-token")
+    elif child:
+        from core.child import ChildEngine
+        from core.multi import MultiEngine
+
+        # As gui.app.run_gui does by default: the own engine in a supervised child process.
+        engine = MultiEngine(ChildEngine(demo_devices=devices, state_dir=state_dir))
     else:
         from core.multi import MultiEngine
 
-        # As gui.app.run_gui does: the own engine wrapped so attached engines can join it.
+        # As gui.app.run_gui does with --engine thread: the own engine wrapped so attached engines can join it.
         engine = MultiEngine(EngineThread.for_demo(state_dir=state_dir, devices=devices))
     await asyncio.get_running_loop().run_in_executor(None, engine.start)
     start_s = time.perf_counter() - t0
@@ -185,7 +194,8 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
     import psutil
 
     # Everything else on the machine (other engines, other people's jobs): the conditions of the run.
-    kids = [psutil.Process(c.pid) for c in children]
+    pids = [c.pid for c in children] + ([engine.local.pid] if child and engine.local.pid else [])
+    kids = [psutil.Process(pid) for pid in pids]
     kid_cpu0 = sum(sum(k.cpu_times()[:2]) for k in kids)
     psutil.cpu_percent(None)
     load0 = os.getloadavg()[0]
@@ -256,8 +266,8 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
         ["checks on time (%)", 100.0 * checks / (elapsed * devices), None, None, 1,
          f"of {devices} devices at 1 s"],
         ["process CPU (% of a core)", cpu_pct, None, None, 1,
-         f"console only; {engines} engine processes apart" if engines else "GUI + engine + simulated rack"],
-        ["engine processes CPU (%)", kids_pct, None, None, 1, f"{engines} children"],
+         f"console only; {len(pids)} engine processes apart" if pids else "GUI + engine + simulated rack"],
+        ["engine processes CPU (%)", kids_pct, None, None, 1, f"{len(pids)} children"],
         ["rest of the machine CPU (%)", others_pct, None, None, 1,
          f"of {100 * (psutil.cpu_count() or 1)} %; load avg {load0:.1f} → {load1:.1f}"],
     ]
@@ -273,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synthetic", action="store_true",
                    help="with --engines: stand-in engines (bench/stream_source.py) that send what a busy engine "
                         "sends, without checking anything (the console's cost alone)")
+    p.add_argument("--child", action="store_true",
+                   help="the console's own engine as the app runs it by default (core.child.ChildEngine, "
+                        "a supervised child process); without it and without --engines, a worker thread")
     p.add_argument("--no-gc-policy", action="store_true",
                    help="leave Python's automatic garbage collection on (the app installs GuiThreadCollector)")
     p.add_argument("--profile", action="store_true", help="cProfile the GUI thread over the measured window")
@@ -295,12 +308,12 @@ def main(argv: list[str] | None = None) -> int:
             collector = GuiThreadCollector()  # as gui.app.run_window installs it
         with loop:
             rows = loop.run_until_complete(run(ns.devices, ns.warmup, ns.seconds, ns.profile, state, ns.engines,
-                                                   ns.synthetic))
+                                                   ns.synthetic, ns.child))
         if collector is not None:
             collector.stop()
     print(f"# bench/gui_lag.py — {machine()}")
     where = (f"{ns.engines} attached {'stand-in (synthetic) ' if ns.synthetic else ''}engine processes"
-             if ns.engines else "engine on a worker thread")
+             if ns.engines else "engine in a child process (ChildEngine)" if ns.child else "engine on a worker thread")
     print(f"# {where}; {'automatic gc' if ns.no_gc_policy else 'GuiThreadCollector as in the app'}")
     print(f"# platform {os.environ.get('QT_QPA_PLATFORM')}, {ns.devices} devices at 1 s, warm-up {ns.warmup:.0f} s, "
           f"measured {ns.seconds:.0f} s")
