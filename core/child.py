@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 from core import paths
 from core.attach import AttachThread, RemoteHandle
 from core.config import Config, load_config, parse_listen
+from core.maintenance_board import MaintenanceWindowView
 from core.events import Event
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
 from core.token import load_or_create_token
@@ -368,6 +369,9 @@ class ChildEngine:
 
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         return await self._h().journal_events(service_id, limit)
+
+    async def scheduled_maintenance(self, horizon_s: float = 7 * 86400.0) -> list[MaintenanceWindowView]:
+        return await self._h().scheduled_maintenance(horizon_s)
 
 
 def _url_host(host: str) -> str:

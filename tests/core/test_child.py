@@ -177,3 +177,20 @@ def test_the_choice_of_where_the_engine_runs() -> None:
     argv = engine_command("/x.toml", demo=False, demo_devices=None, state_dir="/s", listen=None)
     assert "--headless" in argv and argv[argv.index("--config") + 1] == "/x.toml"
     assert argv[argv.index("--state-dir") + 1] == "/s" and "--listen" not in argv
+
+
+def test_the_child_engine_answers_everything_the_thread_engine_does() -> None:
+    """The window reaches its own engine through these; a method added to EngineThread and not here
+    would be missing when the engine runs as a child (the default)."""
+    from core.runner import EngineThread
+
+    construction = {"engine", "for_demo", "from_path", "runtime", "dropped_events"}
+    thread = {n for n in dir(EngineThread) if not n.startswith("_")} - construction
+    child = {n for n in dir(ChildEngine) if not n.startswith("_")}
+    assert thread <= child, sorted(thread - child)
+
+
+def test_scheduled_maintenance_is_read_from_the_child(demo_child: ChildEngine) -> None:
+    wait_until(lambda: demo_child.connected, what="the stream")
+    windows = asyncio.run(demo_child.scheduled_maintenance())
+    assert isinstance(windows, list)
