@@ -19,7 +19,6 @@ import contextlib
 import ctypes
 import logging
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -41,7 +40,6 @@ from core.token import load_or_create_token
 log = logging.getLogger("core.child")
 
 _READY = "running headless"
-_URL_RE = re.compile(r"api listening on (https?://\S+)")
 RESTART_BASE_S = 0.5
 RESTART_MAX_S = 30.0
 STABLE_S = 60.0  # a child that ran this long starts the restart backoff over
