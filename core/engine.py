@@ -33,7 +33,7 @@ from core.events import (ActionEvent, AlertEvent, AlertSeverity, BreakerEvent, B
 from core.heartbeat import HeartbeatMonitor
 from core.journal import Journal
 from core.logs import ENGINE as log
-from core.monitor import ServiceMonitor
+from core.monitor import ServiceMonitor, wake_grid_s
 from core.notify import AlertContext, Notifier, ServiceInfo, recovery_words
 from core.projector import project
 from core.ratelimit import KeyedLimiter, TokenBucket, per_minute
@@ -124,6 +124,7 @@ class Engine:
         self._blocks = BlockTracker(DependencyGraph({s.id: s.depends_on for s in config.services}))
         self._set_settle(config)
         self._schedule = ScheduleTracker(MaintenanceSchedule(config.maintenance))
+        self.wake_grid_s = self._wake_grid(config)
         self.notifier: Notifier | None = self._make_notifier(config)
         self._dirty: set[str] = set()  # services whose snapshot must be rebuilt
         self._timed: set[str] = set()  # services whose breaker has a time-based transition pending
@@ -186,6 +187,7 @@ class Engine:
     def _add(self, cfg: ServiceConfig, breaker_state: BreakerState = BreakerState.CLOSED) -> None:
         monitor = ServiceMonitor(cfg, self.config.anomaly, clock=self.clock, ports=self._ports,
                                  check=self._make_check(cfg), initial_breaker=breaker_state)
+        monitor.wake_grid_s = self.wake_grid_s
         if self.journal.load_state(f"paused:{cfg.id}", False):
             monitor.paused = True
         slot = RecoverySlot(AttemptTracker(self.clock, cfg.recovery.reset_after_stable_seconds))
@@ -782,6 +784,9 @@ class Engine:
         for cfg in new.services:
             if cfg.id not in old_ids:
                 self._add(cfg)
+        self.wake_grid_s = self._wake_grid(new)
+        for svc in self.services.values():
+            svc.monitor.wake_grid_s = self.wake_grid_s
         self.heartbeat.set_config(new.heartbeat)
         self._blocks = BlockTracker(DependencyGraph({s.id: s.depends_on for s in new.services}))
         self._set_settle(new)
@@ -843,6 +848,11 @@ class Engine:
     def drain_events(self) -> list[Event]:
         """Events are pushed to `listeners`; an in-process engine has no queue to drain."""
         return []
+
+    @staticmethod
+    def _wake_grid(config: Config) -> float:
+        """The fleet's check wake-up grid (core.monitor.wake_grid_s), from the checks/s it asks for."""
+        return wake_grid_s(sum(1.0 / s.fault_detection.check_interval_seconds for s in config.services))
 
     @staticmethod
     def _group_map(config: Config) -> dict[str, str]:
