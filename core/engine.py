@@ -124,6 +124,7 @@ class Engine:
         self._blocks = BlockTracker(DependencyGraph({s.id: s.depends_on for s in config.services}))
         self._set_settle(config)
         self._schedule = ScheduleTracker(MaintenanceSchedule(config.maintenance))
+        self._windows_open = False  # whether the schedule has an open window (kept by _follow_schedule)
         self.wake_grid_s = self._wake_grid(config)
         self.notifier: Notifier | None = self._make_notifier(config)
         self._dirty: set[str] = set()  # services whose snapshot must be rebuilt
@@ -533,6 +534,8 @@ class Engine:
         for m in (svc.maintenance if svc is not None else None, self._group_maintenance.get(group)):
             if m is not None:
                 return True, m.until_wall
+        if not self._windows_open:
+            return False, None  # the usual case, once per snapshot: no scheduled window to match
         windows = self._schedule.covering(service, group, svc.cfg.tags if svc is not None else ())
         if windows:
             return True, max(w.end_wall for w in windows)
@@ -548,6 +551,7 @@ class Engine:
         if not len(self._schedule.schedule):
             return
         change = self._schedule.update(self.clock.wall())
+        self._windows_open = bool(self._schedule.open_windows)
         if not change:
             return
         self.alert_manager.maintenance_changed()
@@ -793,6 +797,7 @@ class Engine:
         self.alert_manager.set_blocked({})
         self._update_blocks()
         self._schedule = ScheduleTracker(MaintenanceSchedule(new.maintenance))
+        self._windows_open = False
         self.alert_manager.maintenance_changed()
         if self.notifier is None or self.notifier.channels != new.notify:
             if self.notifier is not None:

@@ -9,6 +9,7 @@ the engine, and never holds the engine itself.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import math
 import random
@@ -104,6 +105,7 @@ class ServiceMonitor:
         self.failed = False
         self.consecutive_failures = 0
         self.latencies: deque[float] = deque(maxlen=_WINDOW)
+        self.sorted_latencies: list[float] = []  # the same, sorted: p50/p95 per snapshot without a sort
         self.values: deque[float] = deque(maxlen=_WINDOW)
         self.last_latency_ms: float | None = None
         self.last_check_wall: float | None = None
@@ -189,6 +191,13 @@ class ServiceMonitor:
         if self.active_index != 0:
             await self._probe_primary_for_failback()
 
+    def _keep_latency(self, ms: float) -> None:
+        window, ordered = self.latencies, self.sorted_latencies
+        if len(window) == window.maxlen:
+            del ordered[bisect.bisect_left(ordered, window[0])]
+        window.append(ms)
+        bisect.insort(ordered, ms)
+
     def _unknown(self, result: CheckResult) -> None:
         now_wall = self._clock.wall()
         self.checks_total += 1
@@ -222,7 +231,7 @@ class ServiceMonitor:
             self.values.append(float(result.value))
         if result.ok:
             self.last_latency_ms = result.latency_ms
-            self.latencies.append(round(result.latency_ms, 2))  # rounded once, not per snapshot
+            self._keep_latency(round(result.latency_ms, 2))  # rounded once, not per snapshot
             self.last_ok_wall = now_wall
             self.consecutive_failures = 0
             self.failed = False
@@ -305,6 +314,7 @@ class ServiceMonitor:
         if endpoints_changed:
             self.active_index = 0
             self.latencies.clear()
+            self.sorted_latencies.clear()
             self.switch_endpoint(0, "endpoint changed by config reload")
         self._ports.changed(cfg.id)
 

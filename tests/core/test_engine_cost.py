@@ -117,3 +117,39 @@ async def test_a_reload_that_grows_the_fleet_moves_every_monitor_to_the_new_grid
         grid = wake_grid_s(80.0)
         assert h.engine.wake_grid_s == grid > 0
         assert {s.monitor.wake_grid_s for s in h.engine.services.values()} == {grid}
+
+
+def test_projector_builds_what_the_dataclass_builds() -> None:
+    import dataclasses
+
+    from core.events import BreakerState, HeartbeatStatus, ServiceStatus
+    from core.projector import slot_builder
+    from core.snapshot import BreakerView, ServiceSnapshot
+
+    build = slot_builder(ServiceSnapshot)
+    values: dict[str, Any] = {}
+    for i, f in enumerate(dataclasses.fields(ServiceSnapshot)):
+        values[f.name] = f"v{i}"  # a distinct value per field: a swapped or dropped one shows
+    values["breaker"] = BreakerView(BreakerState.OPEN, 3, 0, 1, 0, 2, 5, 4.5)
+    values["status"], values["heartbeat"] = ServiceStatus.DEGRADED, HeartbeatStatus.MISSED
+    built, made = build(**values), ServiceSnapshot(**values)
+    assert built == made and hash(built) == hash(made) and type(built) is ServiceSnapshot
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.status = ServiceStatus.HEALTHY  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        build(**{k: v for k, v in values.items() if k != "blocked_by"})  # every field, no silent default
+    with pytest.raises(TypeError):
+        slot_builder(type("Plain", (), {}))
+
+
+async def test_the_sorted_latency_window_stays_the_window_sorted(tmp_path: Path) -> None:
+    async with EngineHarness(_fleet_text(1, 1.0), tmp_path) as h:
+        dev = h.dev("d0000")
+        mon = h.engine.services["d0000"].monitor
+        for i in range(300):  # past the 120-sample window, with repeats and reorderings
+            dev.latency_ms = float((i * 37) % 50)
+            await h.advance(1)
+            assert mon.sorted_latencies == sorted(mon.latencies)
+        assert len(mon.latencies) == 120
+        snap = h.engine.snapshots()["d0000"]
+        assert snap.p50_ms is not None and snap.p95_ms is not None and snap.p50_ms <= snap.p95_ms
