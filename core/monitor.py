@@ -40,17 +40,22 @@ MAX_WAKE_GRID_S = 0.25
 
 
 def wake_grid_s(checks_per_second: float) -> float:
-    """The grid check wake-ups are rounded up to, for a fleet asking this many checks a second."""
+    """The grid check wake-ups are moved to, for a fleet asking this many checks a second."""
     if checks_per_second < COALESCE_MIN_RATE:
         return 0.0
     return min(MAX_WAKE_GRID_S, COALESCE_BATCH / checks_per_second)
 
 
 def on_grid(now: float, delay: float, grid: float) -> float:
-    """`delay`, lengthened (by less than one `grid` step) so that now + delay falls on the grid."""
+    """`delay`, moved to the nearest point of the grid (by at most half a step), never to now or before.
+
+    The monitor takes the move back from its next interval, so intervals stay right on average."""
     if grid <= 0.0:
         return delay
-    return max(delay, math.ceil((now + delay) / grid) * grid - now)
+    at = round((now + delay) / grid) * grid
+    if at <= now:
+        at = (math.floor(now / grid) + 1) * grid
+    return at - now
 
 
 class MonitorPorts(Protocol):
@@ -140,7 +145,11 @@ class ServiceMonitor:
         clock = self._clock
         # Spread first checks over one interval so a fleet does not start in lockstep.
         first = self._rng.uniform(0, self.cfg.fault_detection.check_interval_seconds)
-        await clock.sleep(on_grid(clock.monotonic(), first, self.wake_grid_s))
+        wait = on_grid(clock.monotonic(), first, self.wake_grid_s)
+        # How far the grid moved the last wake-up from this service's own schedule: taken back from
+        # the next interval, so the grid never stretches or shrinks the interval on average.
+        shift = wait - first
+        await clock.sleep(wait)
         while True:
             started = clock.monotonic()
             try:
@@ -152,8 +161,10 @@ class ServiceMonitor:
             fd = self.cfg.fault_detection
             jitter = fd.check_interval_seconds * fd.jitter_fraction * self._rng.uniform(-0.5, 0.5)
             now = clock.monotonic()
-            delay = max(0.05, fd.check_interval_seconds + jitter - (now - started))
-            await clock.sleep(on_grid(now, delay, self.wake_grid_s))
+            delay = max(0.05, fd.check_interval_seconds + jitter - (now - started) - shift)
+            wait = on_grid(now, delay, self.wake_grid_s)
+            shift = wait - delay
+            await clock.sleep(wait)
 
     async def _execute(self, endpoint: str) -> CheckResult:
         fd = self.cfg.fault_detection

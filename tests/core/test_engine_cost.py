@@ -55,8 +55,10 @@ def test_the_wake_grid_follows_the_rate_the_fleet_asks_for() -> None:
     assert wake_grid_s(50.0) == MAX_WAKE_GRID_S  # 1,000 devices at 20 s: the engine's tick
     assert 0.0 < wake_grid_s(1000.0) < 0.02  # 1,000 at 1 s: a few checks per wake-up, not hundreds
     assert on_grid(10.03, 2.0, 0.0) == 2.0
-    assert math.isclose(on_grid(10.03, 2.0, 0.25), 2.22)  # 12.03 → 12.25, later by less than a step
-    assert on_grid(10.0, 2.0, 0.25) == 2.0  # already on the grid: not a step later
+    assert math.isclose(on_grid(10.03, 2.0, 0.25), 1.97)  # 12.03 → 12.0, the nearest point
+    assert math.isclose(on_grid(10.03, 2.1, 0.25), 2.22)  # 12.13 → 12.25
+    assert on_grid(10.0, 2.0, 0.25) == 2.0  # already on the grid: unchanged
+    assert math.isclose(on_grid(10.1, 0.05, 0.25), 0.15)  # never at or before now: the next point
 
 
 async def test_an_idle_fleet_does_no_per_service_work_between_its_checks(tmp_path: Path,
@@ -153,3 +155,15 @@ async def test_the_sorted_latency_window_stays_the_window_sorted(tmp_path: Path)
         assert len(mon.latencies) == 120
         snap = h.engine.snapshots()["d0000"]
         assert snap.p50_ms is not None and snap.p95_ms is not None and snap.p50_ms <= snap.p95_ms
+
+
+async def test_the_grid_does_not_stretch_the_check_interval(tmp_path: Path) -> None:
+    fleet = _TimedFleet()
+    # 70 checks/s: a grid step of 16/70 s, which 1 s is not a multiple of.
+    async with EngineHarness(_fleet_text(70, 1.0), tmp_path, fleet) as h:
+        assert 1.0 / h.engine.wake_grid_s != round(1.0 / h.engine.wake_grid_s)
+        await h.advance(5)
+        before = len(fleet.times)
+        await h.advance(30)
+        per_device = (len(fleet.times) - before) / 70
+        assert 29.0 <= per_device <= 31.0  # rounding up each time would give 30 s / (5 steps) = 26.25
