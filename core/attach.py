@@ -16,6 +16,8 @@ from concurrent.futures import Future
 from typing import Any, Coroutine, Sequence, TypeVar
 
 from core.events import Event
+from core.config_store import RemoteStore
+from core.maintenance_board import MaintenanceWindowView
 from core.remote import RemoteEngine
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
 
@@ -158,12 +160,21 @@ class RemoteHandle:
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         return await self._call(self.remote.journal_events(service_id, limit))
 
+    async def scheduled_maintenance(self, horizon_s: float = 7 * 86400.0) -> list[MaintenanceWindowView]:
+        return await self._call(self.remote.scheduled_maintenance(horizon_s))
+
     def set_qualifier(self, prefix: str) -> None:
         self.remote.set_qualifier(prefix)
 
     @property
     def config_path(self) -> str | None:
         return None  # the engine's file lives on its host; it reloads it there
+
+    def device_store(self) -> RemoteStore:
+        """Where device edits for this engine go: its /api/config/ routes, called on the attach loop."""
+        client = self.remote.config_client()
+        client.name = self.remote.name
+        return RemoteStore(client, hop=self._call)
 
     def alert_sound(self) -> bool:
         return False
