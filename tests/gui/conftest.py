@@ -55,6 +55,12 @@ def collect_after_each_module() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def collect_after_each_test() -> Iterator[None]:
     yield
+    # The code under test can switch automatic collection back on: gui.app.run_window ends with
+    # GuiThreadCollector.stop(), which calls gc.enable() (right for the app, which exits then). Left on,
+    # the next engine thread's allocations started collections on that thread, which finalized earlier
+    # tests' Qt objects off the GUI thread ("QObject::~QObject: Timers cannot be stopped from another
+    # thread"), and the worker segfaulted in pytest-qt's processEvents soon after.
+    gc.disable()
     # pytest-qt closes the test's widgets with deleteLater(), which only an event loop acts on, and
     # processEvents() is not one: without this every window of the module stayed alive, and each
     # new window's QApplication.setStyleSheet repolished all of them (0.2 s a window, growing).

@@ -325,6 +325,11 @@ def test_real_engine_demo_rack_reports_check_types_and_value_history(qtbot, qloo
         w.start()
         try:
             qtbot.waitUntil(lambda: w.model.rowCount() == len(rack.snapshots()) > 0, timeout=15_000)
+            # Rows exist before the first checks: which devices give numbers is read once every device
+            # was checked (taken earlier, a reading device could still have no values while its history,
+            # read a moment later, already had one: the "no values anywhere" branch then failed).
+            qtbot.waitUntil(lambda: all(s.last_check_wall is not None for s in rack.snapshots().values()),
+                            timeout=15_000)
             snaps = rack.snapshots()
             for sid, snap in snaps.items():
                 assert cell(w, sid, Column.CHECK) == snap.check_type.replace("opcua", "OPC UA").upper()
