@@ -21,11 +21,15 @@ headless: $(STAMP)
 # The container image tests need podman and a built image: `make image-test` runs them.
 # Parallel workers (pytest-xdist): most of the suite's time is waiting on real processes and devices,
 # not CPU, so more workers than cores still pays (docs/benchmarks.md); TEST_WORKERS=0 runs it serially.
-# The default --dist load: with loadscope/loadfile, xdist 3.8 hangs for ever once a worker crashes
-# (pytest-xdist#1323, #1363), where load reports the crashed test as failed and goes on.
+# --dist worksteal: each worker starts on its own share, headed by long modules (tests/conftest.py), and
+# an idle worker takes queued tests from a busy one. A crashed worker's test is reported as failed and
+# its queue goes to the others (loadscope/loadfile hung for ever instead: pytest-xdist#1323, #1363).
+# Bytecode caching is on for the run even where PYTHONDONTWRITEBYTECODE is set: every worker imports the
+# whole suite, and re-doing pytest's assertion rewrite and the compile each time was ~4 s CPU a worker.
 TEST_WORKERS ?= 4
+TEST_DIST ?= --dist worksteal
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not image" -n $(TEST_WORKERS)
+	PYTHONDONTWRITEBYTECODE= QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not image" -n $(TEST_WORKERS) $(TEST_DIST)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
