@@ -59,18 +59,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     heads: list[list[str]] = [[] for _ in range(workers)]
     load = [0.0] * workers
     for module in long:
-        share = load.index(min(load))
-        heads[share].append(module)
-        load[share] += seconds(module)
+        lightest = load.index(min(load))
+        heads[lightest].append(module)
+        load[lightest] += seconds(module)
     short = [item for module, its in modules.items() if module not in long for item in its]
 
     ordered: list[pytest.Item] = []
-    for share, size in zip(heads, _share_sizes(len(items), workers)):
-        head = [item for module in share for item in modules[module]]
+    for head_modules, size in zip(heads, _share_sizes(len(items), workers)):
+        head = [item for module in head_modules for item in modules[module]]
         fill = max(0, size - len(head))
         ordered += head + short[:fill]
         del short[:fill]
-    items[:] = ordered + short
+    ordered += short
+    assert sorted(map(id, ordered)) == sorted(map(id, items))  # the same tests, only moved
+    items[:] = ordered
 
 
 class _ModuleSeconds:
