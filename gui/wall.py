@@ -51,6 +51,7 @@ SUMMARY_KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("open", "BREAKER OPEN", "critical", "circle"),
     ("suppressed", "FORCED / MAINT.", "suppressed", "lock"),
     ("recovering", "RECOVERING", "info", "diamond"),
+    ("blocked", "BLOCKED", "normal", "square"),
     ("unknown", "UNKNOWN", "normal", "ring"),
     ("healthy", "HEALTHY", "normal", "circle"),
 )
@@ -139,9 +140,9 @@ def tile_indicators(snap: ServiceSnapshot) -> tuple[palette.Indicator, palette.I
 
 def summary_category(snap: ServiceSnapshot) -> set[str]:
     """The summary keys one service counts under: its one category (gui/presentation.py), plus "open"
-    for a breaker that is open or half-open."""
+    for a breaker that is open or half-open (not behind a down parent: that one is the parent's alarm)."""
     cats = {str(presentation.category(snap))}
-    if snap.breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN):
+    if snap.breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN) and not snap.blocked_by:
         cats.add("open")
     return cats
 
