@@ -193,6 +193,9 @@ class WallView(QWidget):
         self._more_rect = QRect()
         self._trouble_dirty = True
         self._abnormal_cells: dict[str, tuple[str, palette.Indicator]] = {}
+        # Quiet but not plain healthy (blocked behind a down parent, unknown): a grey shape on the
+        # grey cell, so the devices behind a dead switch read as "held", not as fine, from the room.
+        self._marked_cells: dict[str, palette.Indicator] = {}
         self._rack_critical: dict[str, int] = {}
         self.page_interval_s = page_interval_s
         self.now: Callable[[], float] = time.time
@@ -227,6 +230,8 @@ class WallView(QWidget):
                 self._abnormal_cells[sid] = (role, st if st.role == role or br is None else br)
                 if role == "critical":
                     self._group_crit[s.group] = self._group_crit.get(s.group, 0) + 1
+            elif st.shape != "circle":
+                self._marked_cells[sid] = st
             if role in TROUBLE_ROLES:
                 self._trouble[sid] = (palette.STATUS_ORDER[role], _natural_key(s.name), sid)
                 trouble_moved = True
@@ -258,6 +263,7 @@ class WallView(QWidget):
         if role == "critical":
             self._group_crit[snap.group] -= 1
         self._abnormal_cells.pop(sid, None)
+        self._marked_cells.pop(sid, None)
         return self._trouble.pop(sid, None) is not None
 
     def set_alert_age(self, oldest_unacked_age_s: float | None) -> None:
@@ -633,6 +639,13 @@ class WallView(QWidget):
                 abnormal.append((rect, found[0], found[1]))
         p.drawRects(quiet)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if cell >= 9:
+            marked = QColor(t.muted)
+            for sid, ind in self._marked_cells.items():
+                rect = self._cells.get(sid)
+                if rect is not None and rect.intersects(clip):
+                    inset = cell * 0.22
+                    paint_shape(p, QRectF(rect).adjusted(inset, inset, -inset, -inset), ind.shape, marked)
         grow = max(1, cell // 7) + 1  # abnormal cells spill over the gaps: they must pop out of the grey
         for rect, role, ind in abnormal:
             fill = QColor(palette.colour(t, role))
