@@ -196,6 +196,7 @@ class WallView(QWidget):
         # Quiet but not plain healthy (blocked behind a down parent, unknown): a grey shape on the
         # grey cell, so the devices behind a dead switch read as "held", not as fine, from the room.
         self._marked_cells: dict[str, palette.Indicator] = {}
+        self._blocked_behind: dict[str, int] = {}  # down parent id -> devices it blocks (its tile says so)
         self._rack_critical: dict[str, int] = {}
         self.page_interval_s = page_interval_s
         self.now: Callable[[], float] = time.time
@@ -224,6 +225,8 @@ class WallView(QWidget):
                 trouble_moved |= self._forget(sid)
             st, br, role = tile_indicators(s)
             self._derived[sid] = (s, role)
+            if s.blocked_by:
+                self._blocked_behind[s.blocked_by] = self._blocked_behind.get(s.blocked_by, 0) + 1
             self._group_n[s.group] = self._group_n.get(s.group, 0) + 1
             if role != "normal":
                 # What the map cell shows, decided once here rather than on every repaint.
@@ -259,6 +262,12 @@ class WallView(QWidget):
         if prev is None:
             return False
         snap, role = prev
+        if snap.blocked_by:
+            left = self._blocked_behind.get(snap.blocked_by, 0) - 1
+            if left > 0:
+                self._blocked_behind[snap.blocked_by] = left
+            else:
+                self._blocked_behind.pop(snap.blocked_by, None)
         self._group_n[snap.group] -= 1
         if role == "critical":
             self._group_crit[snap.group] -= 1
@@ -303,6 +312,25 @@ class WallView(QWidget):
             if isinstance(item, _Tile) and item.service_id == service_id:
                 return QRect(item.rect)
         return None
+
+    def tile_lines(self, snap: ServiceSnapshot, detail: bool = True,
+                   indicators: tuple[palette.Indicator, palette.Indicator | None] | None = None
+                   ) -> list[tuple[str, str]]:
+        """(shape, words) per line under a tile's name: its state and breaker, and on the large
+        tiles of the overview (`detail`) what recovery is doing, else the devices it blocks (their
+        own tiles stay quiet), else its rack."""
+        st, br = indicators if indicators is not None else tile_indicators(snap)[:2]
+        lines: list[tuple[str, str]] = [(ind.shape, ind.word) for ind in ([st] if br is None else [st, br])]
+        if detail:
+            rec = recovery_text(snap.recovery, snap, self.now())
+            behind = self._blocked_behind.get(snap.id, 0)
+            if rec:
+                lines.append(("diamond", rec))
+            elif behind:
+                lines.append(("square", f"blocks {behind}"))
+            else:
+                lines.append(("", snap.group))
+        return lines
 
     def cell_rect(self, service_id: str) -> QRect | None:
         """Overview mode: the device's cell in the map (every device has one). None in tiles mode."""
@@ -802,11 +830,7 @@ class WallView(QWidget):
                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
         p.setFont(self._fonts["small"])
         y = inner.top() + g["name_lh"]
-        lines: list[tuple[str, str]] = [(ind.shape, ind.word) for ind in ([st] if br is None else [st, br])]
-        if detail:
-            # The large tiles of the overview also say where the device is and what recovery is doing.
-            rec = recovery_text(snap.recovery, snap, self.now())
-            lines.append(("diamond", rec) if rec else ("", snap.group))
+        lines = self.tile_lines(snap, detail, (st, br))
         s = g["shape"]
         fm_small = QFontMetricsF(self._fonts["small"])
         for shape, word in lines:

@@ -307,8 +307,10 @@ def test_devices_behind_a_dead_switch_are_grey_squares_in_the_map_not_tiles(wall
     info = wall.layout_info()
     assert info.trouble_total == 1 and wall.tile_rect("d10") is not None and wall.tile_rect("d11") is None
     assert "3 blocked" in wall.summary_text() and "1 breaker open" in wall.summary_text()
+    assert ("square", "blocks 3") in wall.tile_lines(snaps["d10"])
     marked = wall.grab().toImage().pixelColor(*centre)
     assert _same(marked, theme.muted) and not _same(plain, theme.muted)
     # The switch back: the children are judged afresh (here healthy again) and the marks go.
     wall.update_snapshots(fleet(300, racks=12))
     assert _same(wall.grab().toImage().pixelColor(*centre), plain.name())
+    assert all(word != "blocks 3" for _, word in wall.tile_lines(snaps["d10"]))
