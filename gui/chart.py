@@ -88,7 +88,7 @@ class LatencyChart(TimeChart):
 
     def __init__(self, parent: QWidget | None = None, *, capacity: int = DEFAULT_CAPACITY,
                  clock: Callable[[], float] = time.time, theme: palette.Theme = palette.LIGHT) -> None:
-        super().__init__(parent, name="latency_chart", what="Latency", empty_title="No service selected",
+        super().__init__(parent, name="latency_chart", what="Latency", empty_title="No device selected",
                          button_prefix="range_", capacity=capacity, clock=clock, theme=theme)
         self._snap: ServiceSnapshot | None = None
         self._fail = Ring(capacity)  # x = wall time of a failed check
@@ -133,7 +133,7 @@ class LatencyChart(TimeChart):
         self._anomalies.clear()
         self._breakers.clear()
         if snap is None:
-            self._title.setText("No service selected")
+            self._title.setText("No device selected")
             self._slow_line.setVisible(False)
             self._timeout_line.setVisible(False)
         else:
