@@ -7,6 +7,11 @@
     packaging/build.py --onefile       also build dist/faultwatch-onefile (--startup then times it too)
     packaging/build.py --compare       also build with PyInstaller's defaults (no trimming): size delta
     packaging/build.py --icon          re-render resources/faultwatch.png from resources/faultwatch.svg
+    packaging/build.py --with-openblas numpy as installed (with OpenBLAS, +27 MB), no numpy wheel built
+
+numpy comes from a wheel of the installed version built here without BLAS/LAPACK (build/wheels/; the
+first build compiles it: about 10 min of CPU, needs gcc and g++; pip's wheel cache keeps it for later
+builds). The spec takes numpy's extension modules from it, so OpenBLAS stays out of the bundle.
 
 The smoke test runs the built executable the way a user would: `--version`, `--self-test` (a full
 fail → breaker open → restart → recovered cycle on a simulated device, which exercises aiohttp, the
@@ -64,7 +69,11 @@ MUST_NOT_CONTAIN = [
     "_internal/tkinter/*", "_internal/matplotlib/*", "_internal/pytest/*", "_internal/_pytest/*",
     "_internal/hypothesis/*", "_internal/mypy/*", "_internal/httpx/*",
     "_internal/PySide6/QtOpenGL.abi3.so", "_internal/python3.11/lib-dynload/_codecs_jp*", "_internal/libreadline*",
+    "_internal/pydantic_core/*", "_internal/numpy/random/*", "_internal/numpy/_core/_simd*",
+    "_internal/pytz/zoneinfo/*",
 ]
+# ... unless the build was asked to keep numpy's OpenBLAS (--with-openblas).
+MUST_NOT_CONTAIN_WITHOUT_BLAS = ["_internal/numpy.libs/*", "_internal/libscipy_openblas*", "_internal/libgfortran*"]
 # ... and what it must contain for the window to open and the icon to load.
 MUST_CONTAIN = [
     "_internal/resources/faultwatch.svg", "_internal/resources/scenarios/demo.toml",
@@ -107,18 +116,39 @@ def pyinstaller(*, workpath: Path, distpath: Path, spec_args: Sequence[str] = ()
     return time.perf_counter() - start
 
 
-def build_onedir() -> None:
+def numpy_wheel_without_blas() -> Path:
+    """build/wheels/numpy-<installed version>-*.whl built with no BLAS and no LAPACK (made if missing)."""
+    import numpy
+
+    wheels = BUILD / "wheels"
+    found = sorted(wheels.glob(f"numpy-{numpy.__version__}-*.whl"))
+    if found:
+        return found[-1]
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-binary", "numpy", f"numpy=={numpy.__version__}",
+           "-w", str(wheels), "-Csetup-args=-Dallow-noblas=true", "-Csetup-args=-Dblas=none",
+           "-Csetup-args=-Dlapack=none"]
+    _say("building numpy without BLAS (once; about 10 min of CPU): " + " ".join(cmd))
+    if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+        raise SmokeTestError("numpy without BLAS did not build (needs gcc and g++); "
+                             "`packaging/build.py --with-openblas` builds with numpy's OpenBLAS (+27 MB)")
+    found = sorted(wheels.glob(f"numpy-{numpy.__version__}-*.whl"))
+    if not found:
+        raise SmokeTestError(f"pip wheel left no numpy-{numpy.__version__} wheel in {wheels}")
+    return found[-1]
+
+
+def build_onedir(spec_args: Sequence[str] = ()) -> None:
     shutil.rmtree(BUNDLE, ignore_errors=True)
-    seconds = pyinstaller(workpath=BUILD / "pyinstaller", distpath=DIST)
+    seconds = pyinstaller(workpath=BUILD / "pyinstaller", distpath=DIST, spec_args=spec_args)
     if not EXECUTABLE.is_file():
         raise SmokeTestError(f"PyInstaller did not produce {EXECUTABLE}")
     _say(f"built {BUNDLE.relative_to(ROOT)} in {seconds:.1f} s; bundle size {_mb(tree_size(BUNDLE))}")
 
 
-def build_onefile() -> None:
+def build_onefile(spec_args: Sequence[str] = ()) -> None:
     if ONEFILE.exists():
         ONEFILE.unlink()
-    seconds = pyinstaller(workpath=BUILD / "pyinstaller-onefile", distpath=DIST, spec_args=["--onefile"])
+    seconds = pyinstaller(workpath=BUILD / "pyinstaller-onefile", distpath=DIST, spec_args=["--onefile", *spec_args])
     _say(f"built {ONEFILE.relative_to(ROOT)} in {seconds:.1f} s; file size {_mb(tree_size(ONEFILE))}")
 
 
@@ -291,22 +321,23 @@ def check_gui_xcb(exe: Path) -> None:
     _say(f"GUI on xcb under Xvfb: first paint {seen:.2f} s from spawn; start-paint-quit {wall:.2f} s")
 
 
-def check_contents(bundle: Path) -> None:
+def check_contents(bundle: Path, *, blas: bool = False) -> None:
     files = [p.relative_to(bundle).as_posix() for p in bundle.rglob("*")]
-    unwanted = sorted({f for f in files for pat in MUST_NOT_CONTAIN if fnmatch.fnmatch(f, pat)})
+    excluded = MUST_NOT_CONTAIN + ([] if blas else MUST_NOT_CONTAIN_WITHOUT_BLAS)
+    unwanted = sorted({f for f in files for pat in excluded if fnmatch.fnmatch(f, pat)})
     missing = [pat for pat in MUST_CONTAIN if not any(fnmatch.fnmatch(f, pat) for f in files)]
     if unwanted or missing:
         raise SmokeTestError("bundle contents: " + "; ".join(
             ([f"excluded but present: {', '.join(unwanted[:10])}"] if unwanted else [])
             + ([f"missing: {', '.join(missing)}"] if missing else [])))
-    _say(f"contents: {len(MUST_NOT_CONTAIN)} exclusions hold, {len(MUST_CONTAIN)} required files present")
+    _say(f"contents: {len(excluded)} exclusions hold, {len(MUST_CONTAIN)} required files present")
 
 
-def smoke_test() -> None:
+def smoke_test(*, blas: bool = False) -> None:
     if not EXECUTABLE.is_file():
         raise SmokeTestError(f"{EXECUTABLE} does not exist: build it first (make package)")
     _say(f"testing {EXECUTABLE.relative_to(ROOT)} ({_mb(tree_size(BUNDLE))})")
-    check_contents(BUNDLE)
+    check_contents(BUNDLE, blas=blas)
     check_version(EXECUTABLE)
     check_self_test(EXECUTABLE)
     check_configs(EXECUTABLE)
@@ -369,6 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compare", action="store_true", help="also build untrimmed, to report the size saved")
     parser.add_argument("--icon", action="store_true", help="re-render resources/faultwatch.png and exit")
     parser.add_argument("--runs", type=int, default=3, help="startup runs per variant (default 3)")
+    parser.add_argument("--with-openblas", action="store_true",
+                        help="bundle numpy as installed, OpenBLAS included (+27 MB), instead of building it without")
     args = parser.parse_args(argv)
     try:
         if args.icon:
@@ -378,14 +411,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         measure_only = args.startup and not (args.onefile or args.compare)
         if not args.test_only and not measure_only:
             start = time.perf_counter()
-            build_onedir()
+            spec_args = [] if args.with_openblas else [f"--numpy-wheel={numpy_wheel_without_blas()}"]
+            build_onedir(spec_args)
             if args.onefile:
-                build_onefile()
+                build_onefile(spec_args)
             if args.compare:
                 build_untrimmed()
             _say(f"build time {time.perf_counter() - start:.1f} s")
         if not measure_only:
-            smoke_test()
+            smoke_test(blas=args.with_openblas)
         if args.startup:
             measure_startup(args.runs)
     except SmokeTestError as exc:
