@@ -8,6 +8,7 @@ rebuilt here: packaging/build.py builds it and runs the same kind of checks on i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import importlib.util
 import json
@@ -169,6 +170,7 @@ async def _closed_tcp_port() -> int:
     return servers.free_port()
 
 
+@pytest.mark.timeout(300)
 async def test_bundle_runs_every_check_type_and_notifies(tmp_path: Path) -> None:
     from core.checks.ping import PingCheck, preflight
 
@@ -254,20 +256,23 @@ check = {{ type = "tcp", host = "127.0.0.1", port = {await _closed_tcp_port()} }
             return (all(any(e["status"] == "healthy" for e in seen.get(s, [])) for s in healthy)
                     and bool(sent) and bool(receiver.posts))
 
-        try:
+        async def read_stream() -> None:
             assert proc.stdout is not None
-            async with asyncio.timeout(120):  # a bound for a hang, not a measurement
-                while not done():
-                    line = await proc.stdout.readline()
-                    if not line:
-                        break
-                    event = json.loads(line)
-                    if event["kind"] == "probe":
-                        seen.setdefault(event["service"], []).append(event)
-                    elif event["kind"] == "notify" and event["outcome"] == "sent":
-                        sent.append(event)
-                    if sent and not receiver.posts:
-                        await asyncio.sleep(0.1)  # the POST is answered before apprise reports it sent
+            while not done():
+                line = await proc.stdout.readline()
+                if not line:
+                    return
+                event = json.loads(line)
+                if event["kind"] == "probe":
+                    seen.setdefault(event["service"], []).append(event)
+                elif event["kind"] == "notify" and event["outcome"] == "sent":
+                    sent.append(event)
+                if sent and not receiver.posts:
+                    await asyncio.sleep(0.1)  # the receiver's handler may not have run yet
+
+        try:
+            with contextlib.suppress(TimeoutError):  # a bound for a hang, not a measurement: reported below
+                await asyncio.wait_for(read_stream(), timeout=90)
         finally:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
