@@ -70,7 +70,7 @@ MUST_NOT_CONTAIN = [
     "_internal/hypothesis/*", "_internal/mypy/*", "_internal/httpx/*",
     "_internal/PySide6/QtOpenGL.abi3.so", "_internal/python3.11/lib-dynload/_codecs_jp*", "_internal/libreadline*",
     "_internal/pydantic_core/*", "_internal/numpy/random/*", "_internal/numpy/_core/_simd*",
-    "_internal/pytz/zoneinfo/*",
+    "_internal/pytz/zoneinfo/*", "_internal/PySide6/Qt/plugins/wayland-shell-integration/libivi-shell.so",
 ]
 # ... unless the build was asked to keep numpy's OpenBLAS (--with-openblas).
 MUST_NOT_CONTAIN_WITHOUT_BLAS = ["_internal/numpy.libs/*", "_internal/libscipy_openblas*", "_internal/libgfortran*"]
@@ -112,7 +112,10 @@ def pyinstaller(*, workpath: Path, distpath: Path, spec_args: Sequence[str] = ()
         cmd += ["--", *spec_args]
     _say(" ".join(cmd))
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    # The archive of Python modules (PYZ) is compressed at zlib level 6 by default; 9 makes it about
+    # 2 % smaller and costs nothing at start (inflating is as fast).
+    env = dict(os.environ, PYINSTALLER_ZLIB_COMPRESSION_LEVEL="9")
+    subprocess.run(cmd, cwd=ROOT, check=True, env=env)
     return time.perf_counter() - start
 
 
