@@ -71,6 +71,7 @@ MUST_NOT_CONTAIN = [
     "_internal/PySide6/QtOpenGL.abi3.so", "_internal/python3.11/lib-dynload/_codecs_jp*", "_internal/libreadline*",
     "_internal/pydantic_core/*", "_internal/numpy/random/*", "_internal/numpy/_core/_simd*",
     "_internal/pytz/zoneinfo/*", "_internal/PySide6/Qt/plugins/wayland-shell-integration/libivi-shell.so",
+    "_internal/libdbus-1.so*", "_internal/libsystemd.so*", "_internal/libgcrypt.so*",
 ]
 # ... unless the build was asked to keep numpy's OpenBLAS (--with-openblas).
 MUST_NOT_CONTAIN_WITHOUT_BLAS = ["_internal/numpy.libs/*", "_internal/libscipy_openblas*", "_internal/libgfortran*"]
