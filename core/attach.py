@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from typing import Any, Coroutine, Sequence, TypeVar
 
 from core.events import Event
+from core.config_store import RemoteStore
 from core.remote import RemoteEngine
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
 
@@ -164,6 +165,12 @@ class RemoteHandle:
     @property
     def config_path(self) -> str | None:
         return None  # the engine's file lives on its host; it reloads it there
+
+    def device_store(self) -> RemoteStore:
+        """Where device edits for this engine go: its /api/config/ routes, called on the attach loop."""
+        client = self.remote.config_client()
+        client.name = self.remote.name
+        return RemoteStore(client, hop=self._call)
 
     def alert_sound(self) -> bool:
         return False

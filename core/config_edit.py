@@ -160,6 +160,15 @@ class ConfigFile:
         return cls(p, text, digest(raw))
 
     # ---- reading
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A top-level section as written ({} when absent): what an entry's overrides inherit."""
+        value = self.data.get(name)
+        return copy.deepcopy(value) if isinstance(value, dict) else {}
+
     def services(self) -> list[dict[str, Any]]:
         """The entries as written (no defaults filled in), in file order."""
         return [copy.deepcopy(s) for s in self.data.get("services", [])]

@@ -51,7 +51,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -749,22 +749,30 @@ class Journal:
             self._degrade(exc.condition, exc.reason)
             return 0
 
+    def _sids_for(self, conn: sqlite3.Connection,
+                  names: Iterable[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """Each name's service row id, inserting rows for new names; also which ids are new.
+
+        The new ones are remembered by the caller only after COMMIT: a rolled-back row must not be.
+        """
+        sids: dict[str, int] = {}
+        new_sids: dict[str, int] = {}
+        for name in names:
+            sid = self._sids.get(name)
+            if sid is None:
+                row = conn.execute("SELECT sid FROM services WHERE name = ?", (name,)).fetchone()
+                if row is None:
+                    sid = int(conn.execute("INSERT INTO services (name) VALUES (?)", (name,)).lastrowid or 0)
+                else:
+                    sid = int(row[0])
+                new_sids[name] = sid
+            sids[name] = sid
+        return sids, new_sids
+
     def _write_samples(self) -> int:
         batch = self._buffer
-        new_sids: dict[str, int] = {}
         with self._write() as conn:
-            sids: dict[str, int] = {}
-            for name in {s[0] for s in batch}:
-                sid = self._sids.get(name)
-                if sid is None:
-                    row = conn.execute("SELECT sid FROM services WHERE name = ?", (name,)).fetchone()
-                    if row is None:
-                        cur = conn.execute("INSERT INTO services (name) VALUES (?)", (name,))
-                        sid = int(cur.lastrowid or 0)
-                    else:
-                        sid = int(row[0])
-                    new_sids[name] = sid
-                sids[name] = sid
+            sids, new_sids = self._sids_for(conn, {s[0] for s in batch})
             conn.executemany(
                 "INSERT OR REPLACE INTO samples (sid, wall_ms, latency_us, ok) VALUES (?, ?, ?, ?)",
                 [(sids[name], wall_ms, latency_us, ok) for name, wall_ms, latency_us, ok in batch])
@@ -1234,19 +1242,8 @@ class Journal:
 
     def _write_values(self) -> None:
         batch = self._value_buffer
-        new_sids: dict[str, int] = {}
         with self._write() as conn:
-            sids: dict[str, int] = {}
-            for name in {b[0] for b in batch}:
-                sid = self._sids.get(name)
-                if sid is None:
-                    row = conn.execute("SELECT sid FROM services WHERE name = ?", (name,)).fetchone()
-                    if row is None:
-                        sid = int(conn.execute("INSERT INTO services (name) VALUES (?)", (name,)).lastrowid or 0)
-                    else:
-                        sid = int(row[0])
-                    new_sids[name] = sid
-                sids[name] = sid
+            sids, new_sids = self._sids_for(conn, {b[0] for b in batch})
             conn.executemany("INSERT OR REPLACE INTO value_samples (sid, wall_ms, value) VALUES (?, ?, ?)",
                              [(sids[name], w, v) for name, w, v in batch])
             buckets: dict[tuple[int, int], _ValueBucket] = {}

@@ -112,6 +112,14 @@ class MultiEngine:
             return self._members[0], qualified
         return None
 
+    def owner_of(self, qualified: str) -> tuple[EngineControl, str, str] | None:
+        """(engine, id inside it, its label) for a qualified id; the label is "" for the console's own."""
+        owner = self._owner(qualified)
+        if owner is None:
+            return None
+        m, raw = owner
+        return m.engine, raw, m.label
+
     def _q(self, m: _Member, raw_id: str) -> str:
         return f"{m.label}{SEP}{raw_id}" if m.label else raw_id
 

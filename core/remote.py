@@ -29,6 +29,7 @@ import aiohttp
 from core.api_auth import is_loopback
 from core.backoff import backoff_delay
 from core.clock import Clock, SystemClock
+from core.config_client import ConfigClient
 from core.events import Event
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
 from core.wire import (UNREACHABLE, WireError, alert_from_wire, event_from_wire, format_age, patch_from_wire,
@@ -352,7 +353,13 @@ class RemoteEngine:
 
     async def reload(self, path: str, origin: str) -> CommandResult:
         return CommandResult(False, f"{self.name}: an attached engine reloads its own config on its host "
-                                    "(SIGHUP or its own console)")
+                                    "(SIGHUP or its own console); device edits go through its API")
+
+    def config_client(self) -> ConfigClient:
+        """A client of this engine's /api/config/ routes: same token, TLS, session and origin (use it
+        on the loop this engine runs on)."""
+        return ConfigClient(self.url, self._token, origin=self.origin, name=self.name, ssl_context=self._ssl,
+                            session=self._client)
 
     # ---------------------------------------------------------------- history (on demand)
 

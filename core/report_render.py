@@ -33,18 +33,24 @@ def render_json(report: Report) -> str:
     return json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n"
 
 
-def fmt_duration(seconds: float | None) -> str:
-    """1 h 02 min, 4 min 05 s, 12.5 s; an em dash for none."""
+def _duration(seconds: float | None, units: tuple[str, str, str, str], sep: str) -> str:
+    """Two units at most, the larger first: the one rule both duration styles share."""
     if seconds is None:
         return "—"
+    sec, mins, hours, days = units
     s = max(0.0, seconds)
     if s < 60:
-        return f"{s:.1f} s" if s % 1 else f"{s:.0f} s"
+        return f"{s:.1f}{sec}" if s % 1 else f"{s:.0f}{sec}"
     if s < 3600:
-        return f"{int(s // 60)} min {int(s % 60):02d} s"
+        return f"{int(s // 60)}{mins}{sep}{int(s % 60):02d}{sec}"
     if s < 86_400:
-        return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
-    return f"{int(s // 86_400)} d {int(s % 86_400 // 3600):02d} h"
+        return f"{int(s // 3600)}{hours}{sep}{int(s % 3600 // 60):02d}{mins}"
+    return f"{int(s // 86_400)}{days}{sep}{int(s % 86_400 // 3600):02d}{hours}"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """1 h 02 min, 4 min 05 s, 12.5 s; an em dash for none."""
+    return _duration(seconds, (" s", " min", " h", " d"), " ")
 
 
 def fmt_pct(value: float | None) -> str:
@@ -199,16 +205,7 @@ def _cells(values: Sequence[str], numeric_from: int = 1, bad: frozenset[int] = f
 
 def fmt_short(seconds: float | None) -> str:
     """Compact durations for wide tables: 45s, 3m20s, 1h09m, 2d04h."""
-    if seconds is None:
-        return "—"
-    s = max(0.0, seconds)
-    if s < 60:
-        return f"{s:.1f}s" if s % 1 else f"{s:.0f}s"
-    if s < 3600:
-        return f"{int(s // 60)}m{int(s % 60):02d}s"
-    if s < 86_400:
-        return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
-    return f"{int(s // 86_400)}d{int(s % 86_400 // 3600):02d}h"
+    return _duration(seconds, ("s", "m", "h", "d"), "")
 
 
 def _figure_cells(f: Figures) -> list[str]:

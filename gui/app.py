@@ -276,6 +276,7 @@ def install_engine_controls(window: Any, engine: Any, settings: Any) -> Any:
     if not isinstance(engine, MultiEngine):
         return None
     controls = EngineControls(window, engine, settings)
+    controls.engine_back.connect(window.catch_up)
     window.engine_controls = controls
     return controls
 

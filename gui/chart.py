@@ -44,8 +44,9 @@ _TICK.lineTo(-0.06, -1.0)
 _TICK.closeSubpath()
 
 
-class _Ring:
-    """A preallocated (x, y) ring buffer; appends never allocate, `ordered()` copies oldest→newest."""
+class Ring:
+    """A preallocated (x, y) ring buffer; appends never allocate, `ordered()` copies oldest→newest.
+    Shared by the latency and the value chart."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -141,8 +142,8 @@ class LatencyChart(QWidget):
         self._theme = theme
         self._range_s = RANGES[0][0]
         self._snap: ServiceSnapshot | None = None
-        self._ring = _Ring(capacity)
-        self._fail = _Ring(capacity)  # x = wall time of a failed check
+        self._ring = Ring(capacity)
+        self._fail = Ring(capacity)  # x = wall time of a failed check
         self._anomalies: deque[float] = deque(maxlen=MAX_ANOMALY_MARKERS)
         self._breakers: deque[tuple[float, str]] = deque(maxlen=MAX_BREAKER_MARKERS)
         self._dirty = False

@@ -3,15 +3,18 @@
 The form is generated from declarations, not written per check type: the check type's settings
 dataclass (core/checks/<type>.py), a protocol restart action's settings, and the three overridable
 sections each give their fields (name, type, doc as tooltip, default as placeholder). Every change is
-validated by `ConfigFile.validate_entry` — the loader's own rules — and each wrong field shows the
-loader's message under it; Save stays disabled while anything is wrong. Writing the file is the
-controller's job (gui/device_actions.py); this dialog only produces an `Edit`.
+validated (debounced) by the dialog's device store (core/config_store.py) — the loader's own rules,
+in this process for the console's own file, or the attached engine's loader over its API — and each
+wrong field shows the loader's message under it; Save stays disabled while anything is wrong or a
+verdict is still on its way. Writing is the controller's job (gui/device_actions.py); this dialog only
+produces an `Edit`, and does not know which store it has.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import logging
 import re
 import shlex
@@ -26,14 +29,14 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDialog, QFormL
 
 from core.checks.registry import check_types, restart_types
 from core.config import OVERRIDABLE, SECTIONS, SERVICE_KEYS
-from core.config_edit import ConfigFile, Edit, FieldError, Validation, toml_inline
+from core.config_edit import ConfigEditError, Edit, FieldError, Validation, toml_inline
+from core.config_store import DeviceStore, LocalStore, StoreView
 from core.describe import format_ms
 
 log = logging.getLogger("gui.editor")
 
 VALIDATE_DELAY_MS = 150
 _HTTP_KEYS = {"endpoint", "health_path", "backup_endpoints", "tls_verify", "ca_bundle"}
-_NAMING_KEYS = {"id", "name", "group", "tags"}
 # Names the service-level fields use; a check setting with one of these names gets "editor_check_<name>".
 _RESERVED = {"id", "name", "group", "tags", "check_type", "endpoint", "health_path", "backup_endpoints", "tls_verify",
              "ca_bundle", "heartbeat", "test", "save", "cancel", "errors", "restart_kind", "restart_method",
@@ -152,7 +155,8 @@ class DeviceEditor(QDialog):
     """Add or edit one device (objectName "device_editor").
 
     Attributes:
-        config_file: the ConfigFile the entry is validated against (replaced after "reload and redo").
+        config_file: the store's view the entry is validated against (replaced after "reload and redo").
+        store: where validation and Test go (core/config_store.py); the local file when not given.
         original_id: the id of the entry being edited (None: a new entry).
         fields: key path → EditorField, for every input currently in the form.
         validation: the latest Validation (None until the first pass).
@@ -166,21 +170,24 @@ class DeviceEditor(QDialog):
     save_requested = Signal(object)
     tested = Signal(object)
 
-    def __init__(self, config_file: ConfigFile, *, original_id: str | None = None,
+    def __init__(self, config_file: StoreView, *, original_id: str | None = None,
                  table: Mapping[str, Any] | None = None, demo_note: str = "",
                  run_check: Callable[[Any], Any] | None = None, error_colour: str = "#c8102e",
-                 parent: QWidget | None = None) -> None:
+                 store: DeviceStore | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._error_colour = error_colour
         self.setObjectName("device_editor")
         self.config_file = config_file
+        self.store: DeviceStore = store or LocalStore(str(getattr(config_file, "path", "")), run_check=run_check)
+        self.validation_task: asyncio.Future[None] | None = None
+        self._generation = 0
+        self._after_validation: list[Callable[[Validation], None]] = []
         self.original_id = original_id
         self._original: dict[str, Any] = dict(table or {})
         self._original_keys = _keys(self._original)
         self.fields: dict[str, EditorField] = {}
         self.validation: Validation | None = None
         self.test_task: asyncio.Future[None] | None = None
-        self._run_check = run_check
         self._pending = False
         self._local_errors: dict[str, str] = {}
         self.setWindowTitle(f"Edit device {original_id}" if original_id else "Add device")
@@ -308,7 +315,7 @@ class DeviceEditor(QDialog):
         for section in OVERRIDABLE:
             page = QWidget(self.overrides)
             pform = QFormLayout(page)
-            globals_ = dict(config_file.data.get(section, {})) if isinstance(config_file.data.get(section), dict) else {}
+            globals_ = config_file.section(section)
             self._settings_fields(pform, SECTIONS[section], section, f"editor_{section}_", inherit=globals_)
             self.overrides.addTab(page, _label(section))
         obox = QGroupBox("Overrides for this device (empty: the file's global value)", body)
@@ -591,13 +598,59 @@ class DeviceEditor(QDialog):
         self.restart_stack.setCurrentIndex(index)
         self._on_field_changed()
 
-    def validate_now(self) -> Validation:
-        """Validate what is entered with the loader's rules and mark every wrong field."""
+    def validate_now(self) -> Validation | None:
+        """Validate what is entered with the loader's rules and mark every wrong field.
+
+        Returns the verdict, or None when it comes later (a remote engine's loader): then Save stays
+        disabled until it arrives, and a newer edit makes an older verdict moot.
+        """
         self._timer.stop()
         self._pending = False
         table = self.table()
-        v = self.config_file.validate_entry(table, replacing=self.original_id)
-        local = tuple(v.errors) + tuple(FieldError(k, m) for k, m in self._local_errors.items())
+        local = dict(self._local_errors)
+        self._generation += 1
+        if self.validation_task is not None and not self.validation_task.done():
+            self.validation_task.cancel()
+        try:
+            answer = self.store.validate(self.config_file, table, self.original_id)
+        except ConfigEditError as exc:
+            answer = Validation((FieldError("", str(exc)),))
+        if inspect.isawaitable(answer):
+            self.save_button.setEnabled(False)
+            self.validation_task = asyncio.ensure_future(self._validate_later(answer, self._generation, local))
+            return None
+        assert isinstance(answer, Validation)
+        return self._show(answer, local)
+
+    def validate_then(self, then: Callable[[Validation], None]) -> None:
+        """Validate now and call `then` with the verdict (at once, or when it arrives)."""
+        v = self.validate_now()
+        if v is not None:
+            then(v)
+        else:
+            self._after_validation.append(then)
+
+    async def _validate_later(self, answer: Any, generation: int, local: dict[str, str]) -> None:
+        try:
+            v = await answer
+        except asyncio.CancelledError:
+            raise
+        except ConfigEditError as exc:
+            # The engine could not judge it (unreachable, refused): say so; what was typed stays.
+            if generation == self._generation:
+                self._show(Validation((FieldError("", str(exc)),)), local)
+                self.show_problem(f"✖ {exc}")
+                self._after_validation = []  # nothing is saved without a verdict
+            return
+        if generation != self._generation:
+            return  # the form changed meanwhile: a newer verdict is on its way
+        verdict = self._show(v, local)
+        waiting, self._after_validation = self._after_validation, []
+        for then in waiting:
+            then(verdict)
+
+    def _show(self, v: Validation, local_errors: dict[str, str]) -> Validation:
+        local = tuple(v.errors) + tuple(FieldError(k, m) for k, m in local_errors.items())
         v = Validation(local, v.service if not local else None)
         self.validation = v
         unplaced: list[str] = []
@@ -644,7 +697,7 @@ class DeviceEditor(QDialog):
 
     def note_file_changed(self) -> None:
         """The file changed on disk while this dialog is open: say so now, not only at Save."""
-        self.file_notice.setText(f"⚠ {self.config_file.path.name} changed on disk since this dialog opened. "
+        self.file_notice.setText(f"⚠ {self.config_file.name} changed on disk since this dialog opened. "
                                  "Save will ask whether to redo your edit on the new version or overwrite it.")
         self.file_notice.show()
 
@@ -655,38 +708,38 @@ class DeviceEditor(QDialog):
 
     # ------------------------------------------------------------------ buttons
     def _on_save_button_clicked(self) -> None:
-        v = self.validate_now()
-        if v.ok:
-            self.save_requested.emit(self.edit())
+        def then(v: Validation) -> None:
+            if v.ok:
+                self.save_requested.emit(self.edit())
+        self.validate_then(then)
 
     def _on_test_button_clicked(self) -> None:
         self.start_test()
 
     def start_test(self) -> asyncio.Future[None] | None:
         """Run one check with the entry as entered; the result shows in `editor_test_result`."""
-        v = self.validate_now()
-        service = v.service
-        if service is None and v.errors and all(e.field in _NAMING_KEYS for e in v.errors):
-            # How a device is named does not change how it answers: test before it has a good id.
-            candidate = {k: val for k, val in self.table().items() if k not in _NAMING_KEYS}
-            service = self.config_file.validate_entry({"id": "editor-test", **candidate}).service
-        if service is None:
-            self.test_result.setText("Fix the marked fields before testing.")
-            return None
+        self.validate_now()
         if self.test_task is not None and not self.test_task.done():
             return self.test_task
+        try:
+            # The store builds the check (the local file: here; an attached engine: on its host).
+            pending = self.store.test(self.config_file, self.table())
+        except ConfigEditError as exc:
+            self.test_result.setText(str(exc))
+            return None
         self.test_result.setText("Testing…")
         self.test_button.setEnabled(False)
-        self.test_task = asyncio.ensure_future(self._test(service))
+        self.test_task = asyncio.ensure_future(self._test(pending))
         return self.test_task
 
-    async def _test(self, service: Any) -> None:
-        from core.check_once import check_once
-
+    async def _test(self, pending: Any) -> None:
         try:
-            result = await (self._run_check or check_once)(service)
+            result = await pending
         except asyncio.CancelledError:
             raise
+        except ConfigEditError as exc:  # the engine refused or did not answer: one line, as it says
+            self.test_result.setText(f"✖ test failed: {exc}")
+            return
         except Exception as exc:  # noqa: BLE001 - a failed test is shown, never a crash
             log.exception("test check failed")
             self.test_result.setText(f"✖ test failed: {exc}")
@@ -697,8 +750,9 @@ class DeviceEditor(QDialog):
         self.tested.emit(result)
 
     def done(self, r: int) -> None:
-        if self.test_task is not None and not self.test_task.done():
-            self.test_task.cancel()
+        for task in (self.test_task, self.validation_task):
+            if task is not None and not task.done():
+                task.cancel()
         super().done(r)
 
 

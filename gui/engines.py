@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QSettings
+from PySide6.QtCore import QObject, QSettings, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QMainWindow,
                                QWidget)
 
@@ -19,25 +19,23 @@ from core.multi import MultiEngine
 from core.remote import check_engine_url
 from core.wire import format_age
 from core.token import console_token
+from gui import window_settings
 from gui.actions import make_action
 
 log = logging.getLogger("gui.engines")
 
-SETTINGS_KEY = "engines/urls"
-MAX_REMEMBERED = 12
+# The key and the list live with every other stored setting (gui/window_settings.py).
+SETTINGS_KEY = window_settings.ENGINES_KEY
+MAX_REMEMBERED = window_settings.MAX_ENGINES
 
 
 def remembered_engines(settings: QSettings) -> list[str]:
-    value = settings.value(SETTINGS_KEY, [])
-    if isinstance(value, str):
-        return [value] if value else []
-    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+    return window_settings.remembered_engines(settings)
 
 
 def remember_engine(settings: QSettings, url: str) -> None:
     """Remember `url` first (URLs only: tokens stay in the keyring, a file or the environment)."""
-    urls = [url] + [u for u in remembered_engines(settings) if u != url]
-    settings.setValue(SETTINGS_KEY, urls[:MAX_REMEMBERED])
+    window_settings.remember_engine(settings, url)
 
 
 def engines_text(multi: MultiEngine, now: float) -> str:
@@ -118,7 +116,12 @@ class EngineControls(QObject):
         multi: the composite engine.
         label: the status-bar label.
         dialog: the open ConnectDialog, if any (tests fill it in).
+
+    Signals:
+        engine_back(): an attached engine is reachable again after it was not.
     """
+
+    engine_back = Signal()
 
     def __init__(self, window: QMainWindow, multi: MultiEngine, settings: QSettings,
                  now: Callable[[], float] = time.time) -> None:
@@ -182,18 +185,8 @@ class EngineControls(QObject):
         back = [k for k, up in connected.items() if up and not self._connected.get(k, False)]
         self._connected = connected
         if back:
-            # An engine came back: redraw the selected service's chart from the engine's history, which
-            # has the samples taken while this console could not see them.
-            reload = getattr(self.window, "_on_chart_range_changed", None)
-            chart = getattr(self.window, "chart", None)
-            if reload is not None and chart is not None:
-                reload(chart.range_seconds())
-            # And its journal's recent events into the timeline (the window loaded history at start,
-            # before this engine could answer); the timeline skips the ones it already has.
-            load_history = getattr(self.window, "_load_history", None)
-            spawn = getattr(self.window, "spawn", None)
-            if load_history is not None and spawn is not None:
-                spawn(load_history())
+            # The window catches up on what this console could not see (MainWindow.catch_up).
+            self.engine_back.emit()
 
     def refresh(self) -> None:
         text = engines_text(self.multi, self.now())

@@ -365,6 +365,10 @@ class TimelineView(QWidget):
         return count
 
     def _on_export_button_clicked(self) -> None:
+        self.choose_file_and_export()
+
+    def choose_file_and_export(self) -> None:
+        """Ask where to save, then export the visible rows there (File → Export timeline…, the button)."""
         path, _ = QFileDialog.getSaveFileName(self, "Export timeline", "faultwatch-timeline.csv",
                                               "CSV files (*.csv)")
         if not path:

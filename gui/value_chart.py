@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QS
 
 from core.snapshot import ServiceSnapshot
 from gui import palette, presentation
-from gui.chart import DEFAULT_CAPACITY, IDLE_SCROLL_S, RANGES, REDRAW_INTERVAL_MS, _Ring
+from gui.chart import DEFAULT_CAPACITY, IDLE_SCROLL_S, RANGES, REDRAW_INTERVAL_MS, Ring
 
 MAX_REBOOT_MARKERS = 20
 Y_PAD = 0.15  # share of the data's span left free above and below the line
@@ -60,7 +60,7 @@ class ValueChart(QWidget):
         self._theme = theme
         self._range_s = RANGES[0][0]
         self._snap: ServiceSnapshot | None = None
-        self._ring = _Ring(capacity)
+        self._ring = Ring(capacity)
         self._last_count = 0  # values merged into the newest point (means on long ranges)
         self._reboots: deque[float] = deque(maxlen=MAX_REBOOT_MARKERS)
         self._dirty = False

@@ -132,7 +132,7 @@ def test_device_actions_are_in_the_device_menu_and_the_context_menu_with_shortcu
         assert not action.shortcut().isEmpty(), name
         assert action.shortcut().toString() in action.toolTip()
     window.select_services(["plc-1"])
-    window._on_table_custom_context_menu_requested(window.table.rect().center())
+    window.table.customContextMenuRequested.emit(window.table.rect().center())
     context = child(window.table, "services_context_menu")
     assert set(names) <= {a.objectName() for a in context.actions()}
     context.close()

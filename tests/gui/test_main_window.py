@@ -277,7 +277,7 @@ def test_status_bar_counts(window, engine):
 
 
 def test_selection_feeds_detail_chart_and_timeline(window, engine, qloop):
-    qloop.run(window._load_history())
+    qloop.run(window.load_history())
     window.select_services(["chiller"])
     qloop.run(window.wait_idle())
     assert window.detail.title.text() == "Chiller"

@@ -103,7 +103,7 @@ def test_clicking_the_notice_opens_the_window_on_that_alert(qtbot, qloop, qsetti
         assert not w.isMinimized()
         assert w.selected_ids() == [sid]
         assert w.filter_box.text() == ""
-        assert w._current_id == sid  # the detail panel shows that device
+        assert w.detail.snapshot is not None and w.detail.snapshot.id == sid  # the detail panel shows it
     finally:
         w.shutdown()
 
