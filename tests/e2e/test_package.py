@@ -166,10 +166,6 @@ async def _tls_listener(tmp_path: Path) -> tuple[asyncio.Server, int, Path]:
     return server, int(server.sockets[0].getsockname()[1]), ca_file
 
 
-async def _closed_tcp_port() -> int:
-    return servers.free_port()
-
-
 @pytest.mark.timeout(300)
 async def test_bundle_runs_every_check_type_and_notifies(tmp_path: Path) -> None:
     from core.checks.ping import PingCheck, preflight
@@ -194,7 +190,9 @@ async def test_bundle_runs_every_check_type_and_notifies(tmp_path: Path) -> None
         await opc.start()
         await receiver.start()
         tls_server, tls_port, ca_file = await _tls_listener(tmp_path)
+        cleanup.append(tls_server.close)
         tcp_server = await asyncio.start_server(lambda _r, w: w.close(), "127.0.0.1", 0)
+        cleanup.append(tcp_server.close)
         tcp_port = int(tcp_server.sockets[0].getsockname()[1])
         can_ping = preflight(PingCheck("127.0.0.1")) is None
         config = f"""
@@ -239,7 +237,7 @@ check = {{ type = "tls", host = "127.0.0.1", port = {tls_port} }}
 
 [[services]]
 id = "gone"
-check = {{ type = "tcp", host = "127.0.0.1", port = {await _closed_tcp_port()} }}
+check = {{ type = "tcp", host = "127.0.0.1", port = {servers.free_port()} }}
 """ + ('\n[[services]]\nid = "switch"\ncheck = { type = "ping", host = "127.0.0.1" }\n' if can_ping else "")
         path = tmp_path / "rack.toml"
         path.write_text(config, encoding="utf-8")
@@ -289,8 +287,6 @@ check = {{ type = "tcp", host = "127.0.0.1", port = {await _closed_tcp_port()} }
         assert 99 < seen["panel"][-1]["value"] <= 100
         assert seen["gone"][-1]["status"] == "unhealthy"
         assert any("gone" in json.dumps(post) for post in receiver.posts), receiver.posts
-        tls_server.close()
-        tcp_server.close()
 
         # The journal it wrote, as PDF: the report's Qt path (QPdfWriter, QTextDocument, QtSvg) in the bundle.
         pdf = tmp_path / "week.pdf"
