@@ -56,6 +56,7 @@ _Command = Callable[[Sequence[str], str], Awaitable[CommandResult]]
 _SHUTDOWN_TIMEOUT_S = 5.0
 # We never read request bodies; a small limit keeps a misbehaving device from making us buffer.
 _MAX_BODY = 64 * 1024
+_MAX_HORIZON_S = 366 * 86400.0  # GET /api/maintenance looks at most a year ahead
 _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 # What a client may name as the origin of its commands (journaled): "gui@laptop-3", "script@ci".
 _ORIGIN_RE = re.compile(r"[a-z]{1,16}@[A-Za-z0-9._-]{1,64}\Z")
@@ -114,6 +115,7 @@ class ApiServer:
         app.router.add_post("/api/services/{service_id}/{verb}", self._service_command)
         app.router.add_get("/api/alerts", self._alerts)
         app.router.add_post("/api/alerts/{alert_id}/acknowledge", self._acknowledge)
+        app.router.add_get("/api/maintenance", self._maintenance)
         if self._config_path is not None:
             from core.config_api import ConfigEditApi
 
@@ -178,6 +180,18 @@ class ApiServer:
 
     async def _alerts(self, request: web.Request) -> web.StreamResponse:
         return _json(200, [to_jsonable(a) for a in self._control.alerts()])
+
+    async def _maintenance(self, request: web.Request) -> web.StreamResponse:
+        from core.maintenance_board import DEFAULT_HORIZON_S, to_wire
+
+        raw = request.query.get("horizon", "")
+        try:
+            horizon = float(raw) if raw else DEFAULT_HORIZON_S
+        except ValueError:
+            horizon = -1.0
+        if not 0 <= horizon <= _MAX_HORIZON_S:
+            return _error(400, f"horizon must be seconds from 0 to {_MAX_HORIZON_S:.0f}, not {raw!r}")
+        return _json(200, to_wire(await self._control.scheduled_maintenance(horizon)))
 
     async def _service_command(self, request: web.Request) -> web.StreamResponse:
         # Authentication before anything else, so an anonymous caller learns nothing (not even

@@ -17,6 +17,7 @@ from typing import Any, Coroutine, Sequence, TypeVar
 
 from core.events import Event
 from core.config_store import RemoteStore
+from core.maintenance_board import MaintenanceWindowView
 from core.remote import RemoteEngine
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
 
@@ -158,6 +159,9 @@ class RemoteHandle:
 
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         return await self._call(self.remote.journal_events(service_id, limit))
+
+    async def scheduled_maintenance(self, horizon_s: float = 7 * 86400.0) -> list[MaintenanceWindowView]:
+        return await self._call(self.remote.scheduled_maintenance(horizon_s))
 
     def set_qualifier(self, prefix: str) -> None:
         self.remote.set_qualifier(prefix)

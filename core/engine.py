@@ -38,6 +38,7 @@ from core.notify import AlertContext, Notifier, ServiceInfo, recovery_words
 from core.projector import project
 from core.ratelimit import KeyedLimiter, TokenBucket, per_minute
 from core.recovery import RecoveryManager, RecoverySlot, RecoveryTarget
+from core.maintenance_board import MaintenanceWindowView, board
 from core.schedule import MaintenanceSchedule, ScheduleTracker
 from core.service import Maintenance, Service
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
@@ -540,6 +541,10 @@ class Engine:
         """(open, upcoming) scheduled windows, for the GUI and the API."""
         return (list(self._schedule.open_windows),
                 list(self._schedule.schedule.upcoming(self.clock.wall(), horizon_s)))
+
+    async def scheduled_maintenance(self, horizon_s: float = 7 * 86400.0) -> list[MaintenanceWindowView]:
+        """EngineControl: open and upcoming windows with the services they cover (core/maintenance_board.py)."""
+        return board(self, horizon_s)
 
     def _follow_schedule(self) -> None:
         """`[[maintenance]]` windows open and close on their own; each start and end is journaled."""

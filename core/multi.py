@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 from core.events import Event
+from core.maintenance_board import MaintenanceWindowView
 from core.snapshot import AlertView, CommandResult, EngineControl, EngineStats, ServiceSnapshot
 
 SEP = "/"
@@ -59,6 +60,8 @@ class MultiEngine:
         self._members: list[_Member] = [_Member(local, "")] if local is not None else []
         self._merged: dict[str, ServiceSnapshot] = {}
         self._stale = True  # membership changed: merge again even if no member's dict did
+        # Engines whose scheduled maintenance the last scheduled_maintenance() could not read: label → why.
+        self.maintenance_unavailable: dict[str, str] = {}
 
     # ---------------------------------------------------------------- membership
 
@@ -295,6 +298,27 @@ class MultiEngine:
             out.extend(r if not m.label else [self._qualify_event(m, e) for e in r])
         out.sort(key=lambda e: e.wall, reverse=True)
         return out[:limit]
+
+    async def scheduled_maintenance(self, horizon_s: float = 7 * 86400.0) -> list[MaintenanceWindowView]:
+        """Every engine's windows, ids qualified. An engine that cannot answer is left out, the others
+        still show, and `maintenance_unavailable` names it with the reason (the panel says so)."""
+        members = [m for m in self._members if m.label or m.engine is self.local]
+        results = await asyncio.gather(*(m.engine.scheduled_maintenance(horizon_s) for m in members),
+                                       return_exceptions=True)
+        out: list[MaintenanceWindowView] = []
+        unavailable: dict[str, str] = {}
+        for m, r in zip(members, results):
+            if isinstance(r, BaseException):
+                if isinstance(r, asyncio.CancelledError):
+                    raise r
+                unavailable[m.label or "this console"] = str(r).splitlines()[0] if str(r) else type(r).__name__
+                continue
+            out.extend(r if not m.label else [
+                dataclasses.replace(w, name=f"{m.label}: {w.name}", services=tuple(self._q(m, s) for s in w.services))
+                for w in r])
+        out.sort(key=lambda w: (not w.active, w.end_wall if w.active else w.start_wall, w.name))
+        self.maintenance_unavailable = unavailable
+        return out
 
     # ---------------------------------------------------------------- what the window reads besides
 

@@ -31,6 +31,7 @@ from core.backoff import backoff_delay
 from core.clock import Clock, SystemClock
 from core.config_client import ConfigClient
 from core.events import Event
+from core.maintenance_board import MaintenanceWindowView, from_wire
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
 from core.wire import (UNREACHABLE, WireError, alert_from_wire, event_from_wire, format_age, patch_from_wire,
                        snapshot_from_wire, stats_from_wire, unreachable_view)
@@ -392,6 +393,14 @@ class RemoteEngine:
             except WireError as exc:
                 log.warning("%s: skipping an unreadable event: %s", self.name, exc)
         return out
+
+    async def scheduled_maintenance(self, horizon_s: float = 7 * 86400.0) -> list[MaintenanceWindowView]:
+        """GET /api/maintenance (raw ids, as journal_events: the composite qualifies them)."""
+        body = await self._get(f"/api/maintenance?horizon={horizon_s:.0f}")
+        try:
+            return from_wire(body)
+        except ValueError as exc:
+            raise ConnectionError(f"{self.name}: {exc}") from None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ from core.loops import loop_factory
 from core.config import Config, ConfigError, load_config
 from core.engine import Engine
 from core.events import Event
+from core.maintenance_board import MaintenanceWindowView
 from core.runtime import DemoOptions, Runtime
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
 from core.logs import RUNNER as log
@@ -193,6 +194,9 @@ class EngineThread:
 
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]:
         return await self._call(lambda e: e.journal_events(service_id, limit))
+
+    async def scheduled_maintenance(self, horizon_s: float = 7 * 86400.0) -> list[MaintenanceWindowView]:
+        return await self._call(lambda e: e.scheduled_maintenance(horizon_s))  # reads services: on its loop
 
     def snapshots(self) -> dict[str, ServiceSnapshot]:
         return self.engine.snapshots()

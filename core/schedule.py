@@ -65,6 +65,7 @@ class ActiveWindow:
     tags: tuple[str, ...]
     start_wall: float
     end_wall: float
+    repeat: str = ""  # "once", "daily", "weekly mon fri", "cron 0 2 * * *" (for the GUI)
 
     def covers(self, service: str, group: str, tags: Iterable[str] = ()) -> bool:
         return (service in self.services or group in self.groups
@@ -151,6 +152,15 @@ def plan(window: MaintenanceWindowConfig, index: int = 0) -> _Plan:
                  at=at, weekdays=weekdays, duration_s=duration_s)
 
 
+def repeat_text(window: MaintenanceWindowConfig) -> str:
+    """How a window repeats, in a few words: "once", "daily", "weekly mon fri", "cron 0 2 * * *"."""
+    if window.repeat == "weekly":
+        return "weekly " + " ".join(d.lower() for d in sorted(window.days, key=lambda d: DAYS.index(d.lower())))
+    if window.repeat == "cron":
+        return f"cron {window.cron}"
+    return "once" if window.repeat == "none" else window.repeat
+
+
 def _instant(local: datetime, zone: ZoneInfo) -> float:
     """A naive local time → wall seconds; gap times move forward, repeated times take the first."""
     aware = local.replace(tzinfo=zone, fold=0)
@@ -227,7 +237,7 @@ class MaintenanceSchedule:
     def _occurrence(self, p: _Plan, start: float) -> ActiveWindow:
         cfg = p.config
         return ActiveWindow(name=p.name, services=cfg.services, groups=cfg.groups, tags=cfg.tags,
-                            start_wall=start, end_wall=start + p.duration_s)
+                            start_wall=start, end_wall=start + p.duration_s, repeat=repeat_text(cfg))
 
     def active_windows(self, now_wall: float) -> list[ActiveWindow]:
         """Windows open at `now_wall` (start inclusive, end exclusive), in file order."""

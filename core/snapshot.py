@@ -7,10 +7,13 @@ The engine produces them; the GUI, the HTTP API and `--headless` status lines on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from core.events import (AlertSeverity, BreakerState, Event, HeartbeatStatus, RecoveryState, RecoveryStrategyName,
                          ServiceStatus)
+
+if TYPE_CHECKING:
+    from core.maintenance_board import MaintenanceWindowView
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,8 @@ class EngineControl(Protocol):
     async def value_history(self, service_id: str, since_wall: float,
                             rollup: bool = False) -> list[tuple[float, float]]: ...
     async def journal_events(self, service_id: str | None = None, limit: int = 1000) -> list[Event]: ...
+    # Open and upcoming `[[maintenance]]` windows (within horizon_s) with the services they cover.
+    async def scheduled_maintenance(self, horizon_s: float = 7 * 86400.0) -> list[MaintenanceWindowView]: ...
 
     # Thread-safe reads: cheap, never block, callable from any thread.
     def snapshots(self) -> dict[str, ServiceSnapshot]: ...

@@ -73,7 +73,7 @@ def shoot(args: list[str], out: Path, wait_s: float, *, whole_screen: bool = Fal
     with tempfile.TemporaryDirectory() as state:
         env = dict(os.environ, FAULTWATCH_STATE_DIR=state, XDG_CONFIG_HOME=state)
         env.pop("QT_QPA_PLATFORM", None)
-        proc = subprocess.Popen([sys.executable, "-m", "core.cli", "--demo", *args], cwd=ROOT, env=env)
+        proc = subprocess.Popen([sys.executable, "-m", "gui.launcher", "--demo", *args], cwd=ROOT, env=env)
         try:
             time.sleep(wait_s)
             if interact is not None:

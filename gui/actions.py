@@ -48,6 +48,7 @@ SHORTCUTS: dict[str, str] = {
     "action_maintenance_group": "Ctrl+Shift+M",
     "action_acknowledge": "Ctrl+Shift+A",
     "action_find": "Ctrl+F",
+    "action_group_by_dependency": "Ctrl+Shift+G",
     "action_reports": "Ctrl+Shift+P",
     "action_wall_mode": "F11",
     "action_quit": "Ctrl+Q",

@@ -31,8 +31,8 @@ def _selected(option: QStyleOptionViewItem) -> bool:
     return bool(option.state & _SELECTED)
 
 
-def _draw_background(painter: QPainter, option: QStyleOptionViewItem) -> None:
-    """The selection tint, nothing else.
+def _draw_background(painter: QPainter, option: QStyleOptionViewItem, section_start: bool = False) -> None:
+    """The selection tint, and a rule above a row that starts a section (grouped by dependency).
 
     Deliberately not QStyle's CE_ItemViewItem: that path (initStyleOption) asks the model for about
     ten roles per cell and lays the text out again; at 1,000 rows refreshed several times a second it
@@ -41,6 +41,11 @@ def _draw_background(painter: QPainter, option: QStyleOptionViewItem) -> None:
     if option.state & _SELECTED:
         group = QPalette.ColorGroup.Active if option.state & _ACTIVE else QPalette.ColorGroup.Inactive
         painter.fillRect(option.rect, option.palette.brush(group, QPalette.ColorRole.Highlight))
+    if section_start:
+        painter.save()
+        painter.setPen(QPen(option.palette.color(QPalette.ColorRole.Mid), 1))
+        painter.drawLine(option.rect.topLeft(), option.rect.topRight())
+        painter.restore()
 
 
 class RowDelegate(QStyledItemDelegate):
@@ -52,8 +57,10 @@ class RowDelegate(QStyledItemDelegate):
     only (display, foreground, font, alignment).
     """
 
+    section_rows: frozenset[int] = frozenset()  # view rows that start a section (a rule above)
+
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
-        _draw_background(painter, option)
+        _draw_background(painter, option, index.row() in self.section_rows)
         cell = index.data(CELL_ROLE)
         if isinstance(cell, tuple):
             text, fg, font, align = cell
@@ -88,6 +95,8 @@ class IndicatorDelegate(QStyledItemDelegate):
         theme: palette theme for the shape colours.
     """
 
+    section_rows: frozenset[int] = frozenset()  # view rows that start a section (a rule above)
+
     def __init__(self, theme: palette.Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.theme = theme
@@ -97,7 +106,7 @@ class IndicatorDelegate(QStyledItemDelegate):
         if not isinstance(indicator, palette.Indicator):
             super().paint(painter, option, index)
             return
-        _draw_background(painter, option)
+        _draw_background(painter, option, index.row() in self.section_rows)
         rect = QRectF(option.rect)
         side = min(rect.height() - 8, 14.0)
         colour = QColor(palette.colour(self.theme, indicator.role))
@@ -138,13 +147,15 @@ class SparklineDelegate(QStyledItemDelegate):
         theme: palette theme for the bar colours.
     """
 
+    section_rows: frozenset[int] = frozenset()  # view rows that start a section (a rule above)
+
     def __init__(self, theme: palette.Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.theme = theme
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
         snap = index.data(SNAPSHOT_ROLE)
-        _draw_background(painter, option)
+        _draw_background(painter, option, index.row() in self.section_rows)
         if not isinstance(snap, ServiceSnapshot):
             return
         rect = QRectF(option.rect).adjusted(4, 4, -4, -4)
@@ -196,6 +207,8 @@ class ValueDelegate(QStyledItemDelegate):
         theme: palette theme for the line colour.
     """
 
+    section_rows: frozenset[int] = frozenset()  # view rows that start a section (a rule above)
+
     SPARK_MIN_WIDTH = 24  # narrower than this and only the number is drawn
 
     def __init__(self, theme: palette.Theme, parent: QWidget | None = None) -> None:
@@ -203,7 +216,7 @@ class ValueDelegate(QStyledItemDelegate):
         self.theme = theme
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: ModelIndex) -> None:
-        _draw_background(painter, option)
+        _draw_background(painter, option, index.row() in self.section_rows)
         snap = index.data(SNAPSHOT_ROLE)
         cell = index.data(CELL_ROLE)
         if not isinstance(snap, ServiceSnapshot) or not isinstance(cell, tuple):

@@ -107,6 +107,7 @@ class DetailPanel(QFrame):
         ("Device", "endpoint", "Endpoint"),
         ("Device", "active_endpoint", "Active endpoint"),
         ("Device", "maintenance", "Maintenance"),
+        ("Device", "scheduled", "Scheduled"),
         ("Device", "heartbeat", "Heartbeat"),
         ("Device", "counters", "Checks / restarts"),
         ("Settings", "interval", "Check interval"),
@@ -130,6 +131,9 @@ class DetailPanel(QFrame):
         self.now = now
         # Names of the services that depend on a service id; the window supplies it (it sees them all).
         self.children_of: Callable[[str], list[str]] = lambda _sid: []
+        # The scheduled maintenance window a service is in or next near, as (text, palette role);
+        # gui/maintenance_view.py supplies it ("" when none).
+        self.scheduled_of: Callable[[str], tuple[str, str]] = lambda _sid: ("", "normal")
         self.theme = theme
         self.title = QLabel("No device selected", self)
         self.title.setObjectName("detail_title")
@@ -318,6 +322,8 @@ class DetailPanel(QFrame):
                       "warning" if presentation.reboot_recent(snap, now) else "normal")
         self._set_check_rows(snap.detail)
         self._set_relations(snap)
+        scheduled, role = self.scheduled_of(snap.id)
+        self._set("scheduled", scheduled or "none this week", role)
 
     def _set_relations(self, snap: ServiceSnapshot) -> None:
         # depends_on / blocked_by are read with getattr until ServiceSnapshot carries them (engine wiring).

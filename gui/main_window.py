@@ -28,7 +28,9 @@ from gui.bridge import DEFAULT_INTERVAL_MS, EngineBridge
 from gui.chart import LatencyChart
 from gui.config_controller import ConfigController
 from gui.config_watch import ConfigNotice
+from gui.dependency_grouping import DependencyGrouping
 from gui.detail_panel import DetailPanel
+from gui.maintenance_view import install_maintenance_view
 from gui.device_actions import DeviceActions
 from gui.service_focus import ServiceFocus
 from gui.service_model import SERVICE_ID_ROLE, status_counts
@@ -225,12 +227,15 @@ class MainWindow(QMainWindow):
         self.service_actions.message.connect(self._on_service_actions_message)
         self.service_actions.progress_changed.connect(self._on_service_actions_progress_changed)
 
+        # Before restore_settings(): the right splitter's saved sizes include the panel's.
+        self.maintenance_view = install_maintenance_view(self)  # scheduled windows, under the detail panel
         self.layout_settings = window_settings.WindowLayout(
             settings, self, {"main": self.main_splitter, "right": self.right_splitter,
                              "vertical": self.vertical_splitter},
             self.table.horizontalHeader(), self.named_actions["action_group_by_rack"])
         self.resize(1440, 900)
         self.restore_settings()
+        self.dependency_grouping = DependencyGrouping(self, settings)  # View → Group by dependency
         self.set_theme(self.theme.name)
         self._update_summary()
 

@@ -22,6 +22,7 @@ from core.events import ServiceStatus
 from core.snapshot import RecoveryView, ServiceSnapshot
 from gui import presentation
 from gui import palette
+from gui.dependency_tree import TreeMark, arrange, tree_name, tree_tip
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -235,6 +236,7 @@ class ServiceTableModel(QAbstractTableModel):
         self._status: list[palette.Indicator] = []
         self._breaker: list[palette.Indicator] = []
         self._row_of: dict[str, int] = {}
+        self._marks: dict[str, TreeMark] = {}  # grouped by dependency: where each row sits
         self._bold = QFont()
         self._bold.setBold(True)
 
@@ -258,6 +260,23 @@ class ServiceTableModel(QAbstractTableModel):
 
     def ids(self) -> list[str]:
         return [s.id for s in self._rows]
+
+    def status_word_at(self, row: int) -> str:
+        """The Status cell's word ("HEALTHY", "BLOCKED BY switch-3")."""
+        return str(self._status[row].word)
+
+    def tree_mark(self, service_id: str) -> TreeMark | None:
+        """Where the row sits while the table is grouped by dependency (None otherwise)."""
+        return self._marks.get(service_id)
+
+    def set_tree_marks(self, marks: Mapping[str, TreeMark]) -> None:
+        """Group names by dependency (indent, parent mark); empty: plain names again."""
+        if marks == self._marks:
+            return
+        old, self._marks = self._marks, dict(marks)
+        rows = [r for sid, r in self._row_of.items() if old.get(sid) != self._marks.get(sid)]
+        for first, last in _ranges(rows):
+            self.dataChanged.emit(self.index(first, Column.NAME), self.index(last, Column.NAME), _ALL_ROLES)
 
     # ---- updates
     def set_theme(self, theme: palette.Theme) -> None:
@@ -391,6 +410,10 @@ class ServiceTableModel(QAbstractTableModel):
         if col == Column.STATUS_LIGHT or col == Column.TREND:
             return None  # drawn by delegates; the words are in tooltip/accessible text
         if col == Column.NAME:
+            if self._marks:
+                mark = self._marks.get(snap.id)
+                if mark is not None:
+                    return tree_name(mark, snap.name)
             return snap.name
         if col == Column.GROUP:
             return snap.group
@@ -434,6 +457,8 @@ class ServiceTableModel(QAbstractTableModel):
                     f"{b.half_open_successes}/{b.success_threshold} successes")
         if col == Column.TREND:
             return trend_text(snap)
+        if col == Column.NAME and (mark := self._marks.get(snap.id)) is not None:
+            return tree_tip(mark, snap.name)
         if col == Column.CHECK:
             return f"{presentation.check_text(snap)}: {snap.target}" if snap.target else presentation.check_text(snap)
         if col == Column.VALUE:
@@ -513,6 +538,9 @@ class ServiceFilterProxy(QSortFilterProxyModel):
 
     Attributes:
         group_by_rack: when true (the default) rows sort by group first, then by the chosen column.
+        group_by_dependency: when true each parent is followed by the services behind it, then come
+            the services without dependencies (gui/dependency_tree.py); the chosen column (and the
+            rack, if grouping by rack) orders trees and siblings.
     """
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -520,6 +548,7 @@ class ServiceFilterProxy(QSortFilterProxyModel):
         self._needle = ""
         self._check_type = ""  # "" = every type
         self.group_by_rack = True
+        self.group_by_dependency = False
         self.setSortRole(SORT_ROLE)
         # Not dynamic: re-sorting on every batch costs more than the batch itself at 1,000 rows and
         # makes rows jump under the pointer several times a second. The window calls resort() at a
@@ -582,9 +611,25 @@ class ServiceFilterProxy(QSortFilterProxyModel):
         finally:
             self._rank = None
 
+    def set_group_by_dependency(self, on: bool) -> None:
+        """Group rows under the services they depend on (or back to the flat order); selection survives."""
+        if on == self.group_by_dependency:
+            return
+        self.group_by_dependency = on
+        model = self.sourceModel()
+        if not on and isinstance(model, ServiceTableModel):
+            model.set_tree_marks({})
+        self._prepare_ranks(self.sortColumn(), self.sortOrder())
+        try:
+            self.invalidate()
+        finally:
+            self._rank = None
+
     def affects_order(self, old: ServiceSnapshot, new: ServiceSnapshot) -> bool:
         """Whether replacing `old` by `new` can move the row or change whether the filter shows it."""
         if old.group != new.group or old.name != new.name or old.check_type != new.check_type:
+            return True
+        if self.group_by_dependency and old.depends_on != new.depends_on:
             return True
         column = self.sortColumn()
         if column >= 0 and column != Column.NAME and column != Column.GROUP \
@@ -620,6 +665,12 @@ class ServiceFilterProxy(QSortFilterProxyModel):
         if self.group_by_rack:
             groups = [model.snapshot_at(r).group.casefold() for r in range(len(names))]
             rows.sort(key=groups.__getitem__)
+        if self.group_by_dependency:
+            row_by_id = {model.snapshot_at(r).id: r for r in rows}
+            ordered, marks = arrange(list(row_by_id), lambda sid: _parents(sid, model.snapshot_at(row_by_id[sid]),
+                                                                          row_by_id))
+            rows = [row_by_id[sid] for sid in ordered]
+            model.set_tree_marks(marks)
         rank = [0] * len(rows)
         for position, r in enumerate(rows):
             # Qt asks lessThan(b, a) for a descending sort: store the mirrored position then.
@@ -669,6 +720,13 @@ class ServiceFilterProxy(QSortFilterProxyModel):
             return bool(lv < rv)
         except TypeError:
             return str(lv) < str(rv)
+
+
+def _parents(sid: str, snap: ServiceSnapshot, present: Mapping[str, int]) -> list[str]:
+    """The ids of a row's parents as the table knows them: an attached engine's rows are qualified
+    ("site-a/plc-1", core/multi.py) while their `depends_on` names its own ids ("switch-3")."""
+    prefix = sid[:sid.rfind("/") + 1]
+    return [p if p in present or not prefix else prefix + p for p in snap.depends_on]
 
 
 def status_counts(snaps: Iterable[ServiceSnapshot]) -> dict[str, int]:

@@ -64,3 +64,8 @@ def test_journal_degraded_bench_runs() -> None:
     for line in ("append, healthy", "append, degraded", "a retry while still locked",
                  "write-back of 100 held events", "write-back of 2,500 held events"):
         assert line in out, out
+
+
+def test_group_by_dependency_bench_runs() -> None:
+    out = _run(str(BENCH / "group_by_dependency.py"), "--switches", "3", "--behind", "4", "--repeat", "2")
+    assert "## 15 rows" in out and "by dependency:" in out and "flat (by rack):" in out

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from core.events import (HeartbeatStatus, RecoveryState, RecoveryStrategyName, ActionEvent, AlertEvent, BreakerEvent, BreakerState, Event, ProbeEvent, RecoveryEvent,
                          RecoveryOutcome, ServiceStatus)
+from core.maintenance_board import MaintenanceWindowView
 from core.snapshot import AlertView, BreakerView, CommandResult, EngineStats, RecoveryView, ServiceSnapshot
 
 START_WALL = 1_780_000_000.0
@@ -132,6 +133,8 @@ class FakeEngine:
         config: None (the real EngineThread has a Config here).
         config_path: the config file in use, None by default.
         reload_refusal: when set, reload() refuses with this message.
+        maintenance_board: what scheduled_maintenance() answers (windows whose end is past are left out).
+        maintenance_error: when set, scheduled_maintenance() raises ConnectionError with it.
     """
 
     def __init__(self, snapshots: dict[str, ServiceSnapshot] | None = None, *, wall: float = START_WALL) -> None:
@@ -148,6 +151,8 @@ class FakeEngine:
         self.reload_refusal: str | None = None  # set: reload() refuses with this one-line message
         self.started = False
         self.stopped = False
+        self.maintenance_board: list[MaintenanceWindowView] = []
+        self.maintenance_error = ""
         self.stats_value = EngineStats(checks_total=123_456, checks_per_second=412.0, loop_lag_ms=3.0,
                                        services=len(self._snaps), events_total=42)
 
@@ -310,6 +315,12 @@ class FakeEngine:
         self.calls.append(("journal_events", service_id, limit))
         events = [e for e in self.history if service_id is None or e.service == service_id]
         return events[-limit:]
+
+    async def scheduled_maintenance(self, horizon_s: float = 7 * 86400.0) -> list[MaintenanceWindowView]:
+        # A read, polled on the bridge's tick: not in `calls`, which tests index from the end for commands.
+        if self.maintenance_error:
+            raise ConnectionError(self.maintenance_error)
+        return [w for w in self.maintenance_board if w.end_wall > self.wall and w.start_wall - self.wall <= horizon_s]
 
     # ---- EngineControl: thread-safe reads
     def snapshots(self) -> dict[str, ServiceSnapshot]:
