@@ -18,8 +18,11 @@ are live. After a warm-up it measures:
 `--engines N` runs the fleet as N headless engine processes instead (`faultwatch --headless
 --demo-devices devices/N`, each with its own simulated rack) and the console attaches to all of them
 (core.multi.MultiEngine over core.attach.AttachThread): the console's process then only follows the
-streams. `--engines 1` is "the console's own engine as a child process"; the default (0) is the
-engine on a worker thread of the console process, as today.
+streams. `--child` runs the console's own engine as the app does by default (core.child.ChildEngine:
+a supervised `faultwatch --headless` child, attached); without it and without `--engines`, the engine
+runs on a worker thread of the console process (`faultwatch --engine thread`). The bench mirrors the
+app otherwise too: the engine inside a MultiEngine, the GuiThreadCollector installed, and it prints
+the CPU the rest of the machine used meanwhile (the conditions of the run).
 
 Prints a compact table; asserts nothing (the issue's target is a p99 lag under 50 ms). `--profile`
 adds a cProfile of the GUI thread over the measured window.
@@ -111,7 +114,7 @@ def _start_engines(n: int, devices: int, state_dir: str, synthetic: bool = False
 
 
 async def run(devices: int, warmup_s: float, seconds: float, profile: bool, state_dir: str,
-              engines: int = 0, synthetic: bool = False) -> list[list[Any]]:
+              engines: int = 0, synthetic: bool = False, child: bool = False) -> list[list[Any]]:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -130,8 +133,17 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
         engine: Any = MultiEngine()
         for url in urls:
             engine.attach(url, "bench-token")
+    elif child:
+        from core.child import ChildEngine
+        from core.multi import MultiEngine
+
+        # As gui.app.run_gui does by default: the own engine in a supervised child process.
+        engine = MultiEngine(ChildEngine(demo_devices=devices, state_dir=state_dir))
     else:
-        engine = EngineThread.for_demo(state_dir=state_dir, devices=devices)
+        from core.multi import MultiEngine
+
+        # As gui.app.run_gui does with --engine thread: the own engine wrapped so attached engines can join it.
+        engine = MultiEngine(EngineThread.for_demo(state_dir=state_dir, devices=devices))
     await asyncio.get_running_loop().run_in_executor(None, engine.start)
     start_s = time.perf_counter() - t0
     settings = QSettings(str(Path(state_dir) / "gui.ini"), QSettings.Format.IniFormat)
@@ -179,6 +191,14 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
     gc.callbacks.append(on_gc)
     cpu = CpuMeter()
     cpu.start()
+    import psutil
+
+    # Everything else on the machine (other engines, other people's jobs): the conditions of the run.
+    pids = [c.pid for c in children] + ([engine.local.pid] if child and engine.local.pid else [])
+    kids = [psutil.Process(pid) for pid in pids]
+    kid_cpu0 = sum(sum(k.cpu_times()[:2]) for k in kids)
+    psutil.cpu_percent(None)
+    load0 = os.getloadavg()[0]
     checks0 = engine.stats().checks_total
     engine_lag: list[float] = []
     profiler = cProfile.Profile() if profile else None
@@ -193,6 +213,10 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
         profiler.disable()
     gc.callbacks.remove(on_gc)
     cpu_pct = cpu.percent()
+    machine_pct = psutil.cpu_percent(None) * (psutil.cpu_count() or 1)
+    kids_pct = 100.0 * (sum(sum(k.cpu_times()[:2]) for k in kids) - kid_cpu0) / elapsed if kids else 0.0
+    others_pct = max(0.0, machine_pct - cpu_pct - kids_pct)
+    load1 = os.getloadavg()[0]
     checks = engine.stats().checks_total - checks0
     lag = probe.quantiles()
     lag_samples = len(probe.samples)
@@ -242,7 +266,10 @@ async def run(devices: int, warmup_s: float, seconds: float, profile: bool, stat
         ["checks on time (%)", 100.0 * checks / (elapsed * devices), None, None, 1,
          f"of {devices} devices at 1 s"],
         ["process CPU (% of a core)", cpu_pct, None, None, 1,
-         f"console only; {engines} engine processes apart" if engines else "GUI + engine + simulated rack"],
+         f"console only; {len(pids)} engine processes apart" if pids else "GUI + engine + simulated rack"],
+        ["engine processes CPU (%)", kids_pct, None, None, 1, f"{len(pids)} children"],
+        ["rest of the machine CPU (%)", others_pct, None, None, 1,
+         f"of {100 * (psutil.cpu_count() or 1)} %; load avg {load0:.1f} → {load1:.1f}"],
     ]
 
 
@@ -256,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synthetic", action="store_true",
                    help="with --engines: stand-in engines (bench/stream_source.py) that send what a busy engine "
                         "sends, without checking anything (the console's cost alone)")
+    p.add_argument("--child", action="store_true",
+                   help="the console's own engine as the app runs it by default (core.child.ChildEngine, "
+                        "a supervised child process); without it and without --engines, a worker thread")
+    p.add_argument("--no-gc-policy", action="store_true",
+                   help="leave Python's automatic garbage collection on (the app installs GuiThreadCollector)")
     p.add_argument("--profile", action="store_true", help="cProfile the GUI thread over the measured window")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -269,13 +301,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gui-lag-") as state:
         loop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
+        collector = None
+        if not ns.no_gc_policy:
+            from gui.gc_policy import GuiThreadCollector
+
+            collector = GuiThreadCollector()  # as gui.app.run_window installs it
         with loop:
             rows = loop.run_until_complete(run(ns.devices, ns.warmup, ns.seconds, ns.profile, state, ns.engines,
-                                                   ns.synthetic))
+                                                   ns.synthetic, ns.child))
+        if collector is not None:
+            collector.stop()
     print(f"# bench/gui_lag.py — {machine()}")
     where = (f"{ns.engines} attached {'stand-in (synthetic) ' if ns.synthetic else ''}engine processes"
-             if ns.engines else "engine on a worker thread")
-    print(f"# {where}")
+             if ns.engines else "engine in a child process (ChildEngine)" if ns.child else "engine on a worker thread")
+    print(f"# {where}; {'automatic gc' if ns.no_gc_policy else 'GuiThreadCollector as in the app'}")
     print(f"# platform {os.environ.get('QT_QPA_PLATFORM')}, {ns.devices} devices at 1 s, warm-up {ns.warmup:.0f} s, "
           f"measured {ns.seconds:.0f} s")
     print(table(["measure", "p50", "p99", "max", "n", "note"], rows))

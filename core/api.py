@@ -120,6 +120,7 @@ class ApiServer:
             from core.config_api import ConfigEditApi
 
             ConfigEditApi(self._control, self._config_path, self._authorized).add_routes(app.router)
+            app.router.add_post("/api/reload", self._reload)
         self._add_console_routes(app)
         # aiohttp's default access log goes to "aiohttp.access" at INFO; ours is DEBUG, skips beats,
         # and its format has no headers, so the Authorization header cannot leak through it.
@@ -263,6 +264,21 @@ class ApiServer:
         async def silence(ids: Sequence[str], origin: str) -> CommandResult:
             return await self._control.silence(ids, seconds, origin)
         return await self._run("silence", alert_id, silence, request)
+
+    async def _reload(self, request: web.Request) -> web.StreamResponse:
+        """Reload the engine's own config file (never a path from the request), for a console on the
+        same host that edited it (core/child.py); `edit`/`service` in the query journal a config_edit."""
+        if not self._authorized(request):
+            return self._refuse(request)
+        assert self._config_path is not None
+        path = self._config_path()
+        if not path:
+            return _error(404, "this engine runs no config file")
+        edit = request.query.get("edit", "")[:500]
+        service = request.query.get("service", "")[:200]
+        result = await self._control.reload(path, _origin(request), edit=edit, service=service)
+        log.info("API command reload: %s (%s)", "ok" if result.ok else "refused", result.message)
+        return _json(200 if result.ok else 409, {"ok": result.ok, "message": result.message})
 
     async def _run(self, verb: str, target: str, command: _Command,
                    request: web.Request | None = None) -> web.StreamResponse:

@@ -149,6 +149,9 @@ class RemoteHandle:
     async def reload(self, path: str, origin: str) -> CommandResult:
         return await self.remote.reload(path, origin)
 
+    async def reload_own(self, origin: str, *, edit: str = "", service: str = "") -> CommandResult:
+        return await self._call(self.remote.reload_own(origin, edit=edit, service=service))
+
     async def latency_history(self, service_id: str, since_wall: float,
                               rollup: bool = False) -> list[tuple[float, float | None]]:
         return await self._call(self.remote.latency_history(service_id, since_wall, rollup))

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", metavar="PATH", help="--attach: file with the token (else the keyring, "
                                                         "then $FAULTWATCH_TOKEN)")
     p.add_argument("--ca-file", metavar="PATH", help="--attach: CA certificate(s) that signed the engines' TLS")
+    p.add_argument("--engine", choices=("thread", "process"),
+                   help="where the console's own engine runs: a worker thread of the window's process, or a "
+                        "child process it attaches to (default: $FAULTWATCH_ENGINE, else process)")
     p.add_argument("--log-level", default=os.environ.get("FAULTWATCH_LOG", "INFO"),
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     p.add_argument("--debug", metavar="CATEGORIES",
@@ -163,6 +166,8 @@ def main(argv: list[str] | None = None, window: WindowLauncher | None = None, *,
         return run_self_test(args.state_dir)
     if args.attach:
         return _attach(args, window)
+    if args.engine:
+        os.environ["FAULTWATCH_ENGINE"] = args.engine  # read by gui.app when it builds the engine
     demo = args.demo or args.demo_devices is not None
     config_path = args.config
     if not demo and config_path is None:

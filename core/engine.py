@@ -33,7 +33,7 @@ from core.events import (ActionEvent, AlertEvent, AlertSeverity, BreakerEvent, B
 from core.heartbeat import HeartbeatMonitor
 from core.journal import Journal
 from core.logs import ENGINE as log
-from core.monitor import ServiceMonitor
+from core.monitor import ServiceMonitor, wake_grid_s
 from core.notify import AlertContext, Notifier, ServiceInfo, recovery_words
 from core.projector import project
 from core.ratelimit import KeyedLimiter, TokenBucket, per_minute
@@ -125,6 +125,8 @@ class Engine:
         self._blocks = BlockTracker(DependencyGraph({s.id: s.depends_on for s in config.services}))
         self._set_settle(config)
         self._schedule = ScheduleTracker(MaintenanceSchedule(config.maintenance))
+        self._windows_open = False  # whether the schedule has an open window (kept by _follow_schedule)
+        self.wake_grid_s = self._wake_grid(config)
         self.notifier: Notifier | None = self._make_notifier(config)
         self._dirty: set[str] = set()  # services whose snapshot must be rebuilt
         self._timed: set[str] = set()  # services whose breaker has a time-based transition pending
@@ -187,6 +189,7 @@ class Engine:
     def _add(self, cfg: ServiceConfig, breaker_state: BreakerState = BreakerState.CLOSED) -> None:
         monitor = ServiceMonitor(cfg, self.config.anomaly, clock=self.clock, ports=self._ports,
                                  check=self._make_check(cfg), initial_breaker=breaker_state)
+        monitor.wake_grid_s = self.wake_grid_s
         if self.journal.load_state(f"paused:{cfg.id}", False):
             monitor.paused = True
         slot = RecoverySlot(AttemptTracker(self.clock, cfg.recovery.reset_after_stable_seconds))
@@ -532,6 +535,8 @@ class Engine:
         for m in (svc.maintenance if svc is not None else None, self._group_maintenance.get(group)):
             if m is not None:
                 return True, m.until_wall
+        if not self._windows_open:
+            return False, None  # the usual case, once per snapshot: no scheduled window to match
         windows = self._schedule.covering(service, group, svc.cfg.tags if svc is not None else ())
         if windows:
             return True, max(w.end_wall for w in windows)
@@ -551,6 +556,7 @@ class Engine:
         if not len(self._schedule.schedule):
             return
         change = self._schedule.update(self.clock.wall())
+        self._windows_open = bool(self._schedule.open_windows)
         if not change:
             return
         self.alert_manager.maintenance_changed()
@@ -787,12 +793,16 @@ class Engine:
         for cfg in new.services:
             if cfg.id not in old_ids:
                 self._add(cfg)
+        self.wake_grid_s = self._wake_grid(new)
+        for svc in self.services.values():
+            svc.monitor.wake_grid_s = self.wake_grid_s
         self.heartbeat.set_config(new.heartbeat)
         self._blocks = BlockTracker(DependencyGraph({s.id: s.depends_on for s in new.services}))
         self._set_settle(new)
         self.alert_manager.set_blocked({})
         self._update_blocks()
         self._schedule = ScheduleTracker(MaintenanceSchedule(new.maintenance))
+        self._windows_open = False
         self.alert_manager.maintenance_changed()
         if self.notifier is None or self.notifier.channels != new.notify:
             if self.notifier is not None:
@@ -848,6 +858,11 @@ class Engine:
     def drain_events(self) -> list[Event]:
         """Events are pushed to `listeners`; an in-process engine has no queue to drain."""
         return []
+
+    @staticmethod
+    def _wake_grid(config: Config) -> float:
+        """The fleet's check wake-up grid (core.monitor.wake_grid_s), from the checks/s it asks for."""
+        return wake_grid_s(sum(1.0 / s.fault_detection.check_interval_seconds for s in config.services))
 
     @staticmethod
     def _group_map(config: Config) -> dict[str, str]:

@@ -16,6 +16,7 @@ import time
 from typing import Any, Sequence
 
 import aiohttp
+import yarl
 from aiohttp.http_exceptions import ContentLengthError
 
 from core.checks.base import CheckResult
@@ -180,50 +181,74 @@ class Prober:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
         self._tls = TlsContexts()
+        self._urls: dict[str, yarl.URL | str] = {}
 
-    async def check(self, url: str, *, timeout_s: float, slow_ms: float, max_body_bytes: int,
+    def _url(self, url: str) -> yarl.URL | str:
+        """The URL parsed once, not on every check (aiohttp parses a str per request)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= 16:  # a prober serves one service: its endpoints, a few backups
+                self._urls.clear()
+            try:
+                parsed = yarl.URL(url)
+            except (ValueError, TypeError):
+                parsed = url  # aiohttp raises its InvalidURL for it, which becomes the verdict
+            self._urls[url] = parsed
+        return parsed
+
+    async def check(self, url: str, *, timeout_s: float | None, slow_ms: float, max_body_bytes: int,
                     tls_verify: bool = True, ca_bundle: str = "", method: str = "GET",
                     expect_status: Sequence[int] = (), body_contains: str = "", json_path: str = "",
                     json_equals: Any = None) -> ProbeResult:
+        """One check. `timeout_s` None: the caller bounds it (core.checks.base.execute does, once for
+        every check type; a second timer here cost a timer and a task lookup per check)."""
         # perf_counter, not the engine clock: latency is a measurement of real I/O, not a timing rule.
         start = time.perf_counter()
-
-        def elapsed() -> float:
-            return (time.perf_counter() - start) * 1000.0
-
         try:
             ssl_arg = self._tls.get(tls_verify, ca_bundle)
         except (OSError, ssl.SSLError) as exc:
             return ProbeResult(ServiceStatus.UNHEALTHY, 0.0, f"cannot load CA bundle: {exc}",
                                failure_type=FailureType.CONFIGURATION_ERROR)
+        request = self._request(url, start, ssl_arg, slow_ms=slow_ms, max_body_bytes=max_body_bytes,
+                                method=method, expect_status=expect_status, body_contains=body_contains,
+                                json_path=json_path, json_equals=json_equals)
         try:
+            if timeout_s is None:
+                return await request
             async with asyncio.timeout(timeout_s):
-                async with self._session.request(method, url, ssl=ssl_arg, allow_redirects=True,
-                                                 max_redirects=3) as resp:
-                    body, truncated = await _read_capped(resp, max_body_bytes)
-                    if truncated:
-                        # Drop the connection rather than drain a device that streams forever.
-                        resp.close()
-                    ms = elapsed()
-                    expected = resp.status in expect_status if expect_status else 200 <= resp.status < 300
-                    if not expected:
-                        return ProbeResult(ServiceStatus.UNHEALTHY, ms, f"HTTP {resp.status}", resp.status,
-                                           classify_http(resp.status))
-                    if truncated:
-                        return ProbeResult(ServiceStatus.UNHEALTHY, ms,
-                                           f"health body larger than {max_body_bytes} bytes", resp.status,
-                                           FailureType.DATA_CORRUPTION)
-                    if body_contains or json_path:
-                        return judge_expectations(body, ms, resp.status, body_contains, json_path, json_equals)
-                    status, error, ftype = judge_body(body, resp.headers.get("Content-Type", "").lower())
-                    if status is ServiceStatus.HEALTHY and ms > slow_ms:
-                        status, error = ServiceStatus.DEGRADED, f"slow: {ms:.0f} ms > {slow_ms:g} ms"
-                    return ProbeResult(status, ms, error, resp.status, ftype)
+                return await request
         except TimeoutError:
-            return ProbeResult(ServiceStatus.UNHEALTHY, elapsed(), f"timeout after {timeout_s:g} s",
-                               failure_type=FailureType.NETWORK_PARTITION)
-        except asyncio.CancelledError:
-            raise
+            return ProbeResult(ServiceStatus.UNHEALTHY, (time.perf_counter() - start) * 1000.0,
+                               f"timeout after {timeout_s:g} s", failure_type=FailureType.NETWORK_PARTITION)
+
+    async def _request(self, url: str, start: float, ssl_arg: ssl.SSLContext | bool, *, slow_ms: float,
+                       max_body_bytes: int, method: str, expect_status: Sequence[int], body_contains: str,
+                       json_path: str, json_equals: Any) -> ProbeResult:
+        try:
+            async with self._session.request(method, self._url(url), ssl=ssl_arg, allow_redirects=True,
+                                             max_redirects=3) as resp:
+                body, truncated = await _read_capped(resp, max_body_bytes)
+                if truncated:
+                    # Drop the connection rather than drain a device that streams forever.
+                    resp.close()
+                ms = (time.perf_counter() - start) * 1000.0
+                expected = resp.status in expect_status if expect_status else 200 <= resp.status < 300
+                if not expected:
+                    return ProbeResult(ServiceStatus.UNHEALTHY, ms, f"HTTP {resp.status}", resp.status,
+                                       classify_http(resp.status))
+                if truncated:
+                    return ProbeResult(ServiceStatus.UNHEALTHY, ms,
+                                       f"health body larger than {max_body_bytes} bytes", resp.status,
+                                       FailureType.DATA_CORRUPTION)
+                if body_contains or json_path:
+                    return judge_expectations(body, ms, resp.status, body_contains, json_path, json_equals)
+                status, error, ftype = judge_body(body, resp.headers.get("Content-Type", "").lower())
+                if status is ServiceStatus.HEALTHY and ms > slow_ms:
+                    status, error = ServiceStatus.DEGRADED, f"slow: {ms:.0f} ms > {slow_ms:g} ms"
+                return ProbeResult(status, ms, error, resp.status, ftype)
+        except (TimeoutError, asyncio.CancelledError):
+            raise  # the caller's timeout (or a stop), not the device's answer
         except Exception as exc:  # noqa: BLE001 - any failure of a device is a verdict, never a crash
             message, ftype = _describe_exception(exc)
-            return ProbeResult(ServiceStatus.UNHEALTHY, elapsed(), message, failure_type=ftype)
+            return ProbeResult(ServiceStatus.UNHEALTHY, (time.perf_counter() - start) * 1000.0, message,
+                               failure_type=ftype)

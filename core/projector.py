@@ -7,7 +7,9 @@ guard). The GUI, the API and the headless status lines only ever read the result
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from typing import Any, Callable
 
 from core.actions import describe_action
 from core.events import HeartbeatStatus
@@ -19,6 +21,29 @@ if TYPE_CHECKING:
     from core.service import Service
 
 SPARK_POINTS = 30  # latencies and values carried in a snapshot, for sparklines
+
+
+def slot_builder(cls: type[Any]) -> Callable[..., Any]:
+    """A keyword-only constructor for a frozen, slotted dataclass that sets each slot directly.
+
+    A frozen dataclass's own __init__ goes through object.__setattr__ once per field (about 0.3 µs
+    each: 12 µs for a snapshot's 39 fields, the largest part of rebuilding one, which happens once
+    per check); the slots' descriptors do the same for half of that. Every field must be given, and
+    the result is the same frozen value (`test_projector_builds_what_the_dataclass_builds`).
+    """
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not (params.frozen and "__slots__" in cls.__dict__) or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: only for frozen, slotted dataclasses without __post_init__")
+    names = [f.name for f in dataclasses.fields(cls)]
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    scope.update({f"_set_{n}": cls.__dict__[n].__set__ for n in names})
+    body = "".join(f"    _set_{n}(o, {n})\n" for n in names)
+    exec(f"def build(*, {', '.join(names)}):\n    o = _new(_cls)\n{body}    return o\n", scope)  # noqa: S102
+    build: Callable[..., Any] = scope["build"]
+    return build
+
+
+_snapshot = slot_builder(ServiceSnapshot)
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -40,9 +65,9 @@ def project(svc: Service, *, heartbeat: HeartbeatStatus, blocked_by: str, storm_
     cfg = mon.cfg
     fd = cfg.fault_detection
     bview = mon.breaker.view()
-    lat = sorted(mon.latencies)
+    lat = mon.sorted_latencies
     maint, maint_until = maintenance_until
-    return ServiceSnapshot(
+    snap: ServiceSnapshot = _snapshot(
         id=cfg.id, name=cfg.name, group=cfg.group, endpoint=cfg.endpoint,
         active_endpoint=mon.active_endpoint, active_endpoint_index=mon.active_index,
         status=mon.status, failed=mon.failed, consecutive_failures=mon.consecutive_failures,
@@ -61,3 +86,4 @@ def project(svc: Service, *, heartbeat: HeartbeatStatus, blocked_by: str, storm_
         values=tuple(itertools.islice(mon.values, max(0, len(mon.values) - SPARK_POINTS), None)),
         last_reboot_wall=mon.last_reboot_wall, depends_on=cfg.depends_on, blocked_by=blocked_by,
     )
+    return snap

@@ -22,7 +22,7 @@ import socket
 import ssl
 import threading
 from typing import Any, Callable, Sequence
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 
@@ -361,6 +361,12 @@ class RemoteEngine:
         on the loop this engine runs on)."""
         return ConfigClient(self.url, self._token, origin=self.origin, name=self.name, ssl_context=self._ssl,
                             session=self._client)
+
+    async def reload_own(self, origin: str, *, edit: str = "", service: str = "") -> CommandResult:
+        """Ask the engine to reload its own config file (POST /api/reload): for the console's own
+        engine in a child process (core/child.py), which shares the file with the console."""
+        query = urlencode({k: v for k, v in (("edit", edit), ("service", service)) if v})
+        return await self._post("/api/reload" + (f"?{query}" if query else ""))
 
     # ---------------------------------------------------------------- history (on demand)
 

@@ -1,6 +1,7 @@
-"""Start the console: QApplication, the engine thread, the window, and an orderly shutdown.
+"""Start the console: QApplication, its own engine, the window, and an orderly shutdown.
 
-The engine runs on its own thread with its own asyncio loop; the GUI runs qasync on the Qt loop.
+The engine runs in a child process the window attaches to (core/child.py; `--engine thread` puts it
+on a worker thread with its own asyncio loop instead); the GUI runs qasync on the Qt loop.
 `run_gui()` waits for `aboutToQuit` (window closed, Ctrl+Q, SIGINT/SIGTERM all end up there), then
 stops the engine in an executor thread so the window never freezes while it winds down.
 """
@@ -61,9 +62,23 @@ def install_excepthook() -> None:
 
 def _build_engine(config_path: str | None, demo: bool, state_dir: str | None = None,
                   demo_devices: int | None = None) -> Any:
-    """The real engine (core.runner.EngineThread). Raises ConfigError for a bad config."""
+    """The real engine: in a child process the window attaches to (core.child.ChildEngine, the
+    default), or on a worker thread (core.runner.EngineThread) with `--engine thread` or
+    $FAULTWATCH_ENGINE=thread, or when the config cannot be run that way (TLS on its API).
+    Raises ConfigError for a bad config."""
+    from core.child import ChildEngine, ChildEngineUnsuitable, child_engine_wanted
     from core.runner import EngineThread
 
+    if child_engine_wanted(None):
+        if config_path is None and not demo:
+            from core.paths import default_config_path
+
+            config_path = str(default_config_path())
+        try:
+            return ChildEngine(None if demo else config_path, demo=demo, demo_devices=demo_devices,
+                               state_dir=state_dir)
+        except ChildEngineUnsuitable as exc:
+            log.warning("%s; running the engine on a worker thread instead", exc)
     if demo:
         return EngineThread.for_demo(state_dir=state_dir, devices=demo_devices)
     if config_path is None:
@@ -218,6 +233,7 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
         window = MainWindow(engine, settings, theme_name=theme)
         window.closed.connect(request_quit)
         install_engine_controls(window, engine, settings)
+        _report_child_engine(window, engine)
         window.start()
         if wall:
             window.toggle_wall_mode()
@@ -266,6 +282,36 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
                 log.exception("stopping the engine failed")
         collector.stop()
     return code
+
+
+def _report_child_engine(window: Any, engine: Any) -> Any:
+    """The own engine's process dying and coming back is said in the status bar (its rows say
+    "engine unreachable" meanwhile). The supervisor thread emits; the queued connection shows it on
+    the GUI thread. Returns the relay (None when the engine is not a child process)."""
+    from PySide6.QtCore import QObject, Signal, Slot
+
+    from core.child import ChildEngine
+
+    child = getattr(engine, "local", None)
+    if not isinstance(child, ChildEngine):
+        return None
+
+    class _Relay(QObject):
+        state_changed = Signal(str)
+
+        def __init__(self) -> None:
+            super().__init__(window)
+            self.setObjectName("child_engine_relay")
+            # The receiver is this object, on the GUI thread: emits from the supervisor are queued.
+            self.state_changed.connect(self._on_state_changed)
+
+        @Slot(str)
+        def _on_state_changed(self, state: str) -> None:
+            window.statusBar().showMessage(f"Engine process: {state}", 30_000)
+
+    relay = _Relay()
+    child.listeners.append(relay.state_changed.emit)
+    return relay
 
 
 def install_engine_controls(window: Any, engine: Any, settings: Any) -> Any:

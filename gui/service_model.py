@@ -254,6 +254,14 @@ class ServiceTableModel(QAbstractTableModel):
     def snapshots(self) -> list[ServiceSnapshot]:
         return list(self._rows)
 
+    def indicators(self, snap: ServiceSnapshot) -> tuple[palette.Indicator, palette.Indicator]:
+        """(status, breaker) indicators of `snap`: the row's, when the row holds this very snapshot
+        (computed once per change, in update_snapshots), else computed now."""
+        row = self._row_of.get(snap.id)
+        if row is not None and self._rows[row] is snap:
+            return self._status[row], self._breaker[row]
+        return presentation.status_indicator(snap), presentation.breaker_indicator(snap)
+
     def sort_key(self, row: int, column: int) -> Any:
         """The raw value SORT_ROLE returns, without going through data() (the proxy's lessThan)."""
         return self._sort_value(self._rows[row], row, column)
@@ -299,8 +307,13 @@ class ServiceTableModel(QAbstractTableModel):
             self._breaker[row] = presentation.breaker_indicator(snap)
             changed_rows.append(row)
         last_col = len(Column) - 1
-        for first, last in _ranges(changed_rows):
-            self.dataChanged.emit(self.index(first, 0), self.index(last, last_col), _ALL_ROLES)
+        # One dataChanged per changed row, not per contiguous range: the table is sorted by a proxy,
+        # which turns a range of source rows into one span from its first to its last sorted row, and
+        # the view (gui/fleet_table.py) repaints whatever visible rows a span covers. A fleet's changes
+        # are scattered anyway (ranges were nearly as many as rows; bench/gui_poll_cpu.py).
+        index = self.index
+        for row in sorted(changed_rows):
+            self.dataChanged.emit(index(row, 0), index(row, last_col), _ALL_ROLES)
         if new:
             start = len(self._rows)
             self.beginInsertRows(QModelIndex(), start, start + len(new) - 1)

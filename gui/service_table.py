@@ -9,11 +9,12 @@ import time
 from typing import Callable, Iterable, Mapping, Sequence
 
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QTableView, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHeaderView, QWidget
 
 from core.snapshot import ServiceSnapshot
 from gui import palette, presentation
 from gui.delegates import IndicatorDelegate, RowDelegate, SparklineDelegate, ValueDelegate
+from gui.fleet_table import FleetTableView
 from gui.service_model import SERVICE_ID_ROLE, Column, ServiceFilterProxy, ServiceTableModel, check_types
 
 ROW_HEIGHT = 24
@@ -24,7 +25,7 @@ COLUMN_WIDTHS = {Column.STATUS_LIGHT: 26, Column.NAME: 150, Column.GROUP: 70, Co
                  Column.CHECKED: 76, Column.RECOVERY: 150, Column.ENDPOINT: 76}
 
 
-class ServiceTable(QTableView):
+class ServiceTable(FleetTableView):
     """One row per service (objectName "services_table"), sorted by name and grouped by rack at first.
 
     Attributes:

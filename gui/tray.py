@@ -17,7 +17,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QSystemTrayIcon
 
 from core.snapshot import AlertView, ServiceSnapshot
-from gui import palette
+from gui import palette, presentation
 from gui.alert_banner import unacknowledged
 from gui.shapes import paint_shape
 from gui.wall import SUMMARY_KEYS, summary_category, tile_indicators
@@ -26,25 +26,42 @@ ICON_PX = 64
 NOTICE_MS = 10_000
 
 
+_ALL_HEALTHY = palette.Indicator("normal", "circle", "ALL HEALTHY")
+
+
+def _tile(snap: ServiceSnapshot) -> palette.Indicator | None:
+    """The tile state of one service when it is more severe than normal, else None."""
+    st, br, role = tile_indicators(snap)
+    if palette.STATUS_ORDER[role] >= palette.STATUS_ORDER["normal"]:
+        return None
+    shown = st if st.role == role or br is None else br
+    return palette.Indicator(role, shown.shape, shown.word)
+
+
+def _worst(tiles: Mapping[str, palette.Indicator]) -> palette.Indicator:
+    if not tiles:
+        return _ALL_HEALTHY
+    sid = min(tiles, key=lambda k: (palette.STATUS_ORDER[tiles[k].role], k))
+    return tiles[sid]
+
+
 def worst_indicator(snaps: Mapping[str, ServiceSnapshot]) -> palette.Indicator:
     """The most severe tile state of the fleet (ties: the first in id order), or a quiet grey circle."""
-    worst = palette.Indicator("normal", "circle", "ALL HEALTHY")
-    for sid in sorted(snaps):
-        st, br, role = tile_indicators(snaps[sid])
-        if palette.STATUS_ORDER[role] < palette.STATUS_ORDER[worst.role]:
-            shown = st if st.role == role or br is None else br
-            worst = palette.Indicator(role, shown.shape, shown.word)
-    return worst
+    return _worst({sid: t for sid, s in snaps.items() if (t := _tile(s)) is not None})
+
+
+def _tooltip(counts: Mapping[str, int]) -> str:
+    parts = [f"{counts.get(k, 0)} {word.lower()}" for k, word, *_ in SUMMARY_KEYS if counts.get(k) or k == "healthy"]
+    return "Faultwatch: " + " · ".join(parts)
 
 
 def fleet_tooltip(snaps: Mapping[str, ServiceSnapshot]) -> str:
     """"Faultwatch: 2 unhealthy · 1 degraded · 38 healthy", the wall's counts in one line."""
-    counts = {k: 0 for k, *_ in SUMMARY_KEYS}
+    counts: dict[str, int] = {}
     for s in snaps.values():
         for c in summary_category(s):
-            counts[c] += 1
-    parts = [f"{counts[k]} {word.lower()}" for k, word, *_ in SUMMARY_KEYS if counts[k] or k == "healthy"]
-    return "Faultwatch: " + " · ".join(parts)
+            counts[c] = counts.get(c, 0) + 1
+    return _tooltip(counts)
 
 
 def state_icon(indicator: palette.Indicator, theme: palette.Theme) -> QIcon:
@@ -91,7 +108,12 @@ class TrayNotifier(QObject):
         self.icon.setIcon(state_icon(self.indicator, theme))
         self.icon.setToolTip("Faultwatch")
         self._announced: dict[str, int] = {}  # alert id -> occurrence count already announced
-        self._names: dict[str, str] = {}
+        self._snaps: Mapping[str, ServiceSnapshot] = {}
+        # Updated from the services that changed only (gui/presentation.py Tally): the tooltip's counts
+        # and the non-normal tiles (the worst of which is the icon), redrawn when they move.
+        self._tally = presentation.Tally(lambda s: sorted(summary_category(s)))
+        self._abnormal: dict[str, palette.Indicator] = {}
+        self._tooltip_version = -1
         self.last_notice: tuple[str, str, str] | None = None
         self._notice_target: tuple[str, str] | None = None
         self.icon.messageClicked.connect(self._on_icon_message_clicked)
@@ -104,12 +126,26 @@ class TrayNotifier(QObject):
         self.icon.setIcon(state_icon(self.indicator, theme))
 
     def update_snapshots(self, snaps: Mapping[str, ServiceSnapshot]) -> None:
-        self._names = {sid: s.name for sid, s in snaps.items()}
-        worst = worst_indicator(snaps)
+        changed, removed = presentation.identity_diff(self._snaps, snaps)
+        self._snaps = snaps  # the bridge replaces its map, never mutates it: keeping it is safe
+        if not changed and not removed:
+            return
+        for sid in removed:
+            self._abnormal.pop(sid, None)
+        for sid, snap in changed.items():
+            shown = _tile(snap)
+            if shown is None:
+                self._abnormal.pop(sid, None)
+            else:
+                self._abnormal[sid] = shown
+        worst = _worst(self._abnormal)
         if (worst.role, worst.shape) != (self.indicator.role, self.indicator.shape):
             self.icon.setIcon(state_icon(worst, self._theme))
         self.indicator = worst
-        self.icon.setToolTip(fleet_tooltip(snaps))
+        self._tally.update(changed, removed)
+        if self._tally.version != self._tooltip_version:
+            self._tooltip_version = self._tally.version
+            self.icon.setToolTip(_tooltip(self._tally.counts()))
 
     def update_alerts(self, alerts: Sequence[AlertView]) -> list[AlertView]:
         """Pop one notice for the critical alerts that are new; returns them (newest first)."""
@@ -122,7 +158,8 @@ class TrayNotifier(QObject):
             self._announced[a.id] = a.count
         if fresh:
             first = fresh[0]
-            where = self._names.get(first.service, first.service) or (f"group {first.group}" if first.group else "")
+            snap = self._snaps.get(first.service)
+            where = (snap.name if snap is not None else first.service) or (f"group {first.group}" if first.group else "")
             title = f"Faultwatch: {where}" if len(fresh) == 1 else f"Faultwatch: {len(fresh)} new critical alerts"
             text = first.message if len(fresh) == 1 else f"{where}: {first.message} (and {len(fresh) - 1} more)"
             self.last_notice = (title, text, first.id)

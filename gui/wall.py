@@ -164,7 +164,13 @@ class WallView(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self._theme = theme
         self._snaps: dict[str, ServiceSnapshot] = {}
-        self._set_key: tuple[tuple[str, str, str], ...] = ()
+        # Per service, what it contributes (kept so a change can take the old contribution out).
+        self._derived: dict[str, tuple[ServiceSnapshot, str]] = {}
+        self._tally = presentation.Tally(lambda s: sorted(summary_category(s)))
+        self._counts_set = False
+        self._group_n: dict[str, int] = {}
+        self._group_crit: dict[str, int] = {}
+        self._trouble: dict[str, tuple[int, list[object], str]] = {}
         self._counts: dict[str, int] = {k: 0 for k, *_ in SUMMARY_KEYS}
         self._group_all_critical: dict[str, bool] = {}
         self._alert_age: float | None = None
@@ -193,38 +199,65 @@ class WallView(QWidget):
     # ---- public contract ------------------------------------------------------------------------
 
     def update_snapshots(self, snaps: Mapping[str, ServiceSnapshot]) -> None:
+        # Only the services that changed since the last call are looked at (a control-room wall of
+        # five sites is 5,000 services, a quarter of which change every poll); each one's previous
+        # contribution is taken out and its new one put in.
+        changed, removed = presentation.identity_diff(self._snaps, snaps)
         self._snaps = dict(snaps)
-        key = tuple(sorted((s.id, s.name, s.group) for s in self._snaps.values()))
-        if key != self._set_key:
-            self._set_key = key
+        if not changed and not removed:
+            return
+        trouble_moved = False
+        for sid in removed:
+            trouble_moved |= self._forget(sid)
             self._layout_dirty = True
-        counts = {k: 0 for k, *_ in SUMMARY_KEYS}
-        crit: dict[str, bool] = {}
-        trouble: list[tuple[int, list[object], str]] = []
-        cells: dict[str, tuple[str, palette.Indicator]] = {}
-        rack_critical: dict[str, int] = {}
-        for s in self._snaps.values():
-            for c in summary_category(s):
-                counts[c] += 1
+        for sid, s in changed.items():
+            prev = self._derived.get(sid)
+            if prev is None:
+                self._layout_dirty = True
+            else:
+                if prev[0].name != s.name or prev[0].group != s.group:
+                    self._layout_dirty = True
+                trouble_moved |= self._forget(sid)
             st, br, role = tile_indicators(s)
-            crit[s.group] = crit.get(s.group, True) and role == "critical"
+            self._derived[sid] = (s, role)
+            self._group_n[s.group] = self._group_n.get(s.group, 0) + 1
             if role != "normal":
                 # What the map cell shows, decided once here rather than on every repaint.
-                cells[s.id] = (role, st if st.role == role or br is None else br)
+                self._abnormal_cells[sid] = (role, st if st.role == role or br is None else br)
                 if role == "critical":
-                    rack_critical[s.group or "(no rack)"] = rack_critical.get(s.group or "(no rack)", 0) + 1
+                    self._group_crit[s.group] = self._group_crit.get(s.group, 0) + 1
             if role in TROUBLE_ROLES:
-                trouble.append((palette.STATUS_ORDER[role], _natural_key(s.name), s.id))
-        self._abnormal_cells = cells
-        self._rack_critical = rack_critical
-        ids = tuple(sid for *_, sid in sorted(trouble))
-        if ids != self._trouble_ids:
-            self._trouble_ids = ids
-            self._trouble_dirty = True
-        self._counts = counts
-        self._group_all_critical = crit
+                self._trouble[sid] = (palette.STATUS_ORDER[role], _natural_key(s.name), sid)
+                trouble_moved = True
+        self._rack_critical = {}
+        for g, n in self._group_crit.items():
+            if n:
+                rack = g or "(no rack)"
+                self._rack_critical[rack] = self._rack_critical.get(rack, 0) + n
+        self._group_all_critical = {g: self._group_crit.get(g, 0) == n for g, n in self._group_n.items() if n}
+        if trouble_moved:
+            ids = tuple(sid for *_, sid in sorted(self._trouble.values()))
+            if ids != self._trouble_ids:
+                self._trouble_ids = ids
+                self._trouble_dirty = True
+        if self._tally.update(changed, removed) or not self._counts_set:
+            self._counts_set = True
+            counts = self._tally.counts()
+            self._counts = {k: counts.get(k, 0) for k, *_ in SUMMARY_KEYS}
         self.setAccessibleDescription(self.summary_text())
         self.update()
+
+    def _forget(self, sid: str) -> bool:
+        """Take one service's contribution out; True if it was among the trouble tiles."""
+        prev = self._derived.pop(sid, None)
+        if prev is None:
+            return False
+        snap, role = prev
+        self._group_n[snap.group] -= 1
+        if role == "critical":
+            self._group_crit[snap.group] -= 1
+        self._abnormal_cells.pop(sid, None)
+        return self._trouble.pop(sid, None) is not None
 
     def set_alert_age(self, oldest_unacked_age_s: float | None) -> None:
         self._alert_age = oldest_unacked_age_s

@@ -49,7 +49,7 @@ class _Http:
         s = self._s
         # The timeout is execute()'s; slow → degraded is judged there too, once for every type.
         return await self._prober.check(
-            endpoint + self._path, timeout_s=3600.0, slow_ms=float("inf"), max_body_bytes=self._max_body,
+            endpoint + self._path, timeout_s=None, slow_ms=float("inf"), max_body_bytes=self._max_body,
             tls_verify=self._tls_verify, ca_bundle=self._ca_bundle, method=s.method,
             expect_status=s.expect_status, body_contains=s.body_contains,
             json_path=s.json.path if s.json else "", json_equals=s.json.equals if s.json else None)

@@ -165,3 +165,31 @@ def test_unusable_state_dir_or_taken_port_is_one_line_and_exit_2(tmp_path: Path)
     ours = [line for line in busy.stderr.splitlines() if line.startswith("faultwatch:")]
     assert len(ours) == 1 and "address already in use" in ours[0]
     assert "Traceback" not in busy.stderr and "Unclosed" not in busy.stderr
+
+
+def test_the_console_with_its_engine_in_a_child_process_starts_paints_and_leaves_nothing(tmp_path: Path) -> None:
+    """`faultwatch --engine process --demo` (what `make run` becomes with FAULTWATCH_ENGINE=process):
+    the child engine starts, the window paints, and when the window closes the child is gone."""
+    env = _env(tmp_path, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, "-m", "gui.launcher", "--engine", "process", "--demo", "--startup-probe"],
+                          cwd=ROOT, env=env, text=True, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "startup_to_first_paint_s=" in proc.stdout
+    started = [line for line in proc.stderr.splitlines() if "engine process" in line and "started" in line]
+    assert started, proc.stderr[-2000:]
+    pid = int(started[0].split("engine process ")[1].split()[0])
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the engine process outlived the console"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
