@@ -152,10 +152,11 @@ class StreamHub:
         body["seq"] = events[-1].seq if events else self.reads.last_seq()
         return _dumps(body)
 
-    def hello(self) -> dict[str, Any]:
+    def hello(self, role: str = "") -> dict[str, Any]:
         # The services as of the last delta frame: the next frame's patches apply to exactly this.
+        # `role` ("viewer", "operator", "" without tokens) lets a console grey out what it may not do.
         return {"t": "hello", "wire": WIRE_VERSION, "version": __version__, "site": self.site,
-                "seq": self.reads.last_seq(),
+                "seq": self.reads.last_seq(), "role": role,
                 "services": list(self._last_wire.values()),
                 "alerts": [alert_to_wire(a) for a in self.reads.alerts()],
                 "stats": stats_to_wire(self.reads.stats())}
@@ -183,7 +184,7 @@ class StreamHub:
         self._sockets.add(ws)
         reader = asyncio.ensure_future(self._drain_incoming(ws))
         try:
-            hello = self.hello()
+            hello = self.hello(request.get(ROLE, ""))
             await ws.send_str(_dumps(hello))
             sent_seq = int(hello["seq"])
             if since is not None and since < sent_seq:

@@ -115,6 +115,11 @@ class RemoteHandle:
     def url(self) -> str:
         return self.remote.url
 
+    @property
+    def read_only(self) -> bool:
+        """Attached with a viewer token: it reads, and would refuse every command (403)."""
+        return self.remote.read_only
+
     async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         return await asyncio.wrap_future(self._host.submit(coro))
 

@@ -80,7 +80,8 @@ def describe_event(event: Event) -> tuple[str, str]:
     if isinstance(event, RebootEvent):
         return "rebooted by itself", event.reason
     if isinstance(event, BreakerEvent):
-        return f"breaker {_state_word(event.from_state)} → {_state_word(event.to_state)}", event.reason
+        why = f"{event.reason} · blocked by {event.blocked_by}" if event.blocked_by else event.reason
+        return f"breaker {_state_word(event.from_state)} → {_state_word(event.to_state)}", why
     if isinstance(event, RecoveryEvent):
         outcome = event.outcome.value if isinstance(event.outcome, RecoveryOutcome) else str(event.outcome)
         what = f"{event.strategy} {event.attempt}/{event.max_attempts} {outcome.replace('_', ' ')}"

@@ -14,6 +14,7 @@ sees an event that a crash then loses. Everything runs on one asyncio loop; noth
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections import deque
@@ -357,6 +358,9 @@ class Engine:
         self._dirty.add(service)
 
     def breaker_changed(self, event: BreakerEvent) -> None:
+        parent = self._blocks.blocked_by(event.service)
+        if parent is not None:
+            event = dataclasses.replace(event, blocked_by=parent)
         self.publish(event)
         if event.to_state is BreakerState.OPEN:
             self._timed.add(event.service)

@@ -166,6 +166,7 @@ class BreakerEvent(Event):
     from_state: BreakerState = dataclasses.field(metadata={"wire": "from"})
     to_state: BreakerState = dataclasses.field(metadata={"wire": "to"})
     reason: str
+    blocked_by: str = ""  # the down parent it sits behind: the transition is the parent's fault, not its own
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

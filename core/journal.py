@@ -716,16 +716,21 @@ class Journal:
         """
         self._buffer.append((service, _to_ms(wall), _to_us(latency_ms), bool(ok)))
         if len(self._buffer) >= _MAX_BUFFERED:
-            if not self._condition:
-                self.flush()
-            if len(self._buffer) >= _MAX_BUFFERED:
-                # Samples are expendable, memory is not: keep the newer half and go on. Events
-                # are held longer (_MAX_PENDING_EVENTS); they are the record.
-                dropped = len(self._buffer) - _MAX_BUFFERED // 2
-                del self._buffer[:dropped]
-                self._dropped_samples += dropped
-                log.warning("journal: could not flush latency samples (%s); dropped %d oldest",
-                            self._reason, dropped)
+            self._bound_samples(lambda: self._buffer, "latency samples")
+
+    def _bound_samples(self, current: Callable[[], list[Any]], what: str) -> None:
+        """A full sample buffer: flush it, or (the journal degraded) drop its older half. `current`
+        reads the buffer anew, since a flush replaces it."""
+        if not self._condition:
+            self.flush()
+        buffer = current()
+        if len(buffer) >= _MAX_BUFFERED:
+            # Samples are expendable, memory is not: keep the newer half and go on. Events are
+            # held longer (_MAX_PENDING_EVENTS); they are the record.
+            dropped = len(buffer) - _MAX_BUFFERED // 2
+            del buffer[:dropped]
+            self._dropped_samples += dropped
+            log.warning("journal: could not flush %s (%s); dropped %d oldest", what, self._reason, dropped)
 
     def flush(self) -> int:
         """Write buffered samples and their per-minute rollups in one transaction; returns samples written.
@@ -1172,14 +1177,7 @@ class Journal:
             return
         self._value_buffer.append((service, _to_ms(wall), v))
         if len(self._value_buffer) >= _MAX_BUFFERED:
-            if not self._condition:
-                self.flush()
-            if len(self._value_buffer) >= _MAX_BUFFERED:
-                # As latency samples: expendable, memory is not; keep the newer half.
-                dropped = len(self._value_buffer) - _MAX_BUFFERED // 2
-                del self._value_buffer[:dropped]
-                self._dropped_samples += dropped
-                log.warning("journal: could not flush values (%s); dropped %d oldest", self._reason, dropped)
+            self._bound_samples(lambda: self._value_buffer, "values")
 
     def values(self, service: str, since_wall: float,
                until_wall: float | None = None) -> list[tuple[float, float]]:

@@ -31,6 +31,9 @@ class Attached(EngineControl, Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def read_only(self) -> bool: ...  # attached with a viewer token
+
 
 @dataclass(eq=False)
 class _Member:
@@ -114,6 +117,19 @@ class MultiEngine:
         if self.local is not None:
             return self._members[0], qualified
         return None
+
+    def read_only_engines(self, qualified_ids: Sequence[str]) -> list[str]:
+        """The labels of the engines owning some of these ids that were attached with a viewer
+        token (they would refuse commands), in order; [] when every owner takes commands."""
+        out: list[str] = []
+        for qid in qualified_ids:
+            owner = self._owner(qid)
+            if owner is None or owner[0].engine is self.local:
+                continue
+            m = owner[0]
+            if getattr(m.engine, "read_only", False) and m.label not in out:
+                out.append(m.label)
+        return out
 
     def owner_of(self, qualified: str) -> tuple[EngineControl, str, str] | None:
         """(engine, id inside it, its label) for a qualified id; the label is "" for the console's own."""

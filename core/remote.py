@@ -73,6 +73,7 @@ class RemoteEngine:
         last_seq: the highest journal seq received (the stream resumes after it).
         last_data_wall: wall time of the last frame received (None before the first).
         error: why the last connection attempt failed or ended ("" while connected).
+        read_only: its hello said our token is a viewer's (every command would get 403).
     """
 
     def __init__(self, url: str, token: str, *, origin: str | None = None, clock: Clock | None = None,
@@ -86,6 +87,7 @@ class RemoteEngine:
             log.warning("%s: plain http to another host: the token crosses the network in clear text", url)
         self.url = url.rstrip("/")
         self.name = parts.netloc
+        self.read_only = False  # its hello said our token is a viewer's
         self._token = token
         self.origin = origin or default_origin()
         self.clock = clock or SystemClock()
@@ -181,6 +183,7 @@ class RemoteEngine:
         self.last_data_wall = self.clock.wall()
         if kind == "hello":
             self.name = str(body.get("site") or self.name)
+            self.read_only = body.get("role") == "viewer"
             self._qualified_as = self.qualifier
             self._snapshots = {s.id: self._qualify(s.id, s) for s in map(snapshot_from_wire, body.get("services", []))}
             self._alerts = [alert_from_wire(a) for a in body.get("alerts", [])]

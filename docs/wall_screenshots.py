@@ -4,11 +4,13 @@
 
 The fleets are built from the GUI tests' fake engine snapshots (tests/gui/fake_engine.py), with a
 realistic share of trouble: a few failed devices with open breakers and restarts under way, a few
-degraded ones, one in maintenance, one forced open. Grabbed at 1920x1080 (a wall screen).
+degraded ones, one in maintenance, one forced open; from 300 devices on, a dead switch with six
+devices blocked behind it (one alarm, six grey squares). Grabbed at 1920x1080 (a wall screen).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -58,6 +60,19 @@ def fleet(n: int, racks: int) -> dict[str, ServiceSnapshot]:
         sid = ids[min(len(ids) - 1, int(share * len(ids)))]
         snap = out[sid]
         out[sid] = make_snapshot(sid, snap.name, snap.group, **changes)
+    if n >= 100:
+        # A dead switch and the six devices behind it: one alarm (the switch), six quiet grey squares.
+        first = int(0.44 * n)
+        switch = ids[first]
+        out[switch] = make_snapshot(switch, "Switch 3", out[switch].group, status=ServiceStatus.UNHEALTHY,
+                                    failed=True, consecutive_failures=4,
+                                    breaker=make_breaker(BreakerState.OPEN, reopen_in_s=33.0))
+        for sid in ids[first + 1:first + 7]:
+            snap = out[sid]
+            out[sid] = dataclasses.replace(
+                make_snapshot(sid, snap.name, snap.group, status=ServiceStatus.UNHEALTHY, failed=True,
+                              consecutive_failures=3, breaker=make_breaker(BreakerState.OPEN, reopen_in_s=20.0)),
+                depends_on=(switch,), blocked_by=switch)
     return out
 
 

@@ -137,6 +137,8 @@ class ServiceActions(QObject):
         actions: objectName → QAction.
         tasks: command tasks still running (tests await `wait_idle()`; shutdown cancels them).
         confirm: (title, text) → bool, asked before destructive actions (injectable for tests).
+        read_only: ids → the engines among their owners attached with a viewer token (a MultiEngine's
+            `read_only_engines`); their commands are greyed out instead of answered with 403.
 
     Signals:
         message(str, int): a brief status-bar notice and its timeout in ms.
@@ -162,11 +164,14 @@ class ServiceActions(QObject):
         self._now = now or time.time
         self.tasks: set[asyncio.Future[None]] = set()
         self.actions: dict[str, QAction] = {}
+        self.read_only: Callable[[Sequence[str]], list[str]] = lambda _ids: []
+        self._tips: dict[str, str] = {}
         owner = parent if parent is not None else self
 
         def make(name: str, text: str, tip: str, slot: Callable[[], None], checkable: bool = False) -> QAction:
             action = make_action(owner, name, text, tip, slot, checkable)
             self.actions[name] = action
+            self._tips[name] = action.toolTip()  # with its shortcut
             return action
 
         make("action_force_open", "Force open…", "Force the breaker open: block calls to the selected devices",
@@ -198,9 +203,19 @@ class ServiceActions(QObject):
         """Enable per selection; pause/maintenance show whether all selected are in that state."""
         sel = self.selected()
         has = bool(sel)
+        viewers = self.read_only([s.id for s in sel]) if has else []
+        why = (f" — read-only: {', '.join(viewers)} was attached with a viewer token" if viewers else "")
         for name in ("action_force_open", "action_force_close", "action_reset_breaker", "action_restart",
-                     "action_pause", "action_maintenance", "action_maintenance_group"):
-            self.actions[name].setEnabled(has)
+                     "action_pause", "action_maintenance", "action_maintenance_group", "action_acknowledge"):
+            action = self.actions[name]
+            if name != "action_acknowledge":
+                action.setEnabled(has and not viewers)
+            else:
+                action.setEnabled(not viewers)  # with no selection it acknowledges everything
+            tip = self._tips[name] + why
+            if action.toolTip() != tip:
+                action.setToolTip(tip)
+                action.setStatusTip(tip)
         all_paused = has and all(s.paused for s in sel)
         pause = self.actions["action_pause"]
         pause.setChecked(all_paused)

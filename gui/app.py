@@ -360,6 +360,7 @@ def install_engine_controls(window: Any, engine: Any, settings: Any) -> Any:
         return None
     controls = EngineControls(window, engine, settings)
     controls.engine_back.connect(window.catch_up)
+    window.service_actions.read_only = engine.read_only_engines
     window.engine_controls = controls
     return controls
 

@@ -18,22 +18,21 @@ from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainterPath
-from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from core.snapshot import ServiceSnapshot
 from gui import palette
+from gui.time_chart import DEFAULT_CAPACITY, RANGES, Ring, TimeChart
 
-RANGES: tuple[tuple[int, str], ...] = ((300, "5 min"), (3600, "1 h"), (86400, "24 h"))
-DEFAULT_CAPACITY = 8192
+__all__ = ["DEFAULT_CAPACITY", "RANGES", "LatencyChart", "Ring", "format_threshold", "y_range_top"]
+
 MAX_ANOMALY_MARKERS = 50
 MAX_BREAKER_MARKERS = 20
-REDRAW_INTERVAL_MS = 100  # ≤ 10 Hz
 Y_FLOOR_MS = 2.0  # the smallest y range: a 0.3-0.7 ms loopback jitter should not fill the chart
 Y_HEADROOM = 1.3  # the range's top is this much above the highest visible value
 THRESHOLD_REACH = 3.0  # a threshold within this factor of the data's top is drawn as a line in range
-IDLE_SCROLL_S = 1.0  # with no new data, still scroll the time axis this often
 
 # A failed-check tick: a short vertical stroke rising from the point (symbol coordinates are y-down).
 _TICK = QPainterPath()
@@ -42,46 +41,6 @@ _TICK.lineTo(0.06, 0.0)
 _TICK.lineTo(0.06, -1.0)
 _TICK.lineTo(-0.06, -1.0)
 _TICK.closeSubpath()
-
-
-class Ring:
-    """A preallocated (x, y) ring buffer; appends never allocate, `ordered()` copies oldest→newest.
-    Shared by the latency and the value chart."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.x = np.zeros(capacity, dtype=np.float64)
-        self.y = np.zeros(capacity, dtype=np.float64)
-        self.head = 0  # next write index
-        self.count = 0
-
-    def clear(self) -> None:
-        self.head = 0
-        self.count = 0
-
-    def append(self, x: float, y: float) -> None:
-        self.x[self.head] = x
-        self.y[self.head] = y
-        self.head = (self.head + 1) % self.capacity
-        if self.count < self.capacity:
-            self.count += 1
-
-    def last_index(self) -> int | None:
-        return None if self.count == 0 else (self.head - 1) % self.capacity
-
-    def replace(self, xs: np.ndarray, ys: np.ndarray) -> None:
-        """Fill from arrays (oldest first); keeps the newest `capacity` values, in place."""
-        n = min(len(xs), self.capacity)
-        self.x[:n] = xs[len(xs) - n:]
-        self.y[:n] = ys[len(ys) - n:]
-        self.count = n
-        self.head = n % self.capacity
-
-    def ordered(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.count < self.capacity:
-            return self.x[: self.count].copy(), self.y[: self.count].copy()
-        return (np.concatenate((self.x[self.head:], self.x[: self.head])),
-                np.concatenate((self.y[self.head:], self.y[: self.head])))
 
 
 def _peak_reduce(xs: np.ndarray, ys: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,77 +79,25 @@ def y_range_top(data_max: float, thresholds: tuple[float, ...]) -> tuple[float, 
     return top, [t for t in sorted(thresholds) if t >= top]
 
 
-class LatencyChart(QWidget):
-    """Latency of the selected service over 5 min / 1 h / 24 h.
+class LatencyChart(TimeChart):
+    """Latency of the selected service over 5 min / 1 h / 24 h (objectName "latency_chart").
 
-    Signals:
-        range_changed(int): the user picked another range (seconds: 300, 3600, 86400).
-
-    Attributes:
-        last_redraw_ms: how long the last redraw took in our code (data prep + setData + ranges), or,
-            with `redraw_now(paint=True)`, including a synchronous paint of the plot; for benchmarks.
-        redraw_count: number of redraws so far (tests check the rate bound with it).
+    The frame, range buttons, redraw timer and `range_changed`, `redraw_count`, `last_redraw_ms` are
+    gui/time_chart.py's; this class adds the thresholds, failed-check ticks and markers.
     """
-
-    range_changed = Signal(int)
 
     def __init__(self, parent: QWidget | None = None, *, capacity: int = DEFAULT_CAPACITY,
                  clock: Callable[[], float] = time.time, theme: palette.Theme = palette.LIGHT) -> None:
-        super().__init__(parent)
-        self.setObjectName("latency_chart")
-        self._clock = clock
-        self._theme = theme
-        self._range_s = RANGES[0][0]
+        super().__init__(parent, name="latency_chart", what="Latency", empty_title="No device selected",
+                         button_prefix="range_", capacity=capacity, clock=clock, theme=theme)
         self._snap: ServiceSnapshot | None = None
-        self._ring = Ring(capacity)
         self._fail = Ring(capacity)  # x = wall time of a failed check
         self._anomalies: deque[float] = deque(maxlen=MAX_ANOMALY_MARKERS)
         self._breakers: deque[tuple[float, str]] = deque(maxlen=MAX_BREAKER_MARKERS)
-        self._dirty = False
-        self._last_redraw_wall = 0.0
         self._y_top = 1.0
-        self.last_redraw_ms = 0.0
-        self.redraw_count = 0
 
-        self._title = QLabel("No service selected")
-        self._title.setObjectName("latency_chart_title")
-        font = self._title.font()
-        font.setBold(True)
-        self._title.setFont(font)
-        self._buttons = QButtonGroup(self)
-        self._buttons.setExclusive(True)
-        header = QHBoxLayout()
-        header.setContentsMargins(4, 2, 4, 0)
-        header.addWidget(self._title, 1)
-        for seconds, text in RANGES:
-            b = QPushButton(text)
-            b.setObjectName(f"range_{seconds}")
-            b.setCheckable(True)
-            b.setChecked(seconds == self._range_s)
-            b.setToolTip(f"Show the last {text}")
-            b.setAccessibleName(f"Latency range {text}")
-            b.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-            self._buttons.addButton(b, seconds)
-            header.addWidget(b)
-        self._buttons.idClicked.connect(self._on_buttons_id_clicked)
-
-        self._axis = pg.DateAxisItem(orientation="bottom")
-        self._plot = pg.PlotWidget(axisItems={"bottom": self._axis}, enableMenu=False)
-        self._plot.setAntialiasing(False)
-        self._plot.setAccessibleName("Latency chart")
         pi = self._plot.getPlotItem()
-        pi.setMouseEnabled(x=False, y=False)
-        pi.hideButtons()
-        pi.setClipToView(True)
-        pi.setDownsampling(auto=True, mode="peak")
         pi.setLabel("left", "ms")
-        pi.showGrid(x=False, y=True, alpha=0.25)
-        vb = pi.getViewBox()
-        vb.disableAutoRange()
-
-        self._curve = pg.PlotDataItem(connect="finite", antialias=False, name="latency")
-        self._curve.setClipToView(True)
-        self._curve.setDownsampling(auto=True, method="peak")
         self._fail_scatter = pg.ScatterPlotItem(symbol=_TICK, size=18, pxMode=True, name="failed")
         self._anomaly_scatter = pg.ScatterPlotItem(symbol="t", size=13, pxMode=True, name="anomaly")
         self._slow_line = pg.InfiniteLine(angle=0, movable=False, label="slow",
@@ -205,18 +112,6 @@ class LatencyChart(QWidget):
         pi.addItem(self._fail_scatter, ignoreBounds=True)
         pi.addItem(self._anomaly_scatter, ignoreBounds=True)
         self._breaker_lines: list[pg.InfiniteLine] = []  # pooled, at most MAX_BREAKER_MARKERS
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addLayout(header)
-        layout.addWidget(self._plot, 1)
-
-        self._timer = QTimer(self)
-        self._timer.setObjectName("latency_chart_redraw")
-        self._timer.setInterval(REDRAW_INTERVAL_MS)
-        self._timer.timeout.connect(self._on_timer_timeout)
-        self._timer.start()
 
         # Thresholds above the y range: a note at the top-left edge instead of a squashed line.
         self._above_note = pg.TextItem("", anchor=(0, 0))
@@ -238,7 +133,7 @@ class LatencyChart(QWidget):
         self._anomalies.clear()
         self._breakers.clear()
         if snap is None:
-            self._title.setText("No service selected")
+            self._title.setText("No device selected")
             self._slow_line.setVisible(False)
             self._timeout_line.setVisible(False)
         else:
@@ -298,10 +193,6 @@ class LatencyChart(QWidget):
             raise ValueError(f"unknown marker kind {kind!r} (expected 'anomaly' or 'breaker')")
         self._dirty = True
 
-    def title_text(self) -> str:
-        """The service shown ("No service selected" when none)."""
-        return self._title.text()
-
     def y_range(self) -> tuple[float, float]:
         """The latency axis as drawn (ms)."""
         return 0.0, self._y_top
@@ -310,27 +201,9 @@ class LatencyChart(QWidget):
         """The note for thresholds above the y range ("slow 300 ms ↑ · timeout 2 s ↑"), or ""."""
         return " · ".join(f"{text} ↑" for text, _ in self._above)
 
-    def range_seconds(self) -> int:
-        return self._range_s
-
-    def set_range_seconds(self, seconds: int) -> None:
-        """Programmatic range change (checks the button; emits nothing: the caller knows)."""
-        button = self._buttons.button(seconds)
-        if button is None:
-            raise ValueError(f"unsupported range {seconds} s")
-        button.setChecked(True)
-        self._range_s = seconds
-        self._dirty = True
-
     def set_theme(self, theme: palette.Theme) -> None:
-        self._theme = theme
+        super().set_theme(theme)
         t = theme
-        self._plot.setBackground(t.surface)
-        for name in ("left", "bottom"):
-            ax = self._plot.getPlotItem().getAxis(name)
-            ax.setPen(pg.mkPen(t.grid))
-            ax.setTextPen(pg.mkPen(t.muted))
-        self._curve.setPen(pg.mkPen("#a9aaa5" if t.name == "dark" else "#6a6a66", width=1))
         self._fail_scatter.setPen(pg.mkPen(None))
         self._fail_scatter.setBrush(pg.mkBrush(t.critical))
         self._anomaly_scatter.setPen(pg.mkPen(None))
@@ -340,29 +213,11 @@ class LatencyChart(QWidget):
             line.label.setColor(QColor(col))
         above, self._above = self._above, []
         self._set_above(above)
-        self._dirty = True
-
-    def redraw_now(self, paint: bool = False) -> float:
-        """Redraw immediately (tests, benchmarks). With `paint`, also paint the plot synchronously.
-
-        Returns the duration in ms (also kept in `last_redraw_ms`).
-        """
-        start = time.perf_counter()
-        self._redraw()
-        if paint:
-            self._plot.viewport().repaint()
-        self.last_redraw_ms = (time.perf_counter() - start) * 1000.0
-        return self.last_redraw_ms
 
     def last_redraw_duration_ms(self) -> float:
         return self.last_redraw_ms
 
     # ---- data views for tests and the detail panel ----------------------------------------------
-
-    def curve_data(self) -> tuple[np.ndarray, np.ndarray]:
-        """The latency item's (x, y) arrays as last set (before clipping to the view/downsampling)."""
-        x, y = self._curve.getOriginalDataset()
-        return (np.empty(0) if x is None else x), (np.empty(0) if y is None else y)
 
     def failure_x(self) -> np.ndarray:
         return np.array([p.pos().x() for p in self._fail_scatter.points()])
@@ -373,24 +228,7 @@ class LatencyChart(QWidget):
         # Short ranges keep raw points; a day is kept as per-minute peaks (1,440 points).
         return 0.0 if self._range_s <= 3600 else self._range_s / 1440.0
 
-    def _on_buttons_id_clicked(self, seconds: int) -> None:
-        if seconds == self._range_s:
-            return
-        self._range_s = seconds
-        self._dirty = True
-        self.range_changed.emit(seconds)
-
-    def _on_timer_timeout(self) -> None:
-        if not self.isVisible():
-            return
-        if self._dirty or self._clock() - self._last_redraw_wall >= IDLE_SCROLL_S:
-            self.redraw_now()
-
-    def _redraw(self) -> None:
-        now = self._clock()
-        self._dirty = False
-        self._last_redraw_wall = now
-        self.redraw_count += 1
+    def _redraw(self, now: float) -> None:
         xs, ys = self._ring.ordered()
         lo = now - self._range_s
         visible = ys[(xs >= lo) & np.isfinite(ys)]

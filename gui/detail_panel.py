@@ -326,9 +326,8 @@ class DetailPanel(QFrame):
         self._set("scheduled", scheduled or "none this week", role)
 
     def _set_relations(self, snap: ServiceSnapshot) -> None:
-        # depends_on / blocked_by are read with getattr until ServiceSnapshot carries them (engine wiring).
-        parents: tuple[str, ...] = tuple(getattr(snap, "depends_on", ()))
-        blocked_by = str(getattr(snap, "blocked_by", "") or "")
+        parents = snap.depends_on
+        blocked_by = snap.blocked_by
         if blocked_by:
             self._set("depends_on", f"{', '.join(parents) or blocked_by} — BLOCKED BY {blocked_by} (down)",
                       "critical")

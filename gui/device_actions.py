@@ -405,14 +405,19 @@ class DeviceActions(QObject):
         return self._call(target.store.read, lambda view: self.open_editor(view, original_id=None, table=table,
                                                                            store=target.store))
 
-    def edit_device(self) -> DeviceEditor | None:
+    def _one_selected(self) -> tuple[Target, str] | None:
+        """The store and (store-local) id of the one selected device, or None."""
         ids = self.window.selected_ids()
         if len(ids) != 1:
             return None
         target = self.target(ids)
-        if target is None:
+        return None if target is None else (target, target.ids[0])
+
+    def edit_device(self) -> DeviceEditor | None:
+        selected = self._one_selected()
+        if selected is None:
             return None
-        sid = target.ids[0]
+        target, sid = selected
 
         def opened(view: StoreView) -> DeviceEditor | None:
             table = view.service(sid)
@@ -423,13 +428,10 @@ class DeviceActions(QObject):
         return self._call(target.store.read, opened)
 
     def duplicate_device(self) -> DeviceEditor | None:
-        ids = self.window.selected_ids()
-        if len(ids) != 1:
+        selected = self._one_selected()
+        if selected is None:
             return None
-        target = self.target(ids)
-        if target is None:
-            return None
-        sid = target.ids[0]
+        target, sid = selected
 
         def opened(view: StoreView) -> DeviceEditor | None:
             table = view.service(sid)

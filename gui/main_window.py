@@ -485,7 +485,7 @@ class MainWindow(QMainWindow):
         # named by why: forced, maintenance, paused.
         parts = [f"{c['healthy']} healthy", f"{c['degraded']} degraded", f"{c['unhealthy']} unhealthy",
                  f"{c['forced']} forced"]
-        for key in ("maintenance", "paused", "recovering", "unknown"):
+        for key in ("maintenance", "paused", "blocked", "recovering", "unknown"):
             if c[key]:
                 parts.append(f"{c[key]} {key}")
         if self._stats is not None:

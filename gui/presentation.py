@@ -26,6 +26,7 @@ class Category(StrEnum):
     DEGRADED = "degraded"
     RECOVERING = "recovering"
     SUPPRESSED = "suppressed"
+    BLOCKED = "blocked"  # behind a down parent: its parent carries the alarm (core/dependencies.py)
     UNKNOWN = "unknown"
     HEALTHY = "healthy"
 
@@ -46,10 +47,9 @@ def status_indicator(snap: ServiceSnapshot) -> Indicator:
     if snap.paused:
         return Indicator("suppressed", "lock", "PAUSED")
     # Behind a down parent (core/dependencies): not failed itself, so quiet grey with its own word and
-    # shape; the parent carries the alarm. Read with getattr until ServiceSnapshot gains `blocked_by`.
-    blocked_by = getattr(snap, "blocked_by", "")
-    if blocked_by:
-        return Indicator("normal", "square", f"BLOCKED BY {blocked_by}")
+    # shape; the parent carries the alarm.
+    if snap.blocked_by:
+        return Indicator("normal", "square", f"BLOCKED BY {snap.blocked_by}")
     if snap.recovery is not None and snap.recovery.state.active:
         return Indicator("info", "diamond", f"RECOVERING {snap.recovery.attempt}/{snap.recovery.max_attempts}")
     if snap.failed:
@@ -73,11 +73,16 @@ def breaker_indicator(snap: ServiceSnapshot) -> Indicator:
         return Indicator("suppressed", "lock", "FORCED OPEN")
     if b.state is BreakerState.FORCED_CLOSED:
         return Indicator("suppressed", "lock", "FORCED CLOSED")
+    # Behind a down parent the breaker opens because the path to the device is gone, not the device:
+    # the words stay (a technician wants the fact) but in quiet grey, so twenty children of a dead
+    # switch do not paint twenty red breakers beside the one alarm that matters.
+    blocked = bool(snap.blocked_by)
     if b.state is BreakerState.OPEN:
         word = "OPEN" if b.reopen_in_s is None else f"OPEN {b.reopen_in_s:.0f}s"
-        return Indicator("critical", "circle", word)
+        return Indicator("normal" if blocked else "critical", "circle", word)
     if b.state is BreakerState.HALF_OPEN:
-        return Indicator("warning", "triangle", f"HALF-OPEN {b.half_open_successes}/{b.success_threshold}")
+        return Indicator("normal" if blocked else "warning", "triangle",
+                         f"HALF-OPEN {b.half_open_successes}/{b.success_threshold}")
     return Indicator("normal", "ring", "CLOSED")
 
 
@@ -95,6 +100,8 @@ def category(snap: ServiceSnapshot, status: Indicator | None = None, breaker: In
     found = _BY_ROLE.get(role(snap, status, breaker))
     if found is not None:
         return found
+    if snap.blocked_by:
+        return Category.BLOCKED
     return Category.UNKNOWN if snap.status is ServiceStatus.UNKNOWN else Category.HEALTHY
 
 

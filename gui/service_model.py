@@ -512,7 +512,8 @@ class ServiceTableModel(QAbstractTableModel):
         if col == Column.VALUE:
             return QColor(theme.muted) if snap.stale else None
         if col == Column.FAILURES:
-            return QColor(theme.critical if snap.consecutive_failures else theme.muted)
+            # Behind a down parent the failures are the parent's (gui/presentation.py): counted, not red.
+            return QColor(theme.critical if snap.consecutive_failures and not snap.blocked_by else theme.muted)
         if col == Column.RECOVERY:
             return QColor(theme.info)
         if col in (Column.GROUP, Column.ENDPOINT):

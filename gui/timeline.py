@@ -57,6 +57,8 @@ def event_role(event: Event) -> str:
         if event.status is ServiceStatus.DEGRADED:
             return "warning"
     elif isinstance(event, BreakerEvent):
+        if event.blocked_by and not event.to_state.forced:
+            return "normal"  # behind a down parent: its alarm is the parent's (gui/presentation.py)
         if event.to_state is BreakerState.OPEN:
             return "critical"
         if event.to_state is BreakerState.HALF_OPEN:

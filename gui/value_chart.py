@@ -1,8 +1,8 @@
 """The value chart of one service: what its check read (a register, an OID, days left) over time.
 
-Beside the latency chart and built the same way (gui/chart.py): one PlotDataItem, a preallocated
-numpy ring buffer, `setData` only from one bounded-rate timer, only when something changed and the
-chart is visible. Long ranges come from the journal's per-minute rollups (`value_history(...,
+Beside the latency chart and built on the same frame (gui/time_chart.py): one PlotDataItem, a
+preallocated numpy ring buffer, `setData` only from one bounded-rate timer, only when something
+changed and the chart is visible. Long ranges come from the journal's per-minute rollups (`value_history(...,
 rollup=True)`: 1,440 points a day); live points on a long range are merged into per-minute means
 here, so a day never holds 86,400 raw values. The y range fits the data (a register moving between
 41 and 43 must not lie flat on a 0..100 scale). Reboots (the device restarted by itself) are
@@ -17,13 +17,13 @@ from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from core.snapshot import ServiceSnapshot
 from gui import palette, presentation
-from gui.chart import DEFAULT_CAPACITY, IDLE_SCROLL_S, RANGES, REDRAW_INTERVAL_MS, Ring
+from gui.time_chart import DEFAULT_CAPACITY, TimeChart
 
 MAX_REBOOT_MARKERS = 20
 Y_PAD = 0.15  # share of the data's span left free above and below the line
@@ -39,89 +39,28 @@ def y_range(lo: float, hi: float) -> tuple[float, float]:
     return lo - span * Y_PAD, hi + span * Y_PAD
 
 
-class ValueChart(QWidget):
+class ValueChart(TimeChart):
     """Numeric values of the selected service over 5 min / 1 h / 24 h (objectName "value_chart").
 
-    Signals:
-        range_changed(int): the user picked another range (seconds: 300, 3600, 86400).
-
-    Attributes:
-        redraw_count: number of redraws so far (tests check the rate bound with it).
-        last_redraw_ms: how long the last redraw took (benchmarks).
+    The frame, range buttons, redraw timer and `range_changed`, `redraw_count`, `last_redraw_ms` are
+    gui/time_chart.py's; this class adds the latest value and the reboot lines.
     """
-
-    range_changed = Signal(int)
 
     def __init__(self, parent: QWidget | None = None, *, capacity: int = DEFAULT_CAPACITY,
                  clock: Callable[[], float] = time.time, theme: palette.Theme = palette.LIGHT) -> None:
-        super().__init__(parent)
-        self.setObjectName("value_chart")
-        self._clock = clock
-        self._theme = theme
-        self._range_s = RANGES[0][0]
+        super().__init__(parent, name="value_chart", what="Value", empty_title="No value",
+                         button_prefix="value_range_", capacity=capacity, clock=clock, theme=theme)
         self._snap: ServiceSnapshot | None = None
-        self._ring = Ring(capacity)
         self._last_count = 0  # values merged into the newest point (means on long ranges)
         self._reboots: deque[float] = deque(maxlen=MAX_REBOOT_MARKERS)
-        self._dirty = False
-        self._last_redraw_wall = 0.0
         self._y = (0.0, 1.0)
-        self.redraw_count = 0
-        self.last_redraw_ms = 0.0
-
-        self._title = QLabel("No value")
-        self._title.setObjectName("value_chart_title")
-        font = self._title.font()
-        font.setBold(True)
-        self._title.setFont(font)
         # Never widen the window's right column for a long name: the title may be cut, not the table.
         self._title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._latest = QLabel("")
         self._latest.setObjectName("value_chart_latest")
-        self._buttons = QButtonGroup(self)
-        self._buttons.setExclusive(True)
-        header = QHBoxLayout()
-        header.setContentsMargins(4, 2, 4, 0)
-        header.addWidget(self._title, 1)
-        header.addWidget(self._latest)
-        for seconds, text in RANGES:
-            b = QPushButton(text)
-            b.setObjectName(f"value_range_{seconds}")
-            b.setCheckable(True)
-            b.setChecked(seconds == self._range_s)
-            b.setToolTip(f"Show the last {text}")
-            b.setAccessibleName(f"Value range {text}")
-            self._buttons.addButton(b, seconds)
-            header.addWidget(b)
-        self._buttons.idClicked.connect(self._on_buttons_id_clicked)
-
-        self._plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem(orientation="bottom")}, enableMenu=False)
-        self._plot.setAntialiasing(False)
-        self._plot.setAccessibleName("Value chart")
-        pi = self._plot.getPlotItem()
-        pi.setMouseEnabled(x=False, y=False)
-        pi.hideButtons()
-        pi.setClipToView(True)
-        pi.setDownsampling(auto=True, mode="peak")
-        pi.showGrid(x=False, y=True, alpha=0.25)
-        pi.getViewBox().disableAutoRange()
-        self._curve = pg.PlotDataItem(connect="finite", antialias=False, name="value")
-        self._curve.setClipToView(True)
-        self._curve.setDownsampling(auto=True, method="peak")
-        pi.addItem(self._curve)
+        self._header.insertWidget(1, self._latest)
+        self._plot.getPlotItem().addItem(self._curve)
         self._reboot_lines: list[pg.InfiniteLine] = []  # pooled, at most MAX_REBOOT_MARKERS
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addLayout(header)
-        layout.addWidget(self._plot, 1)
-
-        self._timer = QTimer(self)
-        self._timer.setObjectName("value_chart_redraw")
-        self._timer.setInterval(REDRAW_INTERVAL_MS)
-        self._timer.timeout.connect(self._on_timer_timeout)
-        self._timer.start()
         self.set_theme(theme)
         self.redraw_now()
 
@@ -180,52 +119,18 @@ class ValueChart(QWidget):
         self._reboots.append(wall)
         self._dirty = True
 
-    def title_text(self) -> str:
-        return self._title.text()
-
     def latest_text(self) -> str:
         return self._latest.text()
 
-    def range_seconds(self) -> int:
-        return self._range_s
-
-    def set_range_seconds(self, seconds: int) -> None:
-        """Programmatic range change (checks the button; emits nothing: the caller knows)."""
-        button = self._buttons.button(seconds)
-        if button is None:
-            raise ValueError(f"unsupported range {seconds} s")
-        button.setChecked(True)
-        self._range_s = seconds
-        self._dirty = True
-
     def y_range(self) -> tuple[float, float]:
         return self._y
-
-    def curve_data(self) -> tuple[np.ndarray, np.ndarray]:
-        """The value item's (x, y) arrays as last set."""
-        x, y = self._curve.getOriginalDataset()
-        return (np.empty(0) if x is None else x), (np.empty(0) if y is None else y)
 
     def reboot_x(self) -> list[float]:
         return [line.value() for line in self._reboot_lines if line.isVisible()]
 
     def set_theme(self, theme: palette.Theme) -> None:
-        self._theme = theme
-        self._plot.setBackground(theme.surface)
-        for name in ("left", "bottom"):
-            ax = self._plot.getPlotItem().getAxis(name)
-            ax.setPen(pg.mkPen(theme.grid))
-            ax.setTextPen(pg.mkPen(theme.muted))
-        self._curve.setPen(pg.mkPen("#a9aaa5" if theme.name == "dark" else "#6a6a66", width=1))
+        super().set_theme(theme)
         self._latest.setStyleSheet(f"color: {theme.muted};")
-        self._dirty = True
-
-    def redraw_now(self) -> float:
-        """Redraw immediately (tests, benchmarks); returns the duration in ms."""
-        start = time.perf_counter()
-        self._redraw()
-        self.last_redraw_ms = (time.perf_counter() - start) * 1000.0
-        return self.last_redraw_ms
 
     # ---- internals ----------------------------------------------------------------------------------
 
@@ -237,24 +142,7 @@ class ValueChart(QWidget):
         # As the journal's rollups: raw points up to an hour, per-minute means beyond.
         return 0.0 if self._range_s <= 3600 else 60.0
 
-    def _on_buttons_id_clicked(self, seconds: int) -> None:
-        if seconds == self._range_s:
-            return
-        self._range_s = seconds
-        self._dirty = True
-        self.range_changed.emit(seconds)
-
-    def _on_timer_timeout(self) -> None:
-        if not self.isVisible():
-            return
-        if self._dirty or self._clock() - self._last_redraw_wall >= IDLE_SCROLL_S:
-            self.redraw_now()
-
-    def _redraw(self) -> None:
-        now = self._clock()
-        self._dirty = False
-        self._last_redraw_wall = now
-        self.redraw_count += 1
+    def _redraw(self, now: float) -> None:
         xs, ys = self._ring.ordered()
         lo_x = now - self._range_s
         visible = ys[(xs >= lo_x) & np.isfinite(ys)]

@@ -51,6 +51,7 @@ SUMMARY_KEYS: tuple[tuple[str, str, str, str], ...] = (
     ("open", "BREAKER OPEN", "critical", "circle"),
     ("suppressed", "FORCED / MAINT.", "suppressed", "lock"),
     ("recovering", "RECOVERING", "info", "diamond"),
+    ("blocked", "BLOCKED", "normal", "square"),
     ("unknown", "UNKNOWN", "normal", "ring"),
     ("healthy", "HEALTHY", "normal", "circle"),
 )
@@ -139,9 +140,9 @@ def tile_indicators(snap: ServiceSnapshot) -> tuple[palette.Indicator, palette.I
 
 def summary_category(snap: ServiceSnapshot) -> set[str]:
     """The summary keys one service counts under: its one category (gui/presentation.py), plus "open"
-    for a breaker that is open or half-open."""
+    for a breaker that is open or half-open (not behind a down parent: that one is the parent's alarm)."""
     cats = {str(presentation.category(snap))}
-    if snap.breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN):
+    if snap.breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN) and not snap.blocked_by:
         cats.add("open")
     return cats
 
@@ -192,6 +193,10 @@ class WallView(QWidget):
         self._more_rect = QRect()
         self._trouble_dirty = True
         self._abnormal_cells: dict[str, tuple[str, palette.Indicator]] = {}
+        # Quiet but not plain healthy (blocked behind a down parent, unknown): a grey shape on the
+        # grey cell, so the devices behind a dead switch read as "held", not as fine, from the room.
+        self._marked_cells: dict[str, palette.Indicator] = {}
+        self._blocked_behind: dict[str, int] = {}  # down parent id -> devices it blocks (its tile says so)
         self._rack_critical: dict[str, int] = {}
         self.page_interval_s = page_interval_s
         self.now: Callable[[], float] = time.time
@@ -220,12 +225,16 @@ class WallView(QWidget):
                 trouble_moved |= self._forget(sid)
             st, br, role = tile_indicators(s)
             self._derived[sid] = (s, role)
+            if s.blocked_by:
+                self._blocked_behind[s.blocked_by] = self._blocked_behind.get(s.blocked_by, 0) + 1
             self._group_n[s.group] = self._group_n.get(s.group, 0) + 1
             if role != "normal":
                 # What the map cell shows, decided once here rather than on every repaint.
                 self._abnormal_cells[sid] = (role, st if st.role == role or br is None else br)
                 if role == "critical":
                     self._group_crit[s.group] = self._group_crit.get(s.group, 0) + 1
+            elif st.shape != "circle":
+                self._marked_cells[sid] = st
             if role in TROUBLE_ROLES:
                 self._trouble[sid] = (palette.STATUS_ORDER[role], _natural_key(s.name), sid)
                 trouble_moved = True
@@ -253,10 +262,17 @@ class WallView(QWidget):
         if prev is None:
             return False
         snap, role = prev
+        if snap.blocked_by:
+            left = self._blocked_behind.get(snap.blocked_by, 0) - 1
+            if left > 0:
+                self._blocked_behind[snap.blocked_by] = left
+            else:
+                self._blocked_behind.pop(snap.blocked_by, None)
         self._group_n[snap.group] -= 1
         if role == "critical":
             self._group_crit[snap.group] -= 1
         self._abnormal_cells.pop(sid, None)
+        self._marked_cells.pop(sid, None)
         return self._trouble.pop(sid, None) is not None
 
     def set_alert_age(self, oldest_unacked_age_s: float | None) -> None:
@@ -296,6 +312,25 @@ class WallView(QWidget):
             if isinstance(item, _Tile) and item.service_id == service_id:
                 return QRect(item.rect)
         return None
+
+    def tile_lines(self, snap: ServiceSnapshot, detail: bool = True,
+                   indicators: tuple[palette.Indicator, palette.Indicator | None] | None = None
+                   ) -> list[tuple[str, str]]:
+        """(shape, words) per line under a tile's name: its state and breaker, and on the large
+        tiles of the overview (`detail`) what recovery is doing, else the devices it blocks (their
+        own tiles stay quiet), else its rack."""
+        st, br = indicators if indicators is not None else tile_indicators(snap)[:2]
+        lines: list[tuple[str, str]] = [(ind.shape, ind.word) for ind in ([st] if br is None else [st, br])]
+        if detail:
+            rec = recovery_text(snap.recovery, snap, self.now())
+            behind = self._blocked_behind.get(snap.id, 0)
+            if rec:
+                lines.append(("diamond", rec))
+            elif behind:
+                lines.append(("square", f"blocks {behind}"))
+            else:
+                lines.append(("", snap.group))
+        return lines
 
     def cell_rect(self, service_id: str) -> QRect | None:
         """Overview mode: the device's cell in the map (every device has one). None in tiles mode."""
@@ -632,6 +667,13 @@ class WallView(QWidget):
                 abnormal.append((rect, found[0], found[1]))
         p.drawRects(quiet)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if cell >= 9:
+            marked = QColor(t.muted)
+            for sid, ind in self._marked_cells.items():
+                rect = self._cells.get(sid)
+                if rect is not None and rect.intersects(clip):
+                    inset = cell * 0.22
+                    paint_shape(p, QRectF(rect).adjusted(inset, inset, -inset, -inset), ind.shape, marked)
         grow = max(1, cell // 7) + 1  # abnormal cells spill over the gaps: they must pop out of the grey
         for rect, role, ind in abnormal:
             fill = QColor(palette.colour(t, role))
@@ -788,11 +830,7 @@ class WallView(QWidget):
                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
         p.setFont(self._fonts["small"])
         y = inner.top() + g["name_lh"]
-        lines: list[tuple[str, str]] = [(ind.shape, ind.word) for ind in ([st] if br is None else [st, br])]
-        if detail:
-            # The large tiles of the overview also say where the device is and what recovery is doing.
-            rec = recovery_text(snap.recovery, snap, self.now())
-            lines.append(("diamond", rec) if rec else ("", snap.group))
+        lines = self.tile_lines(snap, detail, (st, br))
         s = g["shape"]
         fm_small = QFontMetricsF(self._fonts["small"])
         for shape, word in lines:

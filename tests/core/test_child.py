@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from core.child import ChildEngine, ChildEngineUnsuitable, child_engine_wanted, engine_command
+from core.child import ENGINE_NICE, ChildEngine, ChildEngineUnsuitable, child_engine_wanted, engine_command
 from core.config import ConfigError
 from core.events import BreakerState
 from core.wire import is_unreachable
@@ -73,6 +73,8 @@ def test_child_engine_is_read_and_commanded_then_stopped(demo_child: ChildEngine
     wait_until(lambda: demo_child.snapshots()[sid].breaker.state is BreakerState.FORCED_OPEN, what="forced open")
     pid = demo_child.pid
     assert pid is not None and alive(pid)
+    # Below the window's priority, so the window stays responsive when the machine is busy.
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + ENGINE_NICE)
     demo_child.stop()
     assert not alive(pid)
     assert demo_child.state == "stopped"

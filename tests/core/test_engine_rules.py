@@ -289,6 +289,12 @@ async def test_a_dead_switch_gives_one_alert_no_child_restarts_and_blocked_rows(
         assert all(snaps[f"plc-{i}"].blocked_by == "switch-3" for i in range(10))
         firing = [e for e in h.of(AlertEvent) if e.state == "firing"]
         assert {e.service for e in firing} == {"switch-3"}, [e.alert_id for e in firing]
+        # The children's breakers still move (their trials fail through the switch); each move says
+        # whose fault it is, so the timeline and the stream do not read as twenty alarms.
+        trials = [e for e in h.of(BreakerEvent) if e.service != "switch-3"
+                  and BreakerState.HALF_OPEN in (e.from_state, e.to_state)]
+        assert trials and all(e.blocked_by == "switch-3" for e in trials)
+        assert all(e.blocked_by == "" for e in h.of(BreakerEvent, "switch-3"))
         h.dev("switch-3").healthy = True
         await h.advance(30)
         assert all(not h.engine.snapshots()[f"plc-{i}"].blocked_by for i in range(10))

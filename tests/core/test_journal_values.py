@@ -187,3 +187,17 @@ def test_values_wait_out_a_locked_journal_and_are_written_after(tmp_path: Path, 
         journal.close()
     with Journal.open(path, JournalConfig(), clock) as again:
         assert [v for _, v in again.values("plc", 0)] == [1.0, 2.0, 3.0]
+
+
+def test_a_full_buffer_on_a_healthy_disk_is_flushed_not_dropped(journal: Journal, clock: FakeClock,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A buffer that reaches its bound is written out; nothing is dropped or warned about."""
+    monkeypatch.setattr("core.journal._MAX_BUFFERED", 200)
+    base = clock.wall()
+    for i in range(450):
+        journal.record_latency("pump-1", base + i, 1.0 + i, True)
+        journal.record_value("pump-1", base + i, float(i))
+    assert journal.health().dropped_samples == 0
+    journal.flush()
+    assert len(journal.latency("pump-1", 0)) == 450
+    assert [v for _, v in journal.values("pump-1", 0)] == [float(i) for i in range(450)]

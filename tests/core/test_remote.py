@@ -80,6 +80,7 @@ async def test_stream_commands_and_roles_over_tls(site: tuple[Runtime, TlsFiles]
     try:
         await wait_for(lambda: operator.connected and viewer.connected, what="both attached")
         assert operator.name == "site-a"
+        assert viewer.read_only and not operator.read_only  # from the engine's hello
         assert set(operator.snapshots()) == {"d1", "d2"}
         await wait_for(lambda: operator.snapshots()["d1"].status is ServiceStatus.HEALTHY, what="d1 checked")
 

@@ -114,7 +114,7 @@ def test_one_console_two_engines(qtbot: Any, qloop: Any, qsettings: Any, sites: 
     a, b, tls = sites
     multi = MultiEngine()
     multi.attach(a.url, OPERATOR, ca_file=str(tls.ca))
-    multi.attach(b.url, OPERATOR, ca_file=str(tls.ca))
+    multi.attach(b.url, VIEWER, ca_file=str(tls.ca))  # a site this console may watch but not command
     window = MainWindow(multi, qsettings, confirm=lambda _t, _x: True, tray=False, sound=False,
                         bridge_interval_ms=100)
     qtbot.addWidget(window)
@@ -150,6 +150,14 @@ def test_one_console_two_engines(qtbot: Any, qloop: Any, qsettings: Any, sites: 
             # ---- a viewer token reads but cannot command (403 from the real API)
             refused = qloop.run(probe_b.force_open(["b1"], "gui"), timeout=15)
             assert not refused.ok and "may only read" in refused.message
+            # ... so the window, attached to site-b with a viewer token, greys its commands out and
+            # says why, while site-a's stay available.
+            window.select_services(["site-b/b1"])
+            restart = window.named_actions["action_restart"]
+            assert not restart.isEnabled() and "site-b was attached with a viewer token" in restart.toolTip()
+            assert not window.named_actions["action_force_open"].isEnabled()
+            window.select_services(["site-a/a2"])
+            assert restart.isEnabled() and "viewer" not in restart.toolTip()
         finally:
             qloop.run(probe_a.stop())
             qloop.run(probe_b.stop())

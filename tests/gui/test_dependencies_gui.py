@@ -46,3 +46,31 @@ def test_main_window_finds_the_devices_behind_the_selected_one(qtbot, qloop, qse
         assert w.detail.text("depends_on") == "switch-3"
     finally:
         w.shutdown()
+
+
+def test_a_dead_switch_is_one_alarm_and_its_ten_children_count_as_blocked(qtbot, qloop, qsettings):
+    """The window's own summary: one unhealthy switch, ten blocked devices behind it (their breakers
+    open, since their checks fail through the switch), none of them counted or painted as an alarm."""
+    from core.events import BreakerState
+    from core.snapshot import BreakerView
+
+    opened = BreakerView(BreakerState.OPEN, 3, 0, 1, 0, 2, 5, 20.0)
+    engine = FakeEngine({"switch-3": related("switch-3", "Switch 3", status=ServiceStatus.UNHEALTHY, failed=True,
+                                             breaker=opened),
+                         **{f"plc-{i}": related(f"plc-{i}", f"PLC {i}", depends_on=("switch-3",),
+                                                blocked_by="switch-3", status=ServiceStatus.UNHEALTHY, failed=True,
+                                                breaker=opened)
+                            for i in range(1, 11)}})
+    w = MainWindow(engine, qsettings, now=engine.now, tray=False, sound=False)
+    qtbot.addWidget(w)
+    try:
+        w.bridge.poll()
+        summary = w.summary_text()
+        assert "1 unhealthy" in summary and "10 blocked" in summary, summary
+        child = engine.snapshots()["plc-4"]
+        status, breaker = w.model.indicators(child)
+        assert (status.word, status.role) == ("BLOCKED BY switch-3", "normal")
+        assert (breaker.word, breaker.role) == ("OPEN 20s", "normal")
+        assert w.model.indicators(engine.snapshots()["switch-3"])[1].role == "critical"
+    finally:
+        w.shutdown()

@@ -414,3 +414,19 @@ def test_only_order_relevant_changes_ask_for_a_resort(qapp):
     proxy.set_filter_text("failed")
     assert proxy.affects_order(old, dataclasses.replace(old, failed=True))  # its state word changes
 
+
+
+def test_a_blocked_rows_failures_are_counted_in_grey_not_red(qapp):
+    import dataclasses
+
+    m = ServiceTableModel(now=lambda: START_WALL, theme=palette.LIGHT)
+    snaps = demo_rack()
+    comp = snaps["comp"]
+    snaps["comp"] = dataclasses.replace(comp, depends_on=("switch-3",), blocked_by="switch-3")
+    m.update_snapshots(snaps)
+    fg = Qt.ItemDataRole.ForegroundRole
+    cell = m.index(m.row_of("comp"), Column.FAILURES)
+    assert cell.data() == str(comp.consecutive_failures) and comp.consecutive_failures > 0
+    assert cell.data(fg).name() == palette.LIGHT.muted
+    m.update_snapshots({**snaps, "comp": comp})
+    assert m.index(m.row_of("comp"), Column.FAILURES).data(fg).name() == palette.LIGHT.critical

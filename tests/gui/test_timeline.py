@@ -129,3 +129,14 @@ def test_event_rows_tinted_only_for_trouble(view):
     fg = Qt.ItemDataRole.ForegroundRole
     assert view.proxy.index(0, TimelineColumn.WHAT).data(fg).name() == palette.LIGHT.critical
     assert view.proxy.index(1, TimelineColumn.WHAT).data(fg) is None
+
+
+def test_a_blocked_devices_breaker_moves_are_quiet_rows_that_say_why() -> None:
+    opened = BreakerEvent(service="plc-4", mono=1.0, wall=1_700_000_000.0, from_state=BreakerState.HALF_OPEN,
+                          to_state=BreakerState.OPEN, reason="failure in half-open: timeout")
+    assert event_role(opened) == "critical"
+    blocked = BreakerEvent(service="plc-4", mono=1.0, wall=1_700_000_000.0, from_state=BreakerState.HALF_OPEN,
+                           to_state=BreakerState.OPEN, reason="failure in half-open: timeout", blocked_by="switch-3")
+    assert event_role(blocked) == "normal"
+    assert describe_event(blocked)[1] == "failure in half-open: timeout · blocked by switch-3"
+    assert blocked.to_record()["blocked_by"] == "switch-3"

@@ -285,3 +285,32 @@ def test_repaint_of_a_1000_tile_page_is_cheap(wall):
     for _ in range(5):
         wall.grab()
     assert (time.perf_counter() - t0) / 5 < 0.25
+
+
+def test_devices_behind_a_dead_switch_are_grey_squares_in_the_map_not_tiles(wall):
+    """One alarm for the switch; its children are counted as blocked and marked in the map in grey
+    (neither a coloured trouble tile nor a plain healthy cell)."""
+    import dataclasses
+
+    theme = palette.DARK
+    snaps = fleet(300, racks=12, d10={"status": ServiceStatus.UNHEALTHY, "failed": True,
+                                      "breaker": BreakerState.OPEN})
+    wall.update_snapshots(snaps)
+    cell = wall.cell_rect("d11")
+    centre = (cell.center().x(), cell.center().y())
+    plain = wall.grab().toImage().pixelColor(*centre)
+    for sid in ("d11", "d12", "d13"):
+        snaps[sid] = dataclasses.replace(
+            make_snap(sid, name=snaps[sid].name, group=snaps[sid].group, status=ServiceStatus.UNHEALTHY,
+                      failed=True, breaker=BreakerState.OPEN), depends_on=("d10",), blocked_by="d10")
+    wall.update_snapshots(snaps)
+    info = wall.layout_info()
+    assert info.trouble_total == 1 and wall.tile_rect("d10") is not None and wall.tile_rect("d11") is None
+    assert "3 blocked" in wall.summary_text() and "1 breaker open" in wall.summary_text()
+    assert ("square", "blocks 3") in wall.tile_lines(snaps["d10"])
+    marked = wall.grab().toImage().pixelColor(*centre)
+    assert _same(marked, theme.muted) and not _same(plain, theme.muted)
+    # The switch back: the children are judged afresh (here healthy again) and the marks go.
+    wall.update_snapshots(fleet(300, racks=12))
+    assert _same(wall.grab().toImage().pixelColor(*centre), plain.name())
+    assert all(word != "blocks 3" for _, word in wall.tile_lines(snaps["d10"]))
