@@ -74,7 +74,7 @@ MUST_NOT_CONTAIN = [
     "_internal/pytz/zoneinfo/*", "_internal/PySide6/Qt/plugins/wayland-shell-integration/libivi-shell.so",
     "_internal/libdbus-1.so*", "_internal/libsystemd.so*", "_internal/libgcrypt.so*",
     "_internal/libX11.so*", "_internal/libX11-xcb.so*", "_internal/libfontconfig.so*", "_internal/libfreetype.so*",
-    "_internal/libXau.so*", "_internal/libXdmcp.so*", "_internal/libbsd.so*",
+    "_internal/libXau.so*", "_internal/libXdmcp.so*", "_internal/libbsd.so*", "_internal/libmd.so*",
 ]
 # ... unless the build was asked to keep numpy's OpenBLAS (--with-openblas).
 MUST_NOT_CONTAIN_WITHOUT_BLAS = ["_internal/numpy.libs/*", "_internal/libscipy_openblas*", "_internal/libgfortran*"]
