@@ -32,15 +32,17 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from core import paths
-from core.attach import AttachThread, RemoteHandle
 from core.config import Config, load_config, parse_listen
 from core.maintenance_board import MaintenanceWindowView
 from core.events import Event
 from core.snapshot import AlertView, CommandResult, EngineStats, ServiceSnapshot
 from core.token import load_or_create_token
+
+if TYPE_CHECKING:  # core.attach (aiohttp) is imported once the child is on its way: see spawn()
+    from core.attach import AttachThread, RemoteHandle
 
 log = logging.getLogger("core.child")
 
@@ -141,12 +143,12 @@ class ChildEngine:
             port = free_loopback_port()
             listen = f"127.0.0.1:{port}"
             self.url = f"http://127.0.0.1:{port}"
-        # The same token the engine will load (environment, keyring, or the 0600 file in the state
-        # directory, created now if need be), so nothing new is generated or passed around.
-        self._token, _where = load_or_create_token(token_env, paths.state_dir(state_dir))
+        self._token_env = token_env
+        self._token = ""  # loaded by spawn()
         self._argv = list(argv) if argv is not None else engine_command(
             config_path, demo=demo, demo_devices=demo_devices, state_dir=state_dir, listen=listen)
-        self._attacher = AttachThread()
+        self._attacher: AttachThread | None = None
+        self._spawned = False  # by spawn(), not yet waited for by start()
         self._handle: RemoteHandle | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._lines: deque[str] = deque(maxlen=20)
@@ -165,13 +167,34 @@ class ChildEngine:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def start(self, timeout: float | None = None) -> None:
-        """Start the child and wait until it serves; OSError with its last line if it cannot."""
+    def spawn(self) -> None:
+        """Start the child process now, without waiting for it; `start()` then waits for it.
+
+        The console calls this before it imports and builds its window, so that the child's start-up
+        (a whole interpreter, the engine, the demo's servers) overlaps the window's instead of
+        preceding it. Whoever spawns must `start()` or `stop()` the engine."""
+        if self._spawned:
+            return
+        if not self._token:
+            # The same token the engine will load (environment, keyring, or the 0600 file in the state
+            # directory, created now if need be: before the child, which would otherwise race to
+            # create it), so nothing new is generated or passed around.
+            self._token, _where = load_or_create_token(self._token_env, paths.state_dir(self._state_dir))
         self._spawn()
+        self._spawned = True
+
+    def start(self, timeout: float | None = None) -> None:
+        """Start the child (unless `spawn()` did) and wait until it serves; OSError with its last
+        line if it cannot."""
+        from core.attach import AttachThread
+
+        self.spawn()
+        self._spawned = False
         if not self._wait_ready(timeout or self._ready_timeout_s):
             why = self._last_words()
             self._kill()
             raise OSError(f"the engine process did not start: {why}")
+        self._attacher = self._attacher or AttachThread()
         self._attacher.start()
         self._handle = self._attacher.attach(self.url, self._token)
         self._set_state("running")
@@ -181,7 +204,9 @@ class ChildEngine:
     def stop(self, timeout: float = 10.0) -> None:
         """Blocking and bounded: the stream closes, then the child stops (SIGTERM, then SIGKILL)."""
         self._stopping.set()
-        self._attacher.stop(timeout)
+        self._spawned = False
+        if self._attacher is not None:
+            self._attacher.stop(timeout)
         self._kill(timeout)
         if self._supervisor is not None:
             self._supervisor.join(timeout)

@@ -67,7 +67,6 @@ def _build_engine(config_path: str | None, demo: bool, state_dir: str | None = N
     $FAULTWATCH_ENGINE=thread, or when the config cannot be run that way (TLS on its API).
     Raises ConfigError for a bad config."""
     from core.child import ChildEngine, ChildEngineUnsuitable, child_engine_wanted
-    from core.runner import EngineThread
 
     if child_engine_wanted(None):
         if config_path is None and not demo:
@@ -79,6 +78,8 @@ def _build_engine(config_path: str | None, demo: bool, state_dir: str | None = N
                                state_dir=state_dir)
         except ChildEngineUnsuitable as exc:
             log.warning("%s; running the engine on a worker thread instead", exc)
+    from core.runner import EngineThread  # the whole engine: imported only when it runs in this process
+
     if demo:
         return EngineThread.for_demo(state_dir=state_dir, devices=demo_devices)
     if config_path is None:
@@ -108,11 +109,41 @@ def run_gui(config_path: str | None, demo: bool, wall: bool = False, theme: str 
     `state_dir` and `demo_devices` go to the engine; `process_start` is the perf_counter value the
     entry point took first thing (the startup probe measures from it; default: this module's import).
     """
+    install_excepthook()
+    # The engine first, before Qt: a child engine's process is started at once (spawn), so that its
+    # start-up overlaps the window's (Qt, qasync, pyqtgraph and numpy imports, the window's
+    # construction); run_window's engine.start() then only waits for it to serve.
+    # SIGINT/SIGTERM from here on are noted and then honoured by run_window in order (the engine is
+    # stopped, exit code 0), as they were when the engine only started there.
+    signals: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: signals.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    engine: Any = None
+    failure: Exception | None = None
+    try:
+        try:
+            engine = _build_engine(config_path, demo, state_dir, demo_devices)
+            spawn = getattr(engine, "spawn", None)
+            if spawn is not None:
+                spawn()
+        except (ImportError, ValueError, OSError) as exc:  # a ConfigError is a ValueError naming file and key
+            failure = exc
+        return _run_gui_window(engine, failure, signals, previous, wall=wall, theme=theme,
+                               startup_probe=startup_probe, process_start=process_start)
+    except BaseException:
+        if engine is not None and getattr(engine, "spawn", None) is not None:
+            engine.stop()  # spawned, and run_window never got to stop it
+        raise
+    finally:
+        _restore_signals(previous)
+
+
+def _run_gui_window(engine: Any, failure: Exception | None, signals: list[int], previous: dict[Any, Any], *,
+                    wall: bool, theme: str | None, startup_probe: bool, process_start: float | None) -> int:
     import qasync
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    install_excepthook()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setOrganizationName(ORGANISATION)
@@ -123,20 +154,24 @@ def run_gui(config_path: str | None, demo: bool, wall: bool = False, theme: str 
     if icon is not None:
         app.setWindowIcon(icon)
 
-    try:
-        engine = _build_engine(config_path, demo, state_dir, demo_devices)
-    except ImportError as exc:
-        QMessageBox.critical(None, "Faultwatch", f"The engine is not available: {exc}")
+    if failure is not None:
+        # No engine and no window to wind down: a signal that came meanwhile acts as it would have.
+        _restore_signals(previous)
+        for signum in signals:
+            signal.raise_signal(signum)
+    if isinstance(failure, ImportError):
+        QMessageBox.critical(None, "Faultwatch", f"The engine is not available: {failure}")
         return 2
-    except ValueError as exc:  # core.config.ConfigError is a ValueError: one line naming file and key
-        return show_config_error(str(exc))
+    if failure is not None:
+        return show_config_error(str(failure))
 
     from core.multi import MultiEngine
 
     settings = QSettings(ORGANISATION, APPLICATION)
     # Wrapped so File → Connect to engine… can add attached engines; the own engine's ids stay as they are.
     return run_window(app, MultiEngine(engine), settings, wall=wall, theme=theme, startup_probe=startup_probe,
-                      process_start=process_start, qasync_module=qasync, timer_type=QTimer)
+                      process_start=process_start, qasync_module=qasync, timer_type=QTimer,
+                      signals_before=signals)
 
 
 def run_attached(engines: list[tuple[str, str]], *, ca_file: str | None = None, wall: bool = False,
@@ -176,7 +211,7 @@ def _application() -> Any:
 
 def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, theme: str | None = None,
                startup_probe: bool = False, process_start: float | None = None, qasync_module: Any = None,
-               timer_type: Any = None) -> int:
+               timer_type: Any = None, signals_before: list[int] | None = None) -> int:
     """Start `engine`, show the window on a qasync loop, stop the engine when asked to quit.
 
     Every way out (closing the window, Ctrl+Q, SIGINT/SIGTERM, the startup probe, `app.quit()` from
@@ -213,6 +248,8 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
         request_quit()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for signum in signals_before or ():  # came while the caller prepared the engine (run_gui)
+        on_signal(signum, None)
     try:
         engine.start()
     except (ValueError, OSError) as exc:  # a refused config, an unusable journal or a taken port

@@ -166,7 +166,7 @@ class MqttBroker:
         self._wild: list[str] = []
         self._client: Any = None
         self._task: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending: dict[asyncio.Task[Exception | None], Any] = {}  # subscribe task → its client
         self._seq = 0
 
     # -------------------------------------------------------------- topics
@@ -181,7 +181,7 @@ class MqttBroker:
         if _wild(topic):
             self._wild.append(topic)
         if self._client is not None:
-            self._spawn_subscribe(topic)
+            self._spawn_subscribe(self._client, topic)
 
     def unwatch(self, topic: str) -> None:
         left = self._users.get(topic, 0) - 1
@@ -256,25 +256,37 @@ class MqttBroker:
                 tls_context=ssl.create_default_context() if self._tls else None,
                 logger=log.getChild("mqtt"))
             try:
-                async with client:
-                    self._client = client
-                    for topic in list(self._users):
-                        await client.subscribe(topic, qos=0)
-                    attempt = 0
-                    self.connects += 1
-                    self.state = "connected"
-                    log.info("mqtt %s: connected, %d topics", self._where, len(self._users))
-                    async for message in client.messages:
-                        self._take(message)
-                        # The loop variable would keep the last message (up to the broker's limit,
-                        # megabytes) alive until the next one arrives.
-                        del message
+                try:
+                    async with client:
+                        self._client = client
+                        # Subscribes run as tasks of their own, which a quit does not cancel: aiomqtt
+                        # forgets a subscribe's message id when its awaiter is cancelled, and logs a
+                        # SUBACK that then arrives during the disconnect as an error with a traceback.
+                        # Left alone, a SUBACK in flight finds its subscribe; they end with the connection.
+                        subscribes = [self._spawn_subscribe(client, topic) for topic in list(self._users)]
+                        if subscribes:
+                            await asyncio.wait(subscribes)
+                            for failed in (t.result() for t in subscribes):
+                                if failed is not None:
+                                    raise failed
+                        attempt = 0
+                        self.connects += 1
+                        self.state = "connected"
+                        log.info("mqtt %s: connected, %d topics", self._where, len(self._users))
+                        async for message in client.messages:
+                            self._take(message)
+                            # The loop variable would keep the last message (up to the broker's limit,
+                            # megabytes) alive until the next one arrives.
+                            del message
+                finally:
+                    # Disconnected (or never connected): no answer can come to a subscribe still waiting.
+                    self._client = None
+                    self._end_subscribes(client)
                 raise aiomqtt.MqttError("connection closed")
             except asyncio.CancelledError:
                 _abandon(client)
                 raise
             except Exception as exc:  # noqa: BLE001 - a broker that goes away is a state, not a crash
-                self._client = None
                 attempt += 1
                 self.state = f"reconnecting: {_reason(exc)}"
                 delay = backoff_delay("exponential", attempt, RECONNECT_BASE_S, RECONNECT_MAX_S, "equal", self._rng)
@@ -287,18 +299,26 @@ class MqttBroker:
             payload = str(payload).encode() if payload is not None else b""
         self.on_message(message.topic.value, bytes(payload))
 
-    def _spawn_subscribe(self, topic: str) -> None:
-        client = self._client
-
-        async def subscribe() -> None:
+    def _spawn_subscribe(self, client: Any, topic: str) -> asyncio.Task[Exception | None]:
+        """Subscribe in a task of its own (see `_run`); the task returns the failure, if any."""
+        async def subscribe() -> Exception | None:
             try:
                 await client.subscribe(topic, qos=0)
-            except Exception:  # noqa: BLE001 - the reconnect loop subscribes everything again
+            except Exception as exc:  # noqa: BLE001 - the reconnect loop subscribes everything again
                 log.debug("mqtt %s: subscribe %s failed", self._where, topic, exc_info=True)
+                return exc
+            return None
 
-        task = asyncio.get_running_loop().create_task(subscribe())
-        self._pending.add(task)  # a reference until it is done, or the loop may drop it
-        task.add_done_callback(self._pending.discard)
+        task = asyncio.get_running_loop().create_task(subscribe(), name=f"mqtt:{self._where}:subscribe")
+        self._pending[task] = client  # a reference until it is done, or the loop may drop it
+        task.add_done_callback(lambda t: self._pending.pop(t, None))
+        return task
+
+    def _end_subscribes(self, client: Any) -> None:
+        for task, of in list(self._pending.items()):
+            if of is client:
+                task.cancel()
+                self._pending.pop(task, None)
 
     @property
     def _where(self) -> str:

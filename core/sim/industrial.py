@@ -267,7 +267,7 @@ class IndustrialRack:
         # amqtt logs every connection at INFO; the demo's log is about the devices.
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        self._broker = Broker(config)
+        self._broker = _demo_broker(Broker)(config)
         await self._broker.start()
         self.mqtt_port = port
         self._publisher = asyncio.get_running_loop().create_task(self._publish_loop(), name="sim:mqtt-sensors")
@@ -390,3 +390,28 @@ class IndustrialScenario:
             wait = start + cycle * self._repeat - clock.monotonic()
             if wait > 0:
                 await clock.sleep(wait)
+
+
+def _demo_broker(broker_class: Any) -> Any:
+    """amqtt's Broker, with the retained messages sent to a new subscription awaited to their outcome.
+
+    amqtt (0.12) sends them in tasks it waits for without collecting their outcome. One that fails
+    because the subscriber has already left (a console that quits right after subscribing: uvloop
+    refuses a write on a closed transport) ends as "Task exception was never retrieved", which asyncio
+    logs as an ERROR with a traceback. The same messages go out here; such a failure is the subscriber
+    gone, which a broker takes in its stride."""
+
+    class DemoBroker(broker_class):  # type: ignore[misc]
+        async def _publish_retained_messages_for_subscription(self, subscription: tuple[str, int],
+                                                              session: Any) -> None:
+            topic_filter, qos = subscription
+            handler = self._get_handler(session)
+            if handler is None:
+                return
+            sends = [asyncio.ensure_future(handler.mqtt_publish(r.topic, r.data, min(qos, r.qos or qos), retain=True))
+                     for topic, r in list(self._retained_messages.items()) if self._matches(topic, topic_filter)]
+            for outcome in await asyncio.gather(*sends, return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    log.debug("sim MQTT: a retained message did not reach %s: %s", session.client_id, outcome)
+
+    return DemoBroker

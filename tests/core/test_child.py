@@ -96,6 +96,40 @@ def test_a_child_that_dies_is_said_unreachable_and_started_again(demo_child: Chi
                and len(demo_child.snapshots()) == 12, what="rows live again")
 
 
+def test_a_spawned_child_is_the_one_start_waits_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console spawns its engine before building the window; start() then waits for that process
+    (not a second one), with the token from the state directory's file, made before the child ran."""
+    monkeypatch.delenv("FAULTWATCH_TOKEN", raising=False)
+    monkeypatch.delenv("FAULTWATCH_VIEWER_TOKEN", raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")  # no OS keyring here
+    child = ChildEngine(demo_devices=3, state_dir=str(tmp_path / "state"))
+    child.spawn()
+    try:
+        spawned = child.pid
+        assert spawned is not None and alive(spawned)
+        token_file = tmp_path / "state" / "api-token"
+        assert token_file.read_text().strip()  # made by the console, which the child then reads
+        child.spawn()  # a second call does nothing
+        assert child.pid == spawned
+        child.start()
+        assert child.pid == spawned and child.state == "running"
+        wait_until(lambda: len(child.snapshots()) == 3, what="the child's 3 services")
+        sid = sorted(child.snapshots())[0]
+        assert asyncio.run(child.force_open([sid], "gui@test")).ok  # the token is the child's too
+    finally:
+        child.stop()
+    assert not alive(spawned)
+
+
+def test_a_spawned_child_that_is_never_started_is_stopped(tmp_path: Path, child_env: None) -> None:
+    child = ChildEngine(demo_devices=3, state_dir=str(tmp_path / "state"))
+    child.spawn()
+    pid = child.pid
+    assert pid is not None
+    child.stop()
+    assert not alive(pid) and child.state == "stopped"
+
+
 def test_the_child_goes_when_the_console_process_dies(tmp_path: Path, child_env: None) -> None:
     script = ("import os, sys; from core.child import ChildEngine\n"
               f"c = ChildEngine(demo_devices=3, state_dir={str(tmp_path / 'state')!r}); c.start()\n"

@@ -6,9 +6,14 @@ proved without waiting; the messages themselves travel through the real broker.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
+import select
+import socket
+import threading
 import tracemalloc
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import pytest
 from industrial_servers import Mosquitto, make_check, mosquitto, run_check, service, wait_until  # noqa: F401
@@ -220,3 +225,116 @@ async def test_the_first_check_sees_a_retained_message(mosquitto: Mosquitto, ctx
     svc = service(mq(mosquitto, "lab/retained", 'equals = "online"'))
     result = await run_check(make_check(ctx, svc), svc)
     assert result.status is ServiceStatus.HEALTHY and result.value == "online"
+
+
+
+class HoldingRelay:
+    """A TCP relay on loopback in front of the real mosquitto that can hold back the broker's SUBACKs.
+
+    The quick-quit race needs a SUBACK to reach the client after the quit began; holding it here and
+    letting it go at the chosen moment makes that order certain instead of one start in 25.
+    """
+
+    SUBACK = 0x90
+
+    def __init__(self, upstream_port: int) -> None:
+        self._upstream = upstream_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.held = bytearray()
+        self._holding = True
+        self._lock = threading.Lock()
+        self._down: socket.socket | None = None
+        self._sockets: list[socket.socket] = [self._listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        try:
+            down, _ = self._listener.accept()
+        except OSError:
+            return
+        up = socket.create_connection(("127.0.0.1", self._upstream))
+        self._down = down
+        self._sockets += [down, up]
+        threading.Thread(target=self._pump, args=(down, up, False), daemon=True).start()
+        threading.Thread(target=self._pump, args=(up, down, True), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, from_broker: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                with self._lock:
+                    # The broker answers each request in its own segment on loopback: a chunk starting
+                    # with a SUBACK is the answer to a SUBSCRIBE.
+                    if from_broker and self._holding and (data[0] & 0xF0 == self.SUBACK or self.held):
+                        self.held += data
+                        continue
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def release(self) -> None:
+        with self._lock:
+            self._holding = False
+            if self._down is not None and self.held:
+                self._down.sendall(bytes(self.held))
+            self.held.clear()
+
+    def close(self) -> None:
+        for s in self._sockets:
+            s.close()
+
+
+@pytest.fixture
+def relay(mosquitto: Mosquitto) -> Iterator[HoldingRelay]:
+    r = HoldingRelay(mosquitto.port)
+    yield r
+    r.close()
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_suback_arriving_while_quitting_logs_no_error(
+        relay: HoldingRelay, caplog: pytest.LogCaptureFixture) -> None:
+    """A quit right after connecting: the first SUBSCRIBE is answered while the client disconnects.
+
+    aiomqtt forgets a subscribe's message id when the awaiting coroutine is cancelled, and logs a SUBACK
+    for a forgotten id as an ERROR with a traceback (which fails the bundle's smoke test)."""
+    caplog.set_level(logging.DEBUG)
+    broker = MqttBroker(relay.url, "", None, FakeClock())
+    broker.watch("lab/quick/a")
+    broker.start()
+    await wait_until(lambda: bool(relay.held), "mosquitto's SUBACK (held by the relay)")
+    client = broker._client  # noqa: SLF001 - the connection being closed
+    closing = asyncio.get_running_loop().create_task(broker.close())
+
+    def disconnect_queued() -> bool:
+        # paho's queue of packets not yet written: the DISCONNECT is in it, so the quit is under way.
+        return any(p["command"] & 0xF0 == 0xE0 for p in client._client._out_packet)  # noqa: SLF001
+    await wait_until(disconnect_queued, "the DISCONNECT to be queued", step_s=0)
+    sock = client._client.socket()  # noqa: SLF001
+    relay.release()
+    # Held in select (the loop does not run) until the SUBACK is in the client's socket, so the loop
+    # reads it before it writes the DISCONNECT: the order of the quick quit in the bundle.
+    readable, _, _ = select.select([sock], [], [], 10.0)
+    assert readable, "the released SUBACK did not arrive"
+    await closing
+    assert broker.state == "closed"
+    assert _warnings(caplog) == []
+    assert not broker._pending  # noqa: SLF001 - no subscribe task outlives its connection
+
+
+async def test_a_subscribe_unanswered_at_quit_does_not_outlive_the_connection(
+        relay: HoldingRelay, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    broker = MqttBroker(relay.url, "", None, FakeClock())
+    broker.start()
+    await wait_until(lambda: broker.connected, "the broker connection")
+    broker.watch("lab/quick/later")  # subscribed by a task of its own, the connection being up
+    await wait_until(lambda: bool(relay.held), "mosquitto's SUBACK (held by the relay)")
+    await broker.close()
+    assert broker.state == "closed"
+    assert not broker._pending  # noqa: SLF001 - the subscribe ended with its connection
+    assert _warnings(caplog) == []

@@ -143,3 +143,45 @@ enabled = false
                          "the mixer healthy again after its reboot")
     finally:
         await engine.stop()
+
+
+def test_subscribers_that_leave_at_once_leave_no_task_error_behind() -> None:
+    """A console that quits right after subscribing to the demo's broker: the retained message sent on
+    the subscription meets a closed connection (uvloop refuses the write, as in the bundle's engine).
+    That is the subscriber gone, not an asyncio ERROR ("Task exception was never retrieved")."""
+    pytest.importorskip("amqtt")
+    uvloop = pytest.importorskip("uvloop")
+    import gc
+    import struct
+
+    def packet(kind: int, body: bytes) -> bytes:
+        return bytes([kind, len(body)]) + body
+
+    connect = packet(0x10, b"\x00\x04MQTT\x04\x02\x00\x3c" + b"\x00\x00")  # MQTT 3.1.1, clean, no client id
+    disconnect = b"\xe0\x00"
+
+    async def scenario() -> list[str]:
+        problems: list[str] = []
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: problems.append(ctx["message"]))
+        rack = IndustrialRack()
+        await rack.start()
+        try:
+            assert rack.mqtt_port, rack.mqtt_note
+            topic = rack.devices.sensors[0].topic.encode()
+            await wait_until(lambda: rack._broker._retained_messages, "a retained sensor message")  # noqa: SLF001
+            subscribe = packet(0x82, struct.pack("!HH", 1, len(topic)) + topic + b"\x00")
+            for _ in range(20):
+                reader, writer = await asyncio.open_connection("127.0.0.1", rack.mqtt_port)
+                writer.write(connect)
+                await reader.readexactly(4)  # CONNACK
+                writer.write(subscribe + disconnect)  # subscribe and leave in one segment
+                writer.close()
+                await writer.wait_closed()
+                await asyncio.sleep(0.02)  # the broker's turn to answer the one that left
+                gc.collect()  # an unretrieved task exception is reported when the task is collected
+        finally:
+            await rack.stop()
+        gc.collect()
+        return problems
+
+    assert uvloop.run(scenario()) == []
