@@ -28,6 +28,7 @@ class GuiThreadCollector(QObject):
         super().__init__(parent)
         self.setObjectName("gc_collector")
         self.collections = 0
+        self._was_enabled = gc.isenabled()
         gc.collect()
         gc.freeze()  # the start-up heap (Qt wrappers, modules, config) is never garbage
         gc.disable()
@@ -46,6 +47,8 @@ class GuiThreadCollector(QObject):
         self.collections += 1
 
     def stop(self) -> None:
-        """Back to automatic collection (at exit, once the engine thread is gone)."""
+        """Back to the collection it found (automatic, in the app at exit, once the engine thread is
+        gone; whatever a host that runs the window in-process had chosen, e.g. the GUI tests)."""
         self._timer.stop()
-        gc.enable()
+        if self._was_enabled:
+            gc.enable()

@@ -55,8 +55,8 @@ def collect_after_each_module() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def collect_after_each_test() -> Iterator[None]:
     yield
-    # The code under test can switch automatic collection back on: gui.app.run_window ends with
-    # GuiThreadCollector.stop(), which calls gc.enable() (right for the app, which exits then). Left on,
+    # The code under test can switch automatic collection back on (gui.app.run_window's
+    # GuiThreadCollector.stop() did, before it restored the state it found; this stays as a net). Left on,
     # the next engine thread's allocations started collections on that thread, which finalized earlier
     # tests' Qt objects off the GUI thread ("QObject::~QObject: Timers cannot be stopped from another
     # thread"), and the worker segfaulted in pytest-qt's processEvents soon after.

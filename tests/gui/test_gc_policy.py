@@ -26,3 +26,22 @@ def test_automatic_gc_is_off_and_the_gui_timer_collects(qtbot, monkeypatch) -> N
         if not was_enabled:
             gc.disable()
     assert gc.isenabled() or not was_enabled
+
+
+def test_stop_gives_back_the_collection_it_found() -> None:
+    """A host that runs the window in-process (the GUI tests) keeps its own choice: a collector
+    that switched automatic collection on at its stop finalized Qt objects on engine threads."""
+    was_enabled = gc.isenabled()
+    try:
+        gc.disable()
+        collector = gc_policy.GuiThreadCollector(interval_ms=1000)
+        collector.stop()
+        gc.unfreeze()
+        assert not gc.isenabled()
+        gc.enable()
+        collector = gc_policy.GuiThreadCollector(interval_ms=1000)
+        collector.stop()
+        gc.unfreeze()
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was_enabled else gc.disable)()
