@@ -53,6 +53,14 @@ class AttachThread:
         try:
             loop.run_forever()
         finally:
+            # As asyncio.run does: a request still in flight (a panel's history or maintenance read
+            # when the window closed) is cancelled and run to its end here, not finalized later by the
+            # garbage collector on a closed loop ("Event loop is closed" while closing its socket).
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 

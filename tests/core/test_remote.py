@@ -373,3 +373,29 @@ def test_plain_http_to_another_host_is_warned_about(caplog: pytest.LogCaptureFix
     RemoteEngine("http://rack-7.example:8765", "secret-token")
     assert [r.levelname for r in caplog.records] == ["WARNING"]
     assert "clear text" in caplog.text and "secret-token" not in caplog.text
+
+
+def test_stopping_the_attach_thread_ends_a_request_still_in_flight() -> None:
+    """A read the window started (history, maintenance) against an engine that does not answer is
+    cancelled when the console closes, not left to be finalized on a closed loop."""
+    import concurrent.futures
+    import socket
+
+    from core.attach import AttachThread
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections (the kernel's backlog) and never answers
+    try:
+        host = AttachThread()
+        # https: the TLS handshake never completes, the spot where a closing window found it.
+        handle = host.attach(f"https://127.0.0.1:{silent.getsockname()[1]}", "t0ken")
+        pending = host.submit(handle.remote.scheduled_maintenance())
+        time.sleep(0.2)  # the request is on its way (real socket; nothing here is timed)
+        assert not pending.done()
+        host.stop(timeout=10)
+        assert pending.done()
+        with pytest.raises((concurrent.futures.CancelledError, aiohttp.ClientError)):
+            pending.result(timeout=0)
+    finally:
+        silent.close()
