@@ -250,14 +250,19 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     for signum in signals_before or ():  # came while the caller prepared the engine (run_gui)
         on_signal(signum, None)
-    try:
-        engine.start()
-    except (ValueError, OSError) as exc:  # a refused config, an unusable journal or a taken port
-        _restore_signals(previous)
-        return show_config_error(str(exc))
-    except BaseException:
-        _restore_signals(previous)
-        raise
+    # The console's own engine process is waited for behind a painted window: its start-up (a
+    # second interpreter, the journal, the first checks) was the longest part of the time to first
+    # paint. Its config was read before it was spawned, so a refused file still stops us here.
+    in_background = _own_child(engine) is not None
+    if not in_background:
+        try:
+            engine.start()
+        except (ValueError, OSError) as exc:  # a refused config, an unusable journal or a taken port
+            _restore_signals(previous)
+            return show_config_error(str(exc))
+        except BaseException:
+            _restore_signals(previous)
+            raise
 
     async def main() -> int:
         nonlocal quit_requested, stopped
@@ -271,7 +276,8 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
         window.closed.connect(request_quit)
         install_engine_controls(window, engine, settings)
         _report_child_engine(window, engine)
-        window.start()
+        if not in_background:
+            window.start()
         if wall:
             window.toggle_wall_mode()
         else:
@@ -282,10 +288,31 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
                 print(f"startup_to_first_paint_s={_seconds_since_start(process_start):.3f}", flush=True)
                 window.close()
             timer_type.singleShot(0, probe)
-        await quit_requested.wait()
+        quitting = asyncio.ensure_future(quit_requested.wait())
+        starting: asyncio.Future[None] | None = None
+        if in_background:
+            window.statusBar().showMessage("Starting the engine…")
+            starting = loop.run_in_executor(None, engine.start)
+            await asyncio.wait({starting, quitting}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done() and not quitting.done():
+                exc = starting.exception()
+                if isinstance(exc, (ValueError, OSError)):  # an unusable journal, a taken port
+                    window.close()
+                    window.shutdown()
+                    return show_config_error(str(exc))
+                if exc is not None:
+                    raise exc
+                window.statusBar().clearMessage()
+                window.start()
+        await quitting
         if window.isVisible():
             window.close()
         window.shutdown()
+        if starting is not None:
+            # Asked to quit while the engine was still starting: let it finish, so it can be stopped.
+            await asyncio.wait({starting})
+            if starting.exception() is not None:
+                log.warning("the engine did not start: %s", starting.exception())
         try:
             await loop.run_in_executor(None, engine.stop)
             stopped = True
@@ -319,6 +346,14 @@ def run_window(app: Any, engine: Any, settings: Any, *, wall: bool = False, them
                 log.exception("stopping the engine failed")
         collector.stop()
     return code
+
+
+def _own_child(engine: Any) -> Any:
+    """The console's own engine process (core.child.ChildEngine) behind `engine`, or None."""
+    from core.child import ChildEngine
+
+    child = getattr(engine, "local", None)
+    return child if isinstance(child, ChildEngine) else None
 
 
 def _report_child_engine(window: Any, engine: Any) -> Any:
