@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from typing import Any, Coroutine, Sequence, TypeVar
 
 from core.events import Event
+from core.loops import plain_loop
 from core.config_store import RemoteStore
 from core.maintenance_board import MaintenanceWindowView
 from core.remote import RemoteEngine
@@ -46,7 +47,7 @@ class AttachThread:
         self._ready.wait(10.0)
 
     def _main(self) -> None:
-        loop = asyncio.new_event_loop()
+        loop = plain_loop()  # not the installed policy's: a console attaching later has qasync's
         asyncio.set_event_loop(loop)
         self._loop = loop
         self._ready.set()

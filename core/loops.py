@@ -21,7 +21,13 @@ def loop_factory() -> LoopFactory:
             pass
         else:
             return uvloop.new_event_loop
-    return asyncio.new_event_loop
+    return plain_loop
+
+
+def plain_loop() -> asyncio.AbstractEventLoop:
+    """asyncio's own loop for this platform, whatever loop policy is installed: a worker thread
+    started while the GUI runs must not get the GUI's policy (qasync's), whose loops are Qt's."""
+    return asyncio.DefaultEventLoopPolicy().new_event_loop()
 
 
 def loop_name(loop: asyncio.AbstractEventLoop) -> str:

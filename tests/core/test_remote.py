@@ -399,3 +399,23 @@ def test_stopping_the_attach_thread_ends_a_request_still_in_flight() -> None:
             pending.result(timeout=0)
     finally:
         silent.close()
+
+
+def test_the_attach_thread_runs_asyncios_own_loop_whatever_policy_is_installed() -> None:
+    """The GUI installs qasync's loop policy; an attach thread started later (File → Connect, or
+    the own engine started behind the window) must not get a Qt loop on a worker thread."""
+    from core.attach import AttachThread
+
+    class QtLikePolicy(asyncio.DefaultEventLoopPolicy):
+        def new_event_loop(self) -> asyncio.AbstractEventLoop:
+            raise AssertionError("the installed policy's loop was used on the attach thread")
+
+    before = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(QtLikePolicy())
+    host = AttachThread()
+    try:
+        host.start()
+        assert host.submit(asyncio.sleep(0, result="ran")).result(timeout=5) == "ran"
+    finally:
+        host.stop()
+        asyncio.set_event_loop_policy(before)
