@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
                                QWidget)
 
 from core.multi import MultiEngine
-from core.remote import check_engine_url
 from core.wire import format_age
 from core.token import console_token
 from gui import window_settings
@@ -89,6 +88,8 @@ class ConnectDialog(QDialog):
         form.addRow(buttons)
 
     def _on_buttons_accepted(self) -> None:
+        from core.remote import check_engine_url  # here, not at import: aiohttp is not on the way to first paint
+
         problem = check_engine_url(self.url.currentText().strip())
         if problem is None and not self.resolved_token():
             problem = "no token: type one, or keep it in the keyring or $FAULTWATCH_TOKEN"
