@@ -321,6 +321,13 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         headers = {k: v for k, v in exc.headers.items()
                    if k.lower() not in ("content-type", "content-length")}
         return _error(exc.status, message, headers)
+    except ConnectionResetError:
+        # The client went away mid-answer (a console that quit while its stream was being set
+        # up, a stopping engine): nobody is left to answer, and it is not the engine's fault.
+        # An answer, not a raise: aiohttp logs a raised one as an error; writing this one fails
+        # quietly on the closed transport.
+        log.debug("API client gone: %s %s", request.method, request.path)
+        return web.Response(status=503)
     except Exception:
         # request.path only: the query string and headers may carry credentials.
         log.exception("API handler failed: %s %s", request.method, request.path)
