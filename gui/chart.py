@@ -93,7 +93,7 @@ class LatencyChart(TimeChart):
         self._snap: ServiceSnapshot | None = None
         self._fail = Ring(capacity)  # x = wall time of a failed check
         self._anomalies: deque[float] = deque(maxlen=MAX_ANOMALY_MARKERS)
-        self._breakers: deque[tuple[float, str]] = deque(maxlen=MAX_BREAKER_MARKERS)
+        self._breakers: deque[tuple[float, str, str]] = deque(maxlen=MAX_BREAKER_MARKERS)  # wall, text, role
         self._y_top = 1.0
 
         pi = self._plot.getPlotItem()
@@ -183,15 +183,20 @@ class LatencyChart(TimeChart):
                 self._fail.append(wall, 0.0)
         self._dirty = True
 
-    def add_marker(self, wall: float, kind: str, text: str) -> None:
-        """kind "anomaly": amber triangle at the top; kind "breaker": vertical line labelled `text`."""
+    def add_marker(self, wall: float, kind: str, text: str, quiet: bool = False) -> None:
+        """kind "anomaly": amber triangle at the top; kind "breaker": vertical line labelled `text`,
+        coloured by the state it names, or grey when `quiet` (a move behind a down parent)."""
         if kind == "anomaly":
             self._anomalies.append(wall)
         elif kind == "breaker":
-            self._breakers.append((wall, text))
+            self._breakers.append((wall, text, "normal" if quiet else _breaker_role(text)))
         else:
             raise ValueError(f"unknown marker kind {kind!r} (expected 'anomaly' or 'breaker')")
         self._dirty = True
+
+    def breaker_markers(self) -> list[tuple[float, str, str]]:
+        """(wall, text, palette role) of the breaker lines, oldest first."""
+        return list(self._breakers)
 
     def y_range(self) -> tuple[float, float]:
         """The latency axis as drawn (ms)."""
@@ -274,8 +279,8 @@ class LatencyChart(TimeChart):
             if i >= len(self._breakers):
                 line.setVisible(False)
                 continue
-            wall, text = self._breakers[i]
-            col = palette.colour(self._theme, _breaker_role(text))
+            wall, text, role = self._breakers[i]
+            col = palette.colour(self._theme, role)
             line.setPen(pg.mkPen(col, width=1))
             line.setValue(wall)
             line.label.setFormat(" " + text)

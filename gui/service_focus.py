@@ -107,7 +107,8 @@ class ServiceFocus(QObject):
                 continue
             if isinstance(e, BreakerEvent):
                 self.chart.add_marker(e.wall, "breaker", e.to_state.value.replace("_", "-").upper()
-                                      if hasattr(e.to_state, "value") else str(e.to_state))
+                                      if hasattr(e.to_state, "value") else str(e.to_state),
+                                      quiet=bool(e.blocked_by) and not e.to_state.forced)
             elif isinstance(e, AnomalyEvent):
                 self.chart.add_marker(e.wall, "anomaly", f"{e.latency_ms:.0f} ms (baseline {e.baseline_ms:.0f})")
             elif isinstance(e, RebootEvent):

@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from tests.processes import alive
 from core.child import ENGINE_NICE, ChildEngine, ChildEngineUnsuitable, child_engine_wanted, engine_command
 from core.config import ConfigError
 from core.events import BreakerState
@@ -36,16 +37,6 @@ def wait_until(cond: Callable[[], bool], timeout: float = 60.0, what: str = "con
         time.sleep(0.05)
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (exited, not yet reaped by its parent) counts as gone.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import alive
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
@@ -179,17 +181,8 @@ def test_the_console_with_its_engine_in_a_child_process_starts_paints_and_leaves
     assert started, proc.stderr[-2000:]
     pid = int(started[0].split("engine process ")[1].split()[0])
     deadline = time.monotonic() + 30
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid), "the engine process outlived the console"
+    assert not alive(pid), "the engine process outlived the console"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False

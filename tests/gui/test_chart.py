@@ -273,3 +273,11 @@ def test_theme_switch_and_redraw_duration(chart):
     ms = chart.redraw_now(paint=True)
     assert ms > 0 and chart.last_redraw_duration_ms() == ms
     assert chart._timeout_line.pen.color().name() == palette.DARK.critical
+
+
+def test_a_breaker_move_behind_a_down_parent_is_a_grey_line(qtbot):  # type: ignore[no-untyped-def]
+    chart = LatencyChart()
+    qtbot.addWidget(chart)
+    chart.add_marker(100.0, "breaker", "OPEN")
+    chart.add_marker(130.0, "breaker", "OPEN", quiet=True)
+    assert chart.breaker_markers() == [(100.0, "OPEN", "critical"), (130.0, "OPEN", "normal")]

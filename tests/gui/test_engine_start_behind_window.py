@@ -14,6 +14,7 @@ from PySide6.QtCore import QSettings
 from core.child import ChildEngine
 from core.multi import MultiEngine
 from gui import app as gui_app
+from tests.processes import alive
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def test_the_window_paints_before_the_engine_process_serves(qapp: Any, tmp_path:
     code = _run(qapp, tmp_path, child, startup_probe=True)
     assert "startup_to_first_paint_s=" in capsys.readouterr().out  # painted while the engine never served
     assert code == 0 and shown == []  # the quit came first: nothing to refuse
-    assert child.pid is None or not Path(f"/proc/{child.pid}").exists()  # stopped with the console
+    assert child.pid is None or not alive(child.pid)  # stopped with the console
 
 
 def test_an_engine_process_that_cannot_start_ends_the_console_with_its_reason(

@@ -74,10 +74,10 @@ def test_a_new_check_adds_one_point_and_only_the_focused_device_marks_the_chart(
     h.focus.focus("pump-2")
     settle(qloop, h)
     points: list[tuple[float, Any]] = []
-    markers: list[tuple[str, str]] = []
+    markers: list[tuple[str, str, bool]] = []
     reboots: list[float] = []
     monkeypatch.setattr(h.chart, "add_point", lambda w, ms: points.append((w, ms)))
-    monkeypatch.setattr(h.chart, "add_marker", lambda w, k, t: markers.append((k, t)))
+    monkeypatch.setattr(h.chart, "add_marker", lambda w, k, t, quiet=False: markers.append((k, t, quiet)))
     monkeypatch.setattr(h.value_chart, "add_reboot", reboots.append)
     snap = dataclasses.replace(h.engine.snapshots()["pump-2"], last_check_wall=h.engine.wall + 1,
                                last_latency_ms=55.0)
@@ -88,8 +88,9 @@ def test_a_new_check_adds_one_point_and_only_the_focused_device_marks_the_chart(
     kw = dict(mono=0.0, wall=h.engine.wall, from_state=BreakerState.CLOSED, to_state=BreakerState.OPEN,
               reason="5 failures")
     h.focus.add_events([BreakerEvent(service="plc-1", **kw), BreakerEvent(service="pump-2", **kw),
-                        RebootEvent(service="pump-2", mono=0.0, wall=h.engine.wall, reason="uptime went back")])
-    assert markers == [("breaker", "OPEN")]
+                        RebootEvent(service="pump-2", mono=0.0, wall=h.engine.wall, reason="uptime went back"),
+                        BreakerEvent(service="pump-2", blocked_by="switch-3", **kw)])
+    assert markers == [("breaker", "OPEN", False), ("breaker", "OPEN", True)]  # behind a down parent: quiet
     assert reboots == [h.engine.wall]
 
 
