@@ -298,7 +298,7 @@ def test_live_points_and_markers_go_to_the_chart(window, engine, qloop, monkeypa
     qloop.run(window.wait_idle())
     points, markers = [], []
     monkeypatch.setattr(window.chart, "add_point", lambda w, ms: points.append((w, ms)))
-    monkeypatch.setattr(window.chart, "add_marker", lambda w, k, t: markers.append((k, t)))
+    monkeypatch.setattr(window.chart, "add_marker", lambda w, k, t, quiet=False: markers.append((k, t)))
     engine.update("pump-2", last_check_wall=engine.wall, last_latency_ms=55.0)
     engine.publish(BreakerEvent(service="pump-2", mono=0.0, wall=engine.wall, from_state=BreakerState.CLOSED,
                                 to_state=BreakerState.OPEN, reason="5 failures"))
