@@ -208,10 +208,8 @@ class ServiceActions(QObject):
         for name in ("action_force_open", "action_force_close", "action_reset_breaker", "action_restart",
                      "action_pause", "action_maintenance", "action_maintenance_group", "action_acknowledge"):
             action = self.actions[name]
-            if name != "action_acknowledge":
-                action.setEnabled(has and not viewers)
-            else:
-                action.setEnabled(not viewers)  # with no selection it acknowledges everything
+            # Acknowledge needs no selection: with none it acknowledges everything.
+            action.setEnabled((has or name == "action_acknowledge") and not viewers)
             tip = self._tips[name] + why
             if action.toolTip() != tip:
                 action.setToolTip(tip)

@@ -362,10 +362,8 @@ def _report_child_engine(window: Any, engine: Any) -> Any:
     the GUI thread. Returns the relay (None when the engine is not a child process)."""
     from PySide6.QtCore import QObject, Signal, Slot
 
-    from core.child import ChildEngine
-
-    child = getattr(engine, "local", None)
-    if not isinstance(child, ChildEngine):
+    child = _own_child(engine)
+    if child is None:
         return None
 
     class _Relay(QObject):
