@@ -295,8 +295,13 @@ def compare(kinds: list[str], n: int, interval: float, seconds: float, servers: 
     for r in results:
         if http is not None and r is not http and "cps" in r and r["cps"]:
             mine = r["cpu"] / r["cps"]
-            base = http["cpu"] / http["cps"]
-            print(f"{r['check']}: CPU per check {mine / base:.2f} × the HTTP check's", flush=True)
+            base = http["cpu"] / http["cps"] if http["cps"] else 0.0
+            if base > 0:
+                print(f"{r['check']}: CPU per check {mine / base:.2f} × the HTTP check's", flush=True)
+            else:
+                # A short run (the smoke test measures half a second) can read no CPU time at all.
+                print(f"{r['check']}: CPU per check not comparable (the HTTP run used no measurable CPU)",
+                      flush=True)
     return results
 
 

@@ -313,7 +313,7 @@ def ratio_lines(results: dict[str, dict[str, Any]], label: str) -> list[str]:
         if not a or not e or "cps" not in a or "cps" not in e:
             continue
         thr = e["cps"] / a["cps"] if a["cps"] else float("nan")
-        eff = (e["cps"] / e["cpu"]) / (a["cps"] / a["cpu"]) if e["cpu"] and a["cpu"] else float("nan")
+        eff = (e["cps"] / e["cpu"]) / (a["cps"] / a["cpu"]) if e["cpu"] and a["cpu"] and a["cps"] else float("nan")
         out.append(f"{label}: {eng}/{base} checks/s ratio {thr:.2f}; checks per CPU-second ratio {eff:.2f}")
     return out
 
